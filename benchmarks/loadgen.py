@@ -1,0 +1,447 @@
+"""Echo load generator in pure Python: the fallback for ``loadgen.c``.
+
+Runs in its own process (``python -m benchmarks.loadgen MODE ...``), with exactly the
+command line, modes and one-line JSON result of the C client, so the runner can use
+either. Prefer the C client: this one needs tens of microseconds of CPU per round trip,
+about what the Python servers under test need, so with the fallback the figures partly
+measure the client (the runner says which client it used).
+
+Modes (see README.md): ``pingpong`` (N connections, one S-byte message in flight
+each), ``bulk`` (64 KiB sends with at most ``--window`` bytes unechoed per
+connection), ``udp`` (one S-byte datagram in flight per socket, lost after
+``--udp-timeout``), ``connrate`` (connect, 64-byte echo, close, in N slots) and
+``memory`` (open N connections, echo once on each, print a ``holding`` line and keep
+them open until stdin closes).
+
+Verification: each TCP connection carries one byte stream taken from a fixed
+pseudo-random pattern at an offset of its own, and every echoed byte is compared with
+the byte sent at that offset, so lost, duplicated, reordered or foreign bytes are
+caught; a mismatch drops the connection. Datagrams carry ``(socket id, sequence)``
+and a pattern slice chosen by the sequence. Each TCP connection first exchanges a
+64-byte hello so that the clock starts only once the server serves every connection.
+"""
+
+import argparse
+import errno
+import json
+import os
+import random
+import selectors
+import socket
+import struct
+import sys
+import time
+
+from benchmarks.servers import prepare_process
+
+__all__ = ['MODES', 'run', 'main']
+
+MODES = ('pingpong', 'bulk', 'udp', 'connrate', 'memory')
+
+#: Pattern length: a prime above 1 MiB, so that no message or chunk size divides it.
+PATLEN = 1048573
+#: Bytes of the first exchange on every TCP connection.
+HELLO = 64
+#: Connections in setup at once: below every server's listen backlog, so no SYN is
+#: dropped and retried a second later.
+CONNECT_BATCH = 64
+#: Bulk send size and receive size.
+CHUNK = 65536
+#: Seconds allowed, after the window, for the echoes in flight: closing only once they
+#: are back lets the servers see a clean EOF rather than a reset (which gevent's
+#: ``StreamServer`` reports with a traceback, on the CPU the next server uses).
+DRAIN = 2.0
+
+_FREE, _CONNECTING, _HELLO, _RUN = range(4)
+_READ = selectors.EVENT_READ
+_RW = selectors.EVENT_READ | selectors.EVENT_WRITE
+_HEADER = struct.Struct('=II')
+#: From linux/in.h: bind() without reserving a port, which connect() then chooses.
+_IP_BIND_ADDRESS_NO_PORT = getattr(socket, 'IP_BIND_ADDRESS_NO_PORT', 24)
+
+
+class _Conn:
+    __slots__ = ('sock', 'state', 'id', 'base', 'seq', 'sent', 'recvd', 'target',
+                 't0', 'want_out')
+
+    def __init__(self, ident):
+        self.sock = None
+        self.state = _FREE
+        self.id = ident
+        self.base = ident * 7919 % PATLEN
+        self.seq = self.sent = self.recvd = self.target = 0
+        self.t0 = 0.0
+        self.want_out = False
+
+
+class _LoadGen:
+    """One run of one mode; ``run()`` returns the result dict."""
+
+    def __init__(self, args):
+        self.a = args
+        self.addr = (args.host, args.port)
+        rng = random.Random(0x9E3779B9)
+        self.pat = rng.randbytes(PATLEN) * 2
+        self.patmv = memoryview(self.pat)
+        self.sel = selectors.DefaultSelector()
+        self.conns = [_Conn(i) for i in range(args.conns)]
+        self.latencies = []
+        self.stats = dict(connected=0, count=0, bytes=0, mismatches=0, io_errors=0,
+                          lost=0, late=0)
+        self.first_error = ''
+        self.setup_pending = 0
+        self.opened_total = 0
+        self.rotate_source = True
+        self.t_start = self.t_end = 0.0
+        self.draining = False
+
+    # -- bookkeeping -------------------------------------------------------------
+    def _in_window(self, t):
+        return self.t_start and self.t_start <= t < self.t_end
+
+    def _note(self, what):
+        if not self.first_error:
+            self.first_error = what
+
+    def _drop(self, c):
+        if c.state in (_CONNECTING, _HELLO):
+            self.setup_pending -= 1
+        if c.sock is not None:
+            self.sel.unregister(c.sock)
+            c.sock.close()
+            c.sock = None
+        c.state = _FREE
+
+    def _io_error(self, c, what):
+        self.stats['io_errors'] += 1
+        self._note(what)
+        self._drop(c)
+
+    def _mismatch(self, c, what):
+        self.stats['mismatches'] += 1
+        self._note(what)
+        self._drop(c)
+
+    def _expected(self, c, offset, n):
+        p = (c.base + offset) % PATLEN
+        return self.patmv[p:p + n]
+
+    # -- TCP ---------------------------------------------------------------------
+    def _set_out(self, c, out):
+        if c.want_out != out:
+            self.sel.modify(c.sock, _RW if out else _READ, c)
+            c.want_out = out
+
+    def _send_upto(self, c, limit):
+        while c.sent < limit:
+            try:
+                n = c.sock.send(self._expected(c, c.sent, min(limit - c.sent, CHUNK)))
+            except (BlockingIOError, InterruptedError):
+                self._set_out(c, True)
+                return False
+            except OSError as exc:
+                self._io_error(c, 'send: %s' % exc)
+                return False
+            c.sent += n
+        self._set_out(c, False)
+        return True
+
+    def _send_limit(self, c):
+        if self.draining:
+            return c.sent
+        if self.a.mode == 'bulk' and c.state == _RUN:
+            return c.recvd + self.a.window
+        return c.target
+
+    def _open_tcp(self, c):
+        c.state, c.sent, c.recvd, c.target = _CONNECTING, 0, 0, 0
+        c.t0, c.want_out = time.monotonic(), True
+        self.setup_pending += 1
+        try:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        except OSError as exc:
+            self._io_error(c, 'socket: %s' % exc)
+            return
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.a.mode == 'connrate':
+            self._source_address(sock)
+        c.sock = sock
+        self.sel.register(sock, _RW, c)
+        err = sock.connect_ex(self.addr)
+        if err not in (0, errno.EINPROGRESS):
+            self._io_error(c, 'connect: %s' % errno.errorcode.get(err, err))
+
+    def _source_address(self, sock):
+        # Connection-rate runs open ~10^5 connections to one port; spreading them over
+        # 200 loopback sources keeps TIME_WAIT from exhausting the ephemeral ports.
+        if not self.rotate_source or self.a.host != '127.0.0.1':
+            return
+        self.opened_total += 1
+        try:
+            sock.setsockopt(socket.IPPROTO_IP, _IP_BIND_ADDRESS_NO_PORT, 1)
+            sock.bind(('127.1.%d.1' % (self.opened_total % 200), 0))
+        except OSError:
+            self.rotate_source = False
+
+    def _on_connected(self, c):
+        err = c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            self._io_error(c, 'connect: %s' % errno.errorcode.get(err, err))
+            return
+        c.state, c.target = _HELLO, HELLO
+        self._send_upto(c, c.target)
+
+    def _message_done(self, c):
+        t = time.monotonic()
+        if c.state == _HELLO:
+            self.setup_pending -= 1
+            self.stats['connected'] += 1
+            c.state = _RUN
+            mode = self.a.mode
+            if mode == 'connrate':
+                if self._in_window(t):
+                    self.stats['count'] += 1
+                    self.latencies.append(t - c.t0)
+                self._drop(c)
+                return
+            if mode == 'memory':
+                return
+            if mode == 'bulk':
+                self._send_upto(c, self._send_limit(c))
+                return
+        elif self._in_window(t):
+            self.stats['count'] += 1
+            self.latencies.append(t - c.t0)
+        if self.draining:
+            return
+        c.target, c.t0 = c.sent + self.a.size, t
+        self._send_upto(c, c.target)
+
+    def _on_readable(self, c):
+        try:
+            data = c.sock.recv(CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._io_error(c, 'recv: %s' % exc)
+            return
+        n = len(data)
+        if not n:
+            self._io_error(c, 'recv: unexpected EOF')
+        elif c.recvd + n > c.sent:
+            self._mismatch(c, 'echo longer than what was sent')
+        elif self._expected(c, c.recvd, n) != data:
+            self._mismatch(c, 'echoed bytes differ')
+        else:
+            c.recvd += n
+            if self.a.mode == 'bulk' and c.state == _RUN:
+                if self._in_window(time.monotonic()):
+                    self.stats['bytes'] += n
+                self._send_upto(c, self._send_limit(c))
+            elif c.recvd == c.target:
+                self._message_done(c)
+
+    def _dispatch_tcp(self, c, events):
+        if c.state == _CONNECTING:
+            self._on_connected(c)
+            return
+        if events & selectors.EVENT_WRITE and not self._send_upto(c, self._send_limit(c)):
+            if c.state == _FREE:
+                return
+        if events & selectors.EVENT_READ and c.state != _FREE:
+            self._on_readable(c)
+
+    # -- UDP ---------------------------------------------------------------------
+    def _datagram(self, c, seq):
+        p = (c.base + seq * 8191) % PATLEN
+        return _HEADER.pack(c.id, seq) + self.pat[p:p + self.a.size - _HEADER.size]
+
+    def _udp_send(self, c):
+        c.seq += 1
+        c.t0 = time.monotonic()
+        try:
+            c.sock.send(self._datagram(c, c.seq))
+        except (BlockingIOError, ConnectionRefusedError):
+            pass
+        except OSError as exc:
+            self.stats['io_errors'] += 1
+            self._note('send: %s' % exc)
+
+    def _open_udp(self, c):
+        c.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        c.sock.setblocking(False)
+        c.sock.connect(self.addr)
+        self.sel.register(c.sock, _READ, c)
+        c.state = _RUN
+        self._udp_send(c)
+
+    def _udp_readable(self, c):
+        while True:
+            try:
+                data = c.sock.recv(CHUNK)
+            except ConnectionRefusedError as exc:
+                self.stats['io_errors'] += 1
+                self._note('recv: %s' % exc)
+                continue
+            except OSError:
+                return
+            ident, seq = _HEADER.unpack_from(data) if len(data) >= 8 else (-1, -1)
+            if ident == c.id and seq < c.seq:
+                self.stats['late'] += 1
+            elif seq != c.seq or data != self._datagram(c, seq):
+                self.stats['mismatches'] += 1
+                self._note('datagram differs from the one sent')
+            else:
+                t = time.monotonic()
+                if self._in_window(t):
+                    self.stats['count'] += 1
+                    self.latencies.append(t - c.t0)
+                if self.draining:
+                    c.state = _FREE
+                    return
+                self._udp_send(c)
+
+    def _udp_timeouts(self, t):
+        for c in self.conns:
+            if c.state == _RUN and t - c.t0 > self.a.udp_timeout:
+                if self._in_window(t):
+                    self.stats['lost'] += 1
+                if self.draining:
+                    c.state = _FREE
+                else:
+                    self._udp_send(c)
+
+    # -- driver ------------------------------------------------------------------
+    def _open_more(self, opened, t):
+        mode, conns = self.a.mode, self.conns
+        if mode == 'udp':
+            for c in conns[opened:]:
+                self._open_udp(c)
+            self._udp_timeouts(t)
+            return len(conns)
+        if mode == 'connrate':
+            for c in conns:
+                if c.state == _FREE:
+                    self._open_tcp(c)
+            return len(conns)
+        while opened < len(conns) and self.setup_pending < CONNECT_BATCH:
+            self._open_tcp(conns[opened])
+            opened += 1
+        return opened
+
+    def _all_idle(self):
+        if self.a.mode == 'udp':
+            return all(c.state == _FREE for c in self.conns)
+        return all(c.state == _FREE or (c.state == _RUN and c.recvd == c.sent)
+                   for c in self.conns)
+
+    def _ready_to_measure(self, opened, t, begin):
+        if self.a.mode in ('udp', 'connrate'):
+            return True
+        if opened == len(self.conns) and self.setup_pending == 0:
+            return True
+        if t - begin > self.a.timeout:
+            for c in self.conns:
+                if c.state in (_CONNECTING, _HELLO):
+                    self._io_error(c, 'connection setup timed out')
+            return True
+        return False
+
+    def run(self, out):
+        opened, begin, drain_end = 0, time.monotonic(), 0.0
+        mode = self.a.mode
+        dispatch = self._udp_readable if mode == 'udp' else None
+        while True:
+            t = time.monotonic()
+            if not self.draining:
+                opened = self._open_more(opened, t)
+            else:
+                if mode == 'udp':
+                    self._udp_timeouts(t)
+                if t >= drain_end or self._all_idle():
+                    break
+            if not self.t_start:
+                if self._ready_to_measure(opened, t, begin):
+                    opened = len(self.conns)
+                    if mode not in ('udp', 'connrate') and not self.stats['connected']:
+                        break
+                    if mode == 'memory':
+                        return self._hold(out)
+                    self.t_start = t + self.a.warmup
+                    self.t_end = self.t_start + self.a.duration
+            elif not self.draining and t >= self.t_end:
+                self.draining, drain_end = True, t + DRAIN
+            for key, events in self.sel.select(0.01):
+                c = key.data
+                if c.state == _FREE:
+                    continue
+                if dispatch:
+                    dispatch(c)
+                else:
+                    self._dispatch_tcp(c, events)
+        for c in self.conns:
+            if c.sock is not None:
+                c.sock.close()
+        return self._result('result', self.t_end - self.t_start)
+
+    def _hold(self, out):
+        out.write(json.dumps(self._result('holding', 1.0)) + '\n')
+        out.flush()
+        sel = selectors.DefaultSelector()
+        sel.register(sys.stdin, _READ)
+        sel.select(self.a.timeout)
+        return None
+
+    def _result(self, key, measured):
+        lat = sorted(self.latencies)
+        measured = max(measured, 1e-9)
+
+        def q(frac):
+            return round(lat[int(frac * (len(lat) - 1) + 0.5)] * 1e6, 2) if lat else -1
+
+        s = self.stats
+        return {key: True, 'loadgen': 'python', 'mode': self.a.mode,
+                'conns': self.a.conns, 'size': self.a.size, 'duration': measured,
+                'rate': s['count'] / measured, 'mb_per_s': s['bytes'] / measured / 1e6,
+                'p50_us': q(0.5), 'p99_us': q(0.99), 'first_error': self.first_error,
+                **s}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog='python -m benchmarks.loadgen',
+                                     description='Echo load generator (Python fallback).')
+    parser.add_argument('mode', choices=MODES)
+    parser.add_argument('--host', default='127.0.0.1')
+    parser.add_argument('--port', type=int, required=True)
+    parser.add_argument('--conns', type=int, default=1)
+    parser.add_argument('--size', type=int, default=64, help='message bytes')
+    parser.add_argument('--duration', type=float, default=2.0, help='seconds measured')
+    parser.add_argument('--warmup', type=float, default=0.3, help='seconds before')
+    parser.add_argument('--timeout', type=float, default=10.0,
+                        help='seconds allowed for connection setup (and the memory hold)')
+    parser.add_argument('--window', type=int, default=4 * CHUNK,
+                        help='bulk: most unechoed bytes per connection')
+    parser.add_argument('--udp-timeout', type=float, default=0.2,
+                        help='udp: seconds before a datagram counts as lost')
+    args = parser.parse_args(argv)
+    if args.conns < 1 or not 0 < args.size <= CHUNK or (args.mode == 'udp' and args.size < 8):
+        parser.error('bad --conns or --size')
+    return args
+
+
+def run(args, out=sys.stdout):
+    """Run one load and return its result dict (``None`` in memory mode)."""
+    return _LoadGen(args).run(out)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    prepare_process(parent_pid=os.getppid())
+    result = run(args)
+    if result is not None:
+        sys.stdout.write(json.dumps(result) + '\n')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,321 @@
+"""Starting, pinning, bounding and killing the benchmark's processes.
+
+Every server and every load generator is a child process: the server pinned to one
+CPU, the load generator to another, so that neither steals the other's cycles and
+the figures measure the server alone. Every wait on a child is bounded by a timeout,
+and every child is recorded so that ``kill_all()`` (called from the runner's
+``finally``) leaves nothing running after Ctrl-C or an exception. Children run in
+their own session, so a Ctrl-C typed at the terminal reaches only the runner, which
+then stops them in order; as a backstop they ask the kernel to kill them when the
+runner dies (``PR_SET_PDEATHSIG``).
+"""
+
+import hashlib
+import json
+import os
+import resource
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = ['BenchError', 'ServerProcess', 'Loadgen', 'cpu_pair', 'raise_nofile',
+           'kill_all']
+
+#: Seconds a server may take to print READY: imports plus binding; gevent needs ~0.3.
+STARTUP_TIMEOUT = 15.0
+#: Seconds a load generator may run beyond its setup timeout, window and drain.
+LOADGEN_SLACK = 15.0
+#: Seconds given to SIGTERM before SIGKILL.
+STOP_TIMEOUT = 3.0
+#: Bytes of a failed child's stderr quoted in the error.
+STDERR_TAIL = 600
+
+_BENCH_DIR = Path(__file__).resolve().parent
+_REPO_ROOT = _BENCH_DIR.parent
+_children = set()
+
+
+class BenchError(Exception):
+    """A server or load generator failed; the message says which and why."""
+
+
+def cpu_pair():
+    """Return ``(server_cpu, loadgen_cpu)``, or ``(None, None)`` if pinning is impossible."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None, None
+    return (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)
+
+
+def raise_nofile():
+    """Raise this process's descriptor limit to the hard limit; children inherit it.
+
+    Returns:
+        The new soft limit.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        return hard
+    except (ValueError, OSError):
+        return soft
+
+
+def _pin(pid, cpu):
+    if cpu is not None:
+        try:
+            os.sched_setaffinity(pid, {cpu})
+        except OSError:
+            pass
+
+
+def _env():
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(
+        p for p in (str(_REPO_ROOT), env.get('PYTHONPATH')) if p)
+    return env
+
+
+def _spawn(argv, cpu, **kwargs):
+    proc = subprocess.Popen(argv, start_new_session=True, env=_env(),
+                            cwd=str(_REPO_ROOT), **kwargs)
+    _children.add(proc)
+    _pin(proc.pid, cpu)
+    return proc
+
+
+def _stop(proc):
+    """Terminate, then kill, one child; never waits longer than ``STOP_TIMEOUT``."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+    _children.discard(proc)
+
+
+def kill_all():
+    """Stop every child still running (the runner's ``finally``)."""
+    for proc in list(_children):
+        _stop(proc)
+
+
+def _tail(data):
+    text = data.decode('utf-8', 'replace').strip()
+    return text[-STDERR_TAIL:].replace('\n', ' | ')
+
+
+class ServerProcess:
+    """One echo server process: ``start()``, ``port``, ``alive``, ``memory()``, ``stop()``."""
+
+    def __init__(self, name, cpu=None):
+        self.name = name
+        self.cpu = cpu
+        self.port = None
+        self._proc = None
+        self._stderr = None
+
+    def start(self):
+        """Start the server and wait for its READY line.
+
+        Raises:
+            BenchError: it exited, or printed nothing within ``STARTUP_TIMEOUT``;
+                the message quotes the end of its stderr.
+        """
+        self._stderr = tempfile.TemporaryFile()
+        argv = [sys.executable, '-m', 'benchmarks.servers', self.name, '--port', '0',
+                '--parent-pid', str(os.getpid())]
+        if self.cpu is not None:
+            argv += ['--cpu', str(self.cpu)]
+        self._proc = _spawn(argv, self.cpu, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=self._stderr)
+        line = self._read_ready()
+        if not line.startswith(b'READY '):
+            self.stop()
+            raise BenchError('server %s printed %r instead of READY' % (self.name, line))
+        self.port = int(line.split()[1])
+
+    def _read_ready(self):
+        fd, buf = self._proc.stdout.fileno(), b''
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while b'\n' not in buf:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                self._fail('did not start within %gs' % STARTUP_TIMEOUT)
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                try:
+                    self._proc.wait(STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    pass
+                self._fail('exited with status %s' % self._proc.returncode)
+            buf += chunk
+        return buf.split(b'\n', 1)[0]
+
+    def _fail(self, why):
+        err = self.stderr_tail()
+        self.stop()
+        raise BenchError('server %s %s: %s' % (self.name, why, err or 'no stderr'))
+
+    @property
+    def pid(self):
+        return self._proc.pid if self._proc else None
+
+    @property
+    def alive(self):
+        return self._proc is not None and self._proc.poll() is None
+
+    def stderr_tail(self):
+        if self._stderr is None or self._stderr.closed:
+            return ''
+        self._stderr.seek(0)
+        return _tail(self._stderr.read())
+
+    def memory(self):
+        """Return ``{'rss_kib': VmRSS, 'hwm_kib': VmHWM}`` from ``/proc/PID/status``."""
+        fields = {}
+        with open('/proc/%d/status' % self._proc.pid) as status:
+            for line in status:
+                key, _, value = line.partition(':')
+                if key in ('VmRSS', 'VmHWM'):
+                    fields[key] = int(value.split()[0])
+        return {'rss_kib': fields['VmRSS'], 'hwm_kib': fields['VmHWM']}
+
+    def stop(self):
+        if self._proc is not None:
+            _stop(self._proc)
+        if self._stderr is not None:
+            self._stderr.close()
+
+
+class Loadgen:
+    """The load generator to run: the compiled C client, or the Python fallback."""
+
+    def __init__(self, argv_prefix, kind, note=''):
+        self.argv_prefix = argv_prefix
+        self.kind = kind            # 'c' or 'python'
+        self.note = note
+
+    @classmethod
+    def find(cls, prefer_python=False):
+        """Compile ``loadgen.c`` if a C compiler is found, else use ``loadgen.py``."""
+        python = cls([sys.executable, '-m', 'benchmarks.loadgen'], 'python')
+        if prefer_python:
+            python.note = 'Python load generator (requested)'
+            return python
+        binary, why = _build_c_loadgen()
+        if binary:
+            return cls([str(binary)], 'c', 'C load generator %s' % binary)
+        python.note = 'Python load generator (%s; figures above ~20k/s may be ' \
+                      'limited by the client)' % why
+        return python
+
+    def _argv(self, mode, port, params):
+        argv = self.argv_prefix + [mode, '--port', str(port)]
+        for key, value in params.items():
+            argv += ['--' + key.replace('_', '-'), str(value)]
+        return argv
+
+    def run(self, mode, port, params, cpu=None):
+        """Run one load; return its JSON result.
+
+        Raises:
+            BenchError: it failed, printed no result, or overran its time bound.
+        """
+        bound = (params.get('timeout', 10) + params.get('warmup', 0) +
+                 params.get('duration', 0) + LOADGEN_SLACK)
+        proc = _spawn(self._argv(mode, port, params), cpu, stdin=subprocess.DEVNULL,
+                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            out, err = proc.communicate(timeout=bound)
+        except subprocess.TimeoutExpired:
+            raise BenchError('load generator overran %gs' % bound) from None
+        finally:
+            _stop(proc)
+        return self._parse(out, err, proc.returncode)
+
+    def hold(self, port, params, measure, cpu=None):
+        """Memory mode: open the connections, call ``measure(result)`` while they are
+        held, then release them. Returns ``(holding_result, measure's return value)``.
+        """
+        proc = _spawn(self._argv('memory', port, params), cpu, stdin=subprocess.PIPE,
+                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            fd = proc.stdout.fileno()
+            if not select.select([fd], [], [], params['timeout'] + LOADGEN_SLACK)[0]:
+                raise BenchError('load generator did not report holding its connections')
+            line = proc.stdout.readline()
+            if not line:
+                proc.wait(STOP_TIMEOUT)
+                raise BenchError('load generator failed: %s' % _tail(proc.stderr.read()))
+            result = self._parse(line, b'', 0)
+            return result, measure(result)
+        finally:
+            _stop(proc)
+
+    @staticmethod
+    def _parse(out, err, status):
+        lines = out.decode('utf-8', 'replace').strip().splitlines()
+        if status != 0 or not lines:
+            raise BenchError('load generator exited with %s: %s' % (status, _tail(err)))
+        try:
+            return json.loads(lines[-1])
+        except ValueError:
+            raise BenchError('load generator printed %r' % lines[-1][:200]) from None
+
+
+def _cache_dir():
+    base = os.environ.get('XDG_CACHE_HOME') or os.path.join(Path.home(), '.cache')
+    path = Path(base) / 'geventio-bench'
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    except OSError:
+        return Path(tempfile.mkdtemp(prefix='geventio-bench-'))
+
+
+def _build_c_loadgen():
+    """Return ``(path, '')`` of the compiled client, or ``(None, reason)``.
+
+    The binary is cached under a name holding the source's hash, so an edited
+    ``loadgen.c`` is rebuilt and an unchanged one is compiled once per machine.
+    """
+    source = _BENCH_DIR / 'loadgen.c'
+    compiler = shutil.which(os.environ.get('CC', 'cc')) or shutil.which('gcc')
+    if not compiler:
+        return None, 'no C compiler found'
+    if not sys.platform.startswith('linux'):
+        return None, 'the C client needs Linux (epoll)'
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    binary = _cache_dir() / ('loadgen-%s' % digest)
+    if binary.exists():
+        return binary, ''
+    tmp = binary.with_name(binary.name + '.%d.tmp' % os.getpid())
+    try:
+        done = subprocess.run([compiler, '-O2', '-o', str(tmp), str(source)],
+                              capture_output=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, 'compiling loadgen.c failed: %s' % exc
+    if done.returncode != 0:
+        return None, 'compiling loadgen.c failed: %s' % _tail(done.stderr)
+    os.replace(tmp, binary)
+    return binary, ''
+
+
+def install_signal_handlers():
+    """Turn SIGTERM and SIGHUP into ``SystemExit`` so the runner's ``finally`` runs."""
+    def handler(signum, _frame):
+        raise SystemExit(128 + signum)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, handler)

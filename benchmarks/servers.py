@@ -1,0 +1,284 @@
+"""Echo servers measured by the benchmarks, and the registry that names them.
+
+Each server runs in its own process, started by the runner as
+``python -m benchmarks.servers NAME --port 0 --cpu 0``. It listens on 127.0.0.1,
+prints ``READY <port>`` on stdout once it accepts connections, then echoes until it
+is killed. One process per server keeps the frameworks apart (gevent's monkey
+patching, asyncio's event-loop policy and uvloop never meet) and lets the runner read
+each server's memory from ``/proc/PID/status``.
+
+Every server echoes what it reads, as it would be written by a user of that framework
+following its documentation: no tuning beyond what the documentation shows. That
+includes the defaults: gevent's ``StreamServer`` leaves Nagle on and
+``DatagramServer`` spawns one greenlet per datagram, while asyncio sets
+``TCP_NODELAY``. The load generator writes each message in one piece, so Nagle does
+not delay the echoes.
+
+Adding a server is one entry in ``SERVERS``: a name mapped to a ``ServerSpec`` with
+its kind (``'tcp'`` or ``'udp'``), a function ``run(host, port, ready)`` that serves
+forever and calls ``ready(bound_port)`` once listening, and the modules it needs
+(a server whose modules cannot be imported is skipped, with a message). Planned::
+
+    'geventio-danga': ServerSpec('tcp', _serve_geventio_danga),
+    'geventio-iostream': ServerSpec('tcp', _serve_geventio_iostream),
+"""
+
+import argparse
+import ctypes
+import os
+import resource
+import signal
+import sys
+from typing import Callable, NamedTuple, Tuple
+
+__all__ = ['ServerSpec', 'SERVERS', 'REFERENCE', 'prepare_process', 'main']
+
+#: Bytes asked of each ``recv``: the size the task statement gives for every server,
+#: so that no server wins by reading in larger pieces.
+READ_LEN = 65536
+
+#: Listen backlog for the servers that take one. The load generator connects at most
+#: 64 sockets at a time (``loadgen.CONNECT_BATCH``), so any backlog above that is
+#: enough; the framework defaults (gevent 128, asyncio 100) are kept where the
+#: documented usage does not pass one.
+BACKLOG = 1024
+
+#: ``prctl(PR_SET_PDEATHSIG)``: from linux/prctl.h.
+_PR_SET_PDEATHSIG = 1
+
+
+class ServerSpec(NamedTuple):
+    """One benchmarked server: its kind, its entry point and its optional imports."""
+
+    kind: str                                   # 'tcp' or 'udp'
+    run: Callable[[str, int, Callable[[int], None]], None]
+    requires: Tuple[str, ...] = ()              # modules that must import, else skip
+
+
+def _serve_gevent(host, port, ready):
+    """Raw gevent: one greenlet per connection looping ``recv``/``sendall``."""
+    from gevent.server import StreamServer
+
+    def handle(sock, _address):
+        recv, sendall = sock.recv, sock.sendall
+        while True:
+            data = recv(READ_LEN)
+            if not data:
+                break
+            sendall(data)
+
+    server = StreamServer((host, port), handle)
+    server.start()
+    ready(server.server_port)
+    server.serve_forever()
+
+
+def _serve_gevent_datagram(host, port, ready):
+    """Raw gevent UDP: ``DatagramServer`` with its default spawning."""
+    from gevent.server import DatagramServer
+
+    class Echo(DatagramServer):
+        def handle(self, data, address):
+            self.socket.sendto(data, address)
+
+    server = Echo((host, port))
+    server.start()
+    ready(server.server_port)
+    server.serve_forever()
+
+
+def _echo_protocol_class():
+    """An asyncio ``Protocol`` echoing what it receives, pausing on backpressure."""
+    import asyncio
+
+    class EchoProtocol(asyncio.Protocol):
+        def connection_made(self, transport):
+            self.transport = transport
+
+        def data_received(self, data):
+            self.transport.write(data)
+
+        def pause_writing(self):
+            self.transport.pause_reading()
+
+        def resume_writing(self):
+            self.transport.resume_reading()
+
+    return EchoProtocol
+
+
+def _run_asyncio(main_coro_factory, loop_factory=None):
+    import asyncio
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(main_coro_factory())
+
+
+def _protocol_server(host, port, ready):
+    async def main():
+        import asyncio
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(_echo_protocol_class(), host, port,
+                                          backlog=BACKLOG)
+        ready(server.sockets[0].getsockname()[1])
+        await server.serve_forever()
+    return main
+
+
+def _serve_asyncio_protocol(host, port, ready):
+    """asyncio ``Protocol`` echo on the default event loop."""
+    _run_asyncio(_protocol_server(host, port, ready))
+
+
+def _serve_uvloop(host, port, ready):
+    """The same ``Protocol`` echo on uvloop."""
+    import uvloop
+    _run_asyncio(_protocol_server(host, port, ready), uvloop.new_event_loop)
+
+
+def _serve_asyncio_streams(host, port, ready):
+    """asyncio streams: ``reader.read`` / ``writer.write`` + ``drain`` per connection."""
+    import asyncio
+
+    async def handle(reader, writer):
+        try:
+            while True:
+                data = await reader.read(READ_LEN)
+                if not data:
+                    break
+                writer.write(data)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    async def main():
+        server = await asyncio.start_server(handle, host, port, backlog=BACKLOG)
+        ready(server.sockets[0].getsockname()[1])
+        await server.serve_forever()
+
+    _run_asyncio(main)
+
+
+def _serve_asyncio_datagram(host, port, ready):
+    """asyncio ``DatagramProtocol`` echo on the default event loop."""
+    import asyncio
+
+    class EchoDatagram(asyncio.DatagramProtocol):
+        def connection_made(self, transport):
+            self.transport = transport
+
+        def datagram_received(self, data, addr):
+            self.transport.sendto(data, addr)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(
+            EchoDatagram, local_addr=(host, port))
+        ready(transport.get_extra_info('sockname')[1])
+        await asyncio.Event().wait()
+
+    _run_asyncio(main)
+
+
+def _serve_geventio_stream(host, port, ready):
+    """geventio ``Stream`` echo through ``loop.listen`` (API.md sections 2, 4, 6)."""
+    import geventio
+
+    loop = geventio.Loop()
+
+    def on_read(stream, buf, eof):
+        if buf:
+            stream.write(bytes(buf))
+            del buf[:]
+        return 0
+
+    def on_stream(stream):
+        stream.configure(on_read=on_read, read_len=READ_LEN)
+        loop.add(stream)
+
+    listener = loop.listen(addr=('inet', 'stream', 0, (host, port)),
+                           on_stream=on_stream).get(timeout=10)
+    ready(listener.sockname[1])
+    loop.run()
+
+
+def _serve_geventio_socket(host, port, ready):
+    """geventio ``Socket`` echo of datagrams (API.md section 5)."""
+    import socket
+    import geventio
+    from gevent import socket as gsocket
+
+    loop = geventio.Loop()
+    udp = gsocket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind((host, port))
+    echo = geventio.Socket(handle=udp,
+                           on_recv=lambda s, data, addr: s.send(data, addr=addr))
+    loop.add(echo)
+    ready(udp.getsockname()[1])
+    loop.run()
+
+
+SERVERS = {
+    'gevent': ServerSpec('tcp', _serve_gevent),
+    'asyncio-protocol': ServerSpec('tcp', _serve_asyncio_protocol),
+    'asyncio-streams': ServerSpec('tcp', _serve_asyncio_streams),
+    'uvloop': ServerSpec('tcp', _serve_uvloop, ('uvloop',)),
+    'geventio-stream': ServerSpec('tcp', _serve_geventio_stream),
+    'gevent-datagram': ServerSpec('udp', _serve_gevent_datagram),
+    'asyncio-datagram': ServerSpec('udp', _serve_asyncio_datagram),
+    'geventio-socket': ServerSpec('udp', _serve_geventio_socket),
+}
+
+#: The server every figure of a kind is divided by (ratio 1.0).
+REFERENCE = {'tcp': 'gevent', 'udp': 'gevent-datagram'}
+
+
+def prepare_process(cpu=None, parent_pid=None):
+    """Pin to ``cpu``, die with the parent, and allow as many descriptors as permitted.
+
+    Dying with the parent (``PR_SET_PDEATHSIG``) is the backstop that keeps a killed
+    runner from leaving servers behind; the runner also kills them in a ``finally``.
+    """
+    if parent_pid is not None and sys.platform.startswith('linux'):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+        if os.getppid() != parent_pid:      # the parent died before prctl
+            sys.exit(1)
+    if cpu is not None and hasattr(os, 'sched_setaffinity'):
+        try:
+            os.sched_setaffinity(0, {cpu})
+        except OSError:
+            pass
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):
+        pass
+
+
+def _ready(port):
+    sys.stdout.write('READY %d\n' % port)
+    sys.stdout.flush()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog='python -m benchmarks.servers',
+                                     description='Run one benchmark echo server.')
+    parser.add_argument('name', choices=sorted(SERVERS))
+    parser.add_argument('--host', default='127.0.0.1')
+    parser.add_argument('--port', type=int, default=0, help='0 picks a free port')
+    parser.add_argument('--cpu', type=int, default=None, help='CPU to pin to')
+    parser.add_argument('--parent-pid', type=int, default=None,
+                        help='exit when this process dies')
+    args = parser.parse_args(argv)
+    prepare_process(args.cpu, args.parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    SERVERS[args.name].run(args.host, args.port, _ready)
+
+
+if __name__ == '__main__':
+    main()

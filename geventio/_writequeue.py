@@ -1,0 +1,186 @@
+"""The write side shared by Stream, DangaSocket and IOStream: an ordered queue of
+pieces and the loop that moves them to a non-blocking writer.
+
+A piece is plain data, or a *source* that produces data when the queue reaches
+it: a generator callable called until it returns ``None``, or a future whose
+value is the data (IO::Async::Stream's two kinds of deferred write). The queue
+knows nothing about events; each piece reports progress through three hooks,
+``written(n)``, ``done()`` and ``failed(err)``, which the owner's piece class
+fills in (Stream calls ``on_write``, resolves the future, calls ``on_flush``).
+
+Adjacent plain pieces are merged into one system call up to the size limit, so a
+burst of small writes costs one ``send``; the byte count the kernel took is then
+shared out to the pieces in order.
+"""
+
+import collections
+import itertools
+import ssl
+
+__all__ = ['Piece', 'WriteQueue', 'DRAINED', 'BLOCKED', 'MORE', 'WAITING',
+           'WOULD_BLOCK']
+
+#: Exceptions of a non-blocking call that mean "not now, wait for readiness".
+WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError,
+               ssl.SSLWantWriteError)
+
+#: flush() results: the queue is empty / the kernel would block / more is
+#: queued but the call budget is spent or the kernel took part of a chunk / the
+#: head piece's source has nothing yet (a pending future).
+DRAINED = 'drained'
+BLOCKED = 'blocked'
+MORE = 'more'
+WAITING = 'waiting'
+
+#: What a source returns when it has nothing yet (the owner is woken later).
+NOT_YET = object()
+
+#: How many pieces one merged system call may gather (IOV_MAX is 1024 on Linux;
+#: past a few dozen the join costs more than the calls it saves).
+MAX_MERGE = 64
+
+
+class Piece:
+    """One queued write; subclasses override the hooks they need.
+
+    Attributes:
+        data: the bytes-like being written, or ``None`` while a source piece waits
+            for its next chunk.
+        offset: how much of ``data`` the kernel has taken.
+        limit: the most bytes one system call may carry for this piece.
+    """
+
+    __slots__ = ('data', 'offset', 'limit')
+
+    def __init__(self, data, limit):
+        self.data = data
+        self.offset = 0
+        self.limit = limit
+
+    def pull(self):
+        """Next chunk of a source: bytes, ``None`` when finished, or ``NOT_YET``."""
+        return None
+
+    @property
+    def is_source(self):
+        """Whether data comes from pull() rather than being fixed at creation."""
+        return False
+
+    def written(self, count):
+        """The kernel took ``count`` bytes of this piece in one call."""
+
+    def done(self):
+        """Everything of this piece was handed to the kernel."""
+
+    def failed(self, err):
+        """The piece will never be sent (``err`` says why)."""
+
+
+class WriteQueue:
+    """Pieces in call order and the flushing loop over them."""
+
+    __slots__ = ('_pieces',)
+
+    def __init__(self):
+        self._pieces = collections.deque()
+
+    def __bool__(self):
+        return bool(self._pieces)
+
+    def __len__(self):
+        return len(self._pieces)
+
+    def append(self, piece):
+        """Queue ``piece`` after everything queued before."""
+        self._pieces.append(piece)
+
+    def flush(self, send, calls=None):
+        """Send from the head until the queue is empty or the writer would block.
+
+        ``send(data)`` returns the byte count the kernel took and raises
+        ``BlockingIOError`` (or another would-block error listed in
+        ``would_block``) when it took nothing. ``calls`` bounds the number of
+        system calls (``None``: no bound).
+
+        Returns:
+            DRAINED, BLOCKED (the send would block), MORE (a partial send, or
+            ``calls`` used up) or WAITING (the head is a source with nothing yet).
+
+        Raises:
+            OSError: the send failed; the head piece is still queued, so the
+                owner decides what fails (see `fail_all`).
+        """
+        pieces = self._pieces
+        while pieces:
+            piece = pieces[0]
+            if piece.data is None:
+                data = piece.pull()
+                if data is NOT_YET:
+                    return WAITING
+                if data is None:
+                    pieces.popleft()
+                    piece.done()
+                    continue
+                piece.data, piece.offset = data, 0
+            chunk = self._next_chunk(piece)
+            if not chunk:
+                self._advance(0)
+                continue
+            if calls is not None:
+                if calls <= 0:
+                    return MORE
+                calls -= 1
+            try:
+                count = send(chunk)
+            except WOULD_BLOCK:
+                return BLOCKED
+            self._advance(count)
+            if count < len(chunk):
+                return MORE
+        return DRAINED
+
+    def _next_chunk(self, piece):
+        data, offset, limit = piece.data, piece.offset, piece.limit
+        remaining = len(data) - offset
+        if remaining >= limit or piece.is_source or len(self._pieces) == 1:
+            if offset == 0 and remaining <= limit:
+                return data
+            return memoryview(data)[offset:offset + limit]
+        parts = [memoryview(data)[offset:]]
+        total = remaining
+        for other in itertools.islice(self._pieces, 1, MAX_MERGE):
+            if other.is_source or other.data is None:
+                break
+            size = len(other.data)
+            if total + size > limit:
+                break
+            parts.append(other.data)
+            total += size
+        return parts[0] if len(parts) == 1 else b''.join(parts)
+
+    def _advance(self, count):
+        """Share ``count`` sent bytes out to the pieces at the head, in order."""
+        pieces = self._pieces
+        while pieces:
+            piece = pieces[0]
+            remaining = len(piece.data) - piece.offset
+            taken = min(count, remaining)
+            if taken:
+                piece.offset += taken
+                count -= taken
+                piece.written(taken)
+            if taken < remaining:
+                return
+            if piece.is_source:
+                piece.data = None
+            else:
+                pieces.popleft()
+                piece.done()
+            if not count:
+                return
+
+    def fail_all(self, err):
+        """Drop every piece, telling each (in order) that it failed with ``err``."""
+        pieces, self._pieces = self._pieces, collections.deque()
+        for piece in pieces:
+            piece.failed(err)

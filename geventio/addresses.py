@@ -1,0 +1,126 @@
+"""Address forms: 4-tuples, getaddrinfo 5-tuples and dicts, and family/type names.
+
+The Python form of IO::Async::OS's ``extract_addrinfo`` and its ``'inet'`` /
+``'stream'`` shortcuts (API.md section 1). Everything that takes an address
+(``addr``, ``addrs``, ``local_addr``, ``local_addrs``) normalises it here, once,
+at the call, so that a bad one raises before any socket is made.
+"""
+
+import collections
+import socket
+
+__all__ = ['Address', 'parse_address', 'parse_addresses', 'parse_family',
+           'parse_socktype']
+
+#: The string spellings of address families (API.md section 1).
+FAMILIES = {'inet': socket.AF_INET, 'inet6': socket.AF_INET6,
+            'unix': socket.AF_UNIX}
+
+#: The string spellings of socket types (API.md section 1).
+SOCKTYPES = {'stream': socket.SOCK_STREAM, 'dgram': socket.SOCK_DGRAM,
+             'raw': socket.SOCK_RAW}
+
+_DICT_KEYS = frozenset({'family', 'socktype', 'protocol', 'ip', 'port', 'path'})
+
+#: One normalised address; ``sockaddr`` is what ``bind``/``connect`` take.
+Address = collections.namedtuple('Address', 'family socktype protocol sockaddr')
+
+
+def parse_family(value, name='family'):
+    """``socket.AF_*`` from an int or ``'inet'``/``'inet6'``/``'unix'``; 0 means any."""
+    return _parse_constant(value, FAMILIES, name)
+
+
+def parse_socktype(value, name='socktype'):
+    """``socket.SOCK_*`` from an int or ``'stream'``/``'dgram'``/``'raw'``; 0 means any."""
+    return _parse_constant(value, SOCKTYPES, name)
+
+
+def _parse_constant(value, names, name):
+    if isinstance(value, str):
+        try:
+            return names[value]
+        except KeyError:
+            raise ValueError(f'{name} must be one of {sorted(names)} or an int, '
+                             f'not {value!r}') from None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f'{name} must be an int or a string, not {value!r}')
+    return value
+
+
+def parse_address(value, name='addr'):
+    """Normalise one address in any of the forms of API.md section 1.
+
+    Raises:
+        TypeError: for something that is no address form at all.
+        ValueError: for an unknown dict key, family or socket type, a port out of
+            range, or a dict missing the keys its family needs.
+    """
+    if isinstance(value, Address):
+        return value
+    if isinstance(value, dict):
+        return _parse_dict(value, name)
+    if isinstance(value, (tuple, list)):
+        if len(value) == 4:
+            family, socktype, protocol, sockaddr = value
+        elif len(value) == 5:
+            family, socktype, protocol, _canonname, sockaddr = value
+        else:
+            raise ValueError(f'{name} must be a 4-tuple, a getaddrinfo 5-tuple or '
+                             f'a dict, not {value!r}')
+        family = parse_family(family, f'{name} family')
+        if family in (socket.AF_INET, socket.AF_INET6):
+            _check_port(sockaddr[1] if isinstance(sockaddr, tuple) and
+                        len(sockaddr) > 1 else None, name)
+        return Address(family, parse_socktype(socktype, f'{name} socktype'),
+                       _protocol(protocol, name), sockaddr)
+    raise TypeError(f'{name} must be a tuple or a dict, not {value!r}')
+
+
+def parse_addresses(value, name='addrs'):
+    """Normalise a list of addresses (see `parse_address`)."""
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, '__iter__'):
+        raise TypeError(f'{name} must be a list of addresses, not {value!r}')
+    return [parse_address(item, name) for item in value]
+
+
+def _parse_dict(value, name):
+    unknown = value.keys() - _DICT_KEYS
+    if unknown:
+        raise ValueError(f'{name} has unknown keys {sorted(unknown)}; known keys '
+                         f'are {sorted(_DICT_KEYS)}')
+    if 'family' in value:
+        family = parse_family(value['family'], f'{name} family')
+    elif 'path' in value:
+        family = socket.AF_UNIX
+    else:
+        family = socket.AF_INET6 if ':' in str(value.get('ip', '')) else socket.AF_INET
+    socktype = parse_socktype(value.get('socktype', 0), f'{name} socktype')
+    protocol = _protocol(value.get('protocol', 0), name)
+    if family == socket.AF_UNIX:
+        if 'path' not in value or 'ip' in value or 'port' in value:
+            raise ValueError(f'a unix {name} takes path (and no ip or port): {value!r}')
+        sockaddr = value['path']
+        if not isinstance(sockaddr, (str, bytes)):
+            raise TypeError(f'{name} path must be str or bytes, not {sockaddr!r}')
+    else:
+        if 'path' in value:
+            raise ValueError(f'path is only for unix addresses: {value!r}')
+        port = value.get('port', 0)
+        _check_port(port, name)
+        ip = value.get('ip', '::' if family == socket.AF_INET6 else '0.0.0.0')
+        sockaddr = (ip, port, 0, 0) if family == socket.AF_INET6 else (ip, port)
+    return Address(family, socktype, protocol, sockaddr)
+
+
+def _check_port(port, name):
+    if isinstance(port, bool) or not isinstance(port, int):
+        raise TypeError(f'{name} port must be an int, not {port!r}')
+    if not 0 <= port <= 65535:
+        raise ValueError(f'{name} port must be in 0..65535, not {port!r}')
+
+
+def _protocol(value, name):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f'{name} protocol must be an int, not {value!r}')
+    return value

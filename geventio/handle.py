@@ -1,0 +1,451 @@
+"""Handle: one or two file handles watched for readiness on a greenlet of their own.
+
+The Python form of IO::Async::Handle (interface `IHandle`), and the engine under
+every geventio object that moves bytes.
+
+Design: how a handle waits
+--------------------------
+Each handle in a loop owns one greenlet (API.md: per-handle greenlets keep
+``threading.local`` per connection under ``monkey.patch_all()``) and two libev io
+watchers made with ``hub.loop.io(fd, events)``. gevent lets only one greenlet wait
+on a socket's own watcher per direction, and its cooperative ``recv`` first makes a
+call that fails with EAGAIN; neither fits a handle that reads only after readiness.
+So the watchers here are the handle's own, started once and left running while
+the handle wants readiness; their callbacks run in the hub and switch straight
+into the parked handle greenlet with ``READ`` or ``WRITE``. When the greenlet is
+busy elsewhere (a callback blocked on something cooperative), the callback stops
+its watcher instead, and the greenlet restarts it before it parks again, so a
+level-triggered watcher never spins. The greenlet parks with a bare
+``hub.switch()``. Measured on the echo benchmark (docs/performance.md) against
+``hub.wait(watcher)`` per read, ``gevent.socket.wait_read`` and gevent's own
+``sock.recv``, this costs the fewest switches and calls per message.
+
+A greenlet that never woke has no stack: an idle connection costs the watchers
+and the objects, nothing more.
+"""
+
+import errno
+import logging
+import os
+import socket
+
+from greenlet import getcurrent, greenlet
+from gevent.event import AsyncResult
+from zope.interface import implementer
+
+from .interfaces import IHandle
+from .notifier import Notifier
+
+__all__ = ['Handle']
+
+log = logging.getLogger('geventio')
+
+# What a watcher callback passes to the parked greenlet.
+_READ = 'read'
+_WRITE = 'write'
+_STOP = 'stop'
+
+_MISSING = object()
+
+
+
+@implementer(IHandle)
+class Handle(Notifier):
+    """See `IHandle`.
+
+    Parameters:
+        handle: anything with ``fileno()`` (socket, pipe, tty), both directions.
+        read_handle, write_handle: one direction each.
+        want_readready: watch for reading (default: true once a read handle is set).
+        want_writeready: watch for writing (default false).
+
+    Events:
+        on_read_ready(handle), on_write_ready(handle): required while the
+            matching want flag is set and the handle is in a loop.
+        on_closed(handle): once, when closed.
+    """
+
+    _EVENTS = Notifier._EVENTS | {'on_read_ready', 'on_write_ready', 'on_closed'}
+
+    def __init__(self, **params):
+        self._read_handle = None
+        self._write_handle = None
+        self._rfd = None
+        self._wfd = None
+        self._tls_read = self._tls_write = False
+        self._want_read = False
+        self._want_write = False
+        self._closed = False
+        self._hub = None
+        self._glet = None
+        self._parked = False
+        self._rwatch = None
+        self._wwatch = None
+        self._close_futures = []
+        super().__init__(**params)
+
+    def configure(self, **params):
+        """See `INotifier.configure`."""
+        handle = params.pop('handle', _MISSING)
+        read_handle = params.pop('read_handle', _MISSING)
+        write_handle = params.pop('write_handle', _MISSING)
+        want_read = params.pop('want_readready', _MISSING)
+        want_write = params.pop('want_writeready', _MISSING)
+        if handle is not _MISSING and (read_handle is not _MISSING or
+                                       write_handle is not _MISSING):
+            raise TypeError('give handle= or read_handle=/write_handle=, not both')
+        for name, value in (('handle', handle), ('read_handle', read_handle),
+                            ('write_handle', write_handle)):
+            if value not in (_MISSING, None) and not hasattr(value, 'fileno'):
+                raise TypeError(f'{name} must have a fileno() method, not {value!r}')
+        for name, value in (('want_readready', want_read),
+                            ('want_writeready', want_write)):
+            if value is not _MISSING and not isinstance(value, (bool, int)):
+                raise TypeError(f'{name} must be a bool, not {value!r}')
+        super().configure(**params)
+        if handle is not _MISSING:
+            read_handle = write_handle = handle
+        if read_handle is not _MISSING or write_handle is not _MISSING:
+            self._set_handles(
+                self._read_handle if read_handle is _MISSING else read_handle,
+                self._write_handle if write_handle is _MISSING else write_handle,
+                want_read)
+        elif want_read is not _MISSING:
+            self.want_readready = want_read
+        if want_write is not _MISSING:
+            self.want_writeready = want_write
+
+    def set_handle(self, handle):
+        """See `IHandle.set_handle`."""
+        self.configure(handle=handle)
+
+    def _set_handles(self, read_handle, write_handle, want_read=_MISSING):
+        in_loop = self._loop is not None
+        if in_loop:
+            self._stop_watching()
+        self._read_handle, self._rfd = read_handle, _fileno(read_handle)
+        self._write_handle, self._wfd = write_handle, _fileno(write_handle)
+        for obj in {id(read_handle): read_handle,
+                    id(write_handle): write_handle}.values():
+            if obj is not None:
+                _set_nonblocking(obj)
+        self._tls_read = _is_tls(read_handle)
+        self._tls_write = _is_tls(write_handle)
+        self._closed = False
+        self._want_read = (self._rfd is not None) if want_read is _MISSING \
+            else bool(want_read)
+        self._handles_changed()
+        if in_loop:
+            self._start_watching()
+
+    def _handles_changed(self):
+        """Hook: the read or write handle was replaced."""
+
+    # -- properties ------------------------------------------------------------
+
+    @property
+    def read_handle(self):
+        """See `IHandle.read_handle`."""
+        return self._read_handle
+
+    @property
+    def write_handle(self):
+        """See `IHandle.write_handle`."""
+        return self._write_handle
+
+    @property
+    def read_fileno(self):
+        """See `IHandle.read_fileno`."""
+        return self._rfd
+
+    @property
+    def write_fileno(self):
+        """See `IHandle.write_fileno`."""
+        return self._wfd
+
+    @property
+    def is_closed(self):
+        """See `IHandle.is_closed`."""
+        return self._closed
+
+    @property
+    def want_readready(self):
+        """See `IHandle.want_readready`."""
+        return self._want_read
+
+    @want_readready.setter
+    def want_readready(self, value):
+        if value and self._rfd is None:
+            raise ValueError('want_readready needs a read handle')
+        self._want_read = bool(value)
+        self._update_watchers()
+
+    @property
+    def want_writeready(self):
+        """See `IHandle.want_writeready`."""
+        return self._want_write
+
+    @want_writeready.setter
+    def want_writeready(self, value):
+        if value and self._wfd is None:
+            raise ValueError('want_writeready needs a write handle')
+        self._want_write = bool(value)
+        self._update_watchers()
+
+    def _required_events(self):
+        required = []
+        if self._want_read and self._rfd is not None:
+            required.append('on_read_ready')
+        if self._want_write and self._wfd is not None:
+            required.append('on_write_ready')
+        return required
+
+    # -- the greenlet and its watchers -----------------------------------------
+
+    def _added_to_loop(self, loop):
+        self._hub = loop._hub
+        self._start_watching()
+
+    def _removed_from_loop(self):
+        self._stop_watching()
+
+    def _start_watching(self):
+        if self._closed or (self._rfd is None and self._wfd is None):
+            return
+        # Not started yet counts as parked: the first wake-up starts it.
+        self._glet = greenlet(self._run, self._hub)
+        self._parked = True
+        self._update_watchers()
+
+    def _wants_write(self):
+        """Whether the write watcher should run; a Stream adds its queue."""
+        return self._want_write
+
+    def _update_watchers(self):
+        """Start or stop the watchers to match what is wanted right now."""
+        if self._glet is None:
+            return
+        rwatch = self._rwatch
+        if self._want_read and self._rfd is not None:
+            if rwatch is None:
+                rwatch = self._rwatch = self._hub.loop.io(self._rfd, 1)
+            if not rwatch.active:
+                rwatch.start(self._wake_read)
+        elif rwatch is not None:
+            rwatch.stop()
+        wwatch = self._wwatch
+        if self._wfd is not None and self._wants_write():
+            if wwatch is None:
+                wwatch = self._wwatch = self._hub.loop.io(self._wfd, 2)
+            if not wwatch.active:
+                wwatch.start(self._wake_write)
+        elif wwatch is not None:
+            wwatch.stop()
+
+    def _wake_read(self):
+        # Runs in the hub.
+        if self._parked:
+            self._glet.switch(_READ)
+        else:
+            self._rwatch.stop()
+
+    def _wake_write(self):
+        # Runs in the hub.
+        if self._parked:
+            self._glet.switch(_WRITE)
+        else:
+            self._wwatch.stop()
+
+    def _run(self, what):
+        """The handle's greenlet: dispatch one readiness, flush, park, repeat."""
+        me = getcurrent()
+        hub = self._hub
+        try:
+            while what is not _STOP:
+                if what is _READ:
+                    self._read_ready()
+                elif what is _WRITE:
+                    self._write_ready()
+                if self._glet is not me:
+                    return
+                self._before_park()
+                if self._glet is not me:
+                    return
+                loop = self._loop
+                if loop is not None and loop._dispatched is not None:
+                    loop._note_dispatch()
+                self._update_watchers()
+                self._parked = True
+                what = hub.switch()
+                self._parked = False
+        except Exception:
+            if self._glet is me:
+                self._callback_failed('a callback')
+        finally:
+            if self._glet is me:
+                self._glet = None
+                self._parked = False
+
+    def _stop_watching(self):
+        """Stop the watchers and end the greenlet (synchronously when parked)."""
+        for watcher in (self._rwatch, self._wwatch):
+            if watcher is not None:
+                watcher.stop()
+                watcher.close()
+        self._rwatch = self._wwatch = None
+        glet, self._glet = self._glet, None
+        parked, self._parked = self._parked, False
+        current = getcurrent()
+        if glet is None or glet is current or not glet or not parked:
+            # Current: it returns after the callback. Unstarted: nothing to end.
+            # Busy in a callback elsewhere: it returns when the callback does.
+            return
+        try:
+            glet.parent = current
+        except ValueError:
+            self._hub.loop.run_callback(glet.switch, _STOP)
+        else:
+            glet.switch(_STOP)
+
+    def _before_park(self):
+        """Hook run on the handle greenlet after each dispatch (a Stream flushes)."""
+
+    def _read_ready(self):
+        self.invoke_event('on_read_ready')
+
+    def _write_ready(self):
+        self.invoke_event('on_write_ready')
+
+    # -- closing ---------------------------------------------------------------
+
+    def close(self):
+        """See `IHandle.close`."""
+        self._close_handles()
+
+    def _close_handles(self):
+        """Stop watching, close the file handles, fire on_closed, leave the loop."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop_watching()
+        read_handle, write_handle = self._read_handle, self._write_handle
+        self._read_handle = self._write_handle = None
+        self._rfd = self._wfd = None
+        self._want_read = self._want_write = False
+        for obj in {id(read_handle): read_handle,
+                    id(write_handle): write_handle}.values():
+            if obj is not None:
+                _close_quietly(obj)
+        self._closed_hook()
+        try:
+            self.maybe_invoke_event('on_closed')
+        except Exception:
+            log.error('on_closed raised in %r', self, exc_info=True)
+        futures, self._close_futures = self._close_futures, []
+        for future in futures:
+            future.set(self)
+        if self._parent is not None or self._loop is not None:
+            self._leave()
+
+    def _closed_hook(self):
+        """Hook: release what the subclass holds (before on_closed fires)."""
+
+    def _close_after_error(self):
+        self._close_handles()
+
+    def close_read(self):
+        """See `IHandle.close_read`."""
+        if self._read_handle is None:
+            return
+        if self._write_handle is None:
+            self._close_handles()
+            return
+        obj = self._read_handle
+        self.want_readready = False
+        if self._rwatch is not None:
+            self._rwatch.close()
+            self._rwatch = None
+        self._read_handle, self._rfd = None, None
+        if obj is self._write_handle:
+            _shutdown_quietly(obj, socket.SHUT_RD)
+        else:
+            _close_quietly(obj)
+
+    def close_write(self):
+        """See `IHandle.close_write`."""
+        if self._write_handle is None:
+            return
+        if self._read_handle is None:
+            self._close_handles()
+            return
+        obj = self._write_handle
+        self._want_write = False
+        if self._wwatch is not None:
+            self._wwatch.stop()
+            self._wwatch.close()
+            self._wwatch = None
+        self._write_handle, self._wfd = None, None
+        if obj is self._read_handle:
+            _shutdown_quietly(obj, socket.SHUT_WR)
+        else:
+            _close_quietly(obj)
+
+    def new_close_future(self):
+        """See `IHandle.new_close_future`."""
+        future = AsyncResult()
+        if self._closed:
+            future.set(self)
+        else:
+            self._close_futures.append(future)
+        return future
+
+    # -- connecting and binding --------------------------------------------------
+
+    def connect(self, **params):
+        """See `IHandle.connect`; needs the handle to be in a loop."""
+        if self._loop is None:
+            raise ValueError(f'{self!r} must be in a loop to connect')
+        return self._loop.connect(handle=self, **params)
+
+    def bind(self, *addr, **hints):
+        """See `IHandle.bind`."""
+        from .connector import bind_handle
+        return bind_handle(self, addr, hints)
+
+    def __repr__(self):
+        state = 'closed' if self._closed else 'open'
+        fds = self._rfd if self._rfd == self._wfd else (self._rfd, self._wfd)
+        return f'<{type(self).__name__} fd={fds} {state}>'
+
+
+def _fileno(obj):
+    if obj is None:
+        return None
+    return obj.fileno()
+
+
+def _is_tls(obj):
+    return obj is not None and hasattr(obj, 'pending') and hasattr(obj, 'cipher')
+
+
+def _set_nonblocking(obj):
+    setblocking = getattr(obj, 'setblocking', None)
+    if setblocking is not None:
+        setblocking(False)
+    else:
+        os.set_blocking(obj.fileno(), False)
+
+
+def _close_quietly(obj):
+    try:
+        obj.close()
+    except OSError as err:
+        log.debug('closing %r: %s', obj, err)
+
+
+def _shutdown_quietly(obj, how):
+    try:
+        obj.shutdown(how)
+    except (OSError, AttributeError) as err:
+        if getattr(err, 'errno', None) not in (errno.ENOTCONN, None):
+            log.debug('shutdown of %r: %s', obj, err)

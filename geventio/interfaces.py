@@ -1,0 +1,268 @@
+"""The zope.interface declarations of geventio's public classes.
+
+Each interface is the specification of one class of ``API.md`` (``IStream`` for
+`geventio.Stream`, and so on): the guarantees a caller may rely on, not how they
+are met. Events (``on_*``) are documented in the docstrings and deliberately not
+declared as methods: an object configured with keyword callbacks has no such
+method, and ``verifyObject`` would reject it.
+"""
+
+from zope.interface import Attribute, Interface
+
+__all__ = [
+    'IConnector',
+    'IHandle',
+    'IListener',
+    'ILoop',
+    'INotifier',
+    'ISocket',
+    'IStream',
+]
+
+
+class ILoop(Interface):
+    """A set of notifiers running on the current thread's gevent hub.
+
+    Several loops may share one hub. Handles run whenever the hub runs, so
+    ``run()`` is needed only by code with nothing else to wait on.
+    """
+
+    notifiers = Attribute('Tuple of the notifiers added, in the order added.')
+    is_running = Attribute('True while a run() is active.')
+
+    def add(notifier):
+        """Start the notifier and its children.
+
+        Raises ValueError if it has a parent or is in a loop already, and
+        TypeError if it (or a child) lacks a required event handler.
+        """
+
+    def remove(notifier):
+        """Stop the notifier and its children; ValueError if not in this loop."""
+
+    def run():
+        """Block until stop(); return None, the one value, or a tuple of values."""
+
+    def stop(*result):
+        """End the innermost run(), which returns ``result``."""
+
+    def loop_once(timeout=None):
+        """Let the hub run until an event of this loop was dispatched or
+        ``timeout`` seconds passed."""
+
+    def later(code, *args):
+        """Call ``code(*args)`` once after the current round, never synchronously."""
+
+    def watch_time(code, after=None, at=None):
+        """Call ``code()`` once, ``after`` seconds from now or at ``time.time()``
+        value ``at``; timers due together fire in creation order. Returns an id."""
+
+    def unwatch_time(timer_id):
+        """Cancel a timer made by watch_time; a fired or cancelled id is ignored."""
+
+    def delay_future(after=None, at=None):
+        """A future that resolves (to None) at that time."""
+
+    def timeout_future(after=None, at=None):
+        """A future that fails with gevent.Timeout at that time."""
+
+    def resolve(host, service, family=0, socktype=0, protocol=0, flags=0,
+                timeout=10):
+        """A future of getaddrinfo 5-tuples, through the gevent hub's resolver;
+        it fails with ResolveError."""
+
+    def listen(**params):
+        """A future of a new, listening Listener (see IListener.listen)."""
+
+    def connect(**params):
+        """A future of a connected socket, Stream, Socket or handle (see IConnector)."""
+
+    def close():
+        """Remove and close every notifier."""
+
+
+class INotifier(Interface):
+    """An object with events that can join a loop, alone or as a child.
+
+    Events are given as constructor or configure() keywords (called with the
+    notifier first) or as subclass methods (called bound); a keyword overrides a
+    method. Children join and leave the loop with their parent.
+    """
+
+    loop = Attribute('The ILoop this notifier is in, or None.')
+    parent = Attribute('The parent notifier, or None.')
+    children = Attribute('Tuple of the children, in the order added.')
+
+    def configure(**params):
+        """Set parameters; TypeError/ValueError naming a bad one, changing nothing."""
+
+    def add_child(notifier):
+        """Adopt ``notifier``; it joins this notifier's loop, if any."""
+
+    def remove_child(notifier):
+        """Release a child; it leaves the loop. ValueError if not a child."""
+
+    def remove_from_parent():
+        """Leave the parent (and so the loop)."""
+
+    def invoke_event(name, *args):
+        """Call the handler of event ``name``; TypeError if there is none."""
+
+    def maybe_invoke_event(name, *args):
+        """Call the handler of event ``name`` if there is one, else return None."""
+
+    def can_event(name):
+        """True if event ``name`` has a handler."""
+
+
+class IHandle(INotifier):
+    """A readiness-driven wrapper of one file handle, or of a read and a write one.
+
+    Events:
+        on_read_ready(handle): the read handle is readable and want_readready is set.
+        on_write_ready(handle): the write handle is writable and want_writeready is set.
+        on_closed(handle): once, when the handle closes, while ``loop`` is still set.
+
+    Each handle runs its callbacks on a greenlet of its own, so a callback may
+    block cooperatively without stopping other handles. An exception raised by a
+    callback is logged on the ``geventio`` logger and closes this handle only.
+    """
+
+    read_handle = Attribute('The object read from, or None.')
+    write_handle = Attribute('The object written to, or None.')
+    read_fileno = Attribute('File descriptor of the read handle, or None.')
+    write_fileno = Attribute('File descriptor of the write handle, or None.')
+    want_readready = Attribute('Settable bool: watch the read handle.')
+    want_writeready = Attribute('Settable bool: watch the write handle.')
+    is_closed = Attribute('True once closed (read-only).')
+
+    def set_handle(handle):
+        """Use ``handle`` for both directions (reopens a closed handle)."""
+
+    def close():
+        """Stop watching, close the file handles and fire on_closed once.
+        Idempotent."""
+
+    def close_read():
+        """Close the read side; on_closed fires once both sides are closed."""
+
+    def close_write():
+        """Close the write side; on_closed fires once both sides are closed."""
+
+    def new_close_future():
+        """A future that resolves when this handle closes."""
+
+    def connect(**params):
+        """``loop.connect(handle=self, **params)``."""
+
+    def bind(*addr, **hints):
+        """Create a socket bound to ``addr`` (or resolved from ``hints``) and use
+        it as this handle; returns a future of the handle."""
+
+
+class IStream(IHandle):
+    """An ordered byte stream (TCP, unix stream socket, pipe, tty).
+
+    Events:
+        on_read(stream, buffer, eof): required; ``buffer`` is a bytearray (a
+            TextBuffer with ``encoding``) holding everything unconsumed; the
+            return value chooses what happens next (see API.md section 4).
+        on_read_eof(stream), on_write_eof(stream): EOF read; EPIPE on write.
+        on_read_error(stream, err), on_write_error(stream, err): without a
+            handler the stream closes.
+        on_outgoing_empty(stream): the write queue drained through write-readiness.
+        on_read_high_watermark(stream, length), on_read_low_watermark(stream,
+            length): buffer crossed a watermark; without handlers reading pauses
+            and resumes.
+        on_writeable_start(stream), on_writeable_stop(stream): sending would
+            block / can go on; they alternate, starting with stop.
+        on_closed(stream): once, last.
+
+    Guarantees: bytes are delivered in order and none is lost; writes go out in
+    call order; after close() no event but on_closed fires.
+    """
+
+    is_read_eof = Attribute('True once EOF was read.')
+    is_write_eof = Attribute('True once the write side was shut down or hit EPIPE.')
+
+    def push_on_read(handler):
+        """Queue a temporary read handler ahead of on_read (FIFO)."""
+
+    def read_atmost(n):
+        """Future of up to ``n`` units (at least one, or empty at EOF)."""
+
+    def read_exactly(n):
+        """Future of exactly ``n`` units; IncompleteReadError at early EOF."""
+
+    def read_until(separator, max_len=None):
+        """Future of data up to and including ``separator`` (bytes or a regex)."""
+
+    def read_until_eof():
+        """Future of everything up to EOF."""
+
+    def cancel_read(future):
+        """Remove a pending reader without consuming anything."""
+
+    def write(data, on_write=None, on_flush=None, on_error=None, write_len=None):
+        """Queue ``data`` (bytes, str with encoding, a generator callable or a
+        future); returns a future resolved once it was handed to the kernel.
+        Raises StreamClosedError on a closing or closed stream."""
+
+    def close_when_empty():
+        """Close once the write queue has drained."""
+
+    def close_now():
+        """Fail every queued piece with StreamClosedError and close at once."""
+
+    def write_eof():
+        """Shut down the write side once the queue has drained."""
+
+
+class ISocket(IHandle):
+    """A datagram (or raw) socket with a send queue.
+
+    Events:
+        on_recv(socket, data, addr): required; one datagram, ``addr`` as recvfrom
+            returns it.
+        on_recv_error(socket, err), on_send_error(socket, err): without a
+            handler the socket closes.
+        on_outgoing_empty(socket): the send queue drained through write-readiness.
+        on_closed(socket): once, last.
+
+    Guarantees: datagrams are sent in call order; one that meets EAGAIN is kept
+    and retried, never dropped; empty datagrams are ordinary data.
+    """
+
+    def send(data, flags=0, addr=None):
+        """Queue one datagram (sent at once with autoflush)."""
+
+
+class IListener(IHandle):
+    """Accepts connections on one or more listening sockets.
+
+    Events (exactly one of the first three):
+        on_accept(listener, sock), on_stream(listener, stream),
+        on_socket(listener, socket): a new connection; a Stream/Socket given
+            this way is not yet in a loop.
+        on_accept_error(listener, sock, err): accept failed; capacity errors
+            (EMFILE, ENFILE, ENOBUFS, ENOMEM, ECONNABORTED) never close the
+            listener.
+    """
+
+    sockets = Attribute('List of listening gevent sockets, one per address.')
+    sockname = Attribute('sockets[0].getsockname().')
+    family = Attribute('Address family of the first listening socket.')
+    socktype = Attribute('Socket type of the first listening socket.')
+    is_listening = Attribute('True while accepting.')
+
+    def listen(**params):
+        """Listen on addresses, resolved names or an existing socket; a future
+        of this listener. Every address that succeeds gets its own socket."""
+
+
+class IConnector(Interface):
+    """Makes outgoing connections, trying candidate addresses in order."""
+
+    def connect(**params):
+        """A future of the connected object; fails with ConnectError or
+        ResolveError after reporting each failed attempt to on_fail."""

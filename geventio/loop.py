@@ -1,0 +1,252 @@
+"""Loop: a set of notifiers running on the current thread's gevent hub.
+
+The Python form of IO::Async::Loop (interface `ILoop`). It owns no event loop of
+its own: every handle runs on the gevent hub, so a Loop is the registry of its
+notifiers plus timers, deferred calls, ``run()``/``stop()`` and entry points for
+resolving, listening and connecting.
+"""
+
+import heapq
+import itertools
+import logging
+import socket
+import time
+
+import gevent
+from gevent.event import AsyncResult, Event
+from zope.interface import implementer
+
+from . import _buffer, addresses
+from .errors import ResolveError
+from .interfaces import ILoop
+
+__all__ = ['Loop']
+
+log = logging.getLogger('geventio')
+
+
+@implementer(ILoop)
+class Loop:
+    """See `ILoop`.
+
+    Timers live in one heap per loop, ordered by (deadline, creation number), so
+    timers due together fire in the order they were made; libev alone does not
+    promise that. One libev timer is armed for the earliest deadline, and due
+    callbacks run on a greenlet of their own so that they may block.
+    """
+
+    def __init__(self):
+        self._hub = gevent.get_hub()
+        self._notifiers = []
+        self._runs = []
+        self._timers = []
+        self._cancelled = set()
+        self._timer_ids = itertools.count(1)
+        self._timer_watcher = None
+        self._dispatched = None
+        # Reads land here before being appended to a stream's buffer (_buffer).
+        self._scratch = memoryview(bytearray(_buffer.SCRATCH_SIZE))
+
+    def __repr__(self):
+        return f'<Loop notifiers={len(self._notifiers)} running={self.is_running}>'
+
+    # -- notifiers -------------------------------------------------------------
+
+    @property
+    def notifiers(self):
+        """See `ILoop.notifiers`."""
+        return tuple(self._notifiers)
+
+    def add(self, notifier):
+        """See `ILoop.add`."""
+        if notifier.parent is not None:
+            raise ValueError(f'{notifier!r} has a parent; add the parent instead')
+        if notifier.loop is not None:
+            raise ValueError(f'{notifier!r} is already in a loop')
+        notifier._check_addable()
+        self._notifiers.append(notifier)
+        notifier._join_loop(self)
+
+    def remove(self, notifier):
+        """See `ILoop.remove`."""
+        if notifier not in self._notifiers:
+            raise ValueError(f'{notifier!r} is not in this loop')
+        self._notifiers.remove(notifier)
+        notifier._leave_loop()
+
+    def close(self):
+        """See `ILoop.close`."""
+        for notifier in list(self._notifiers):
+            close = getattr(notifier, 'close', None)
+            if close is not None:
+                close()
+            if notifier in self._notifiers:
+                self.remove(notifier)
+        if self._timer_watcher is not None:
+            self._timer_watcher.close()
+            self._timer_watcher = None
+        self._timers.clear()
+
+    # -- running ---------------------------------------------------------------
+
+    @property
+    def is_running(self):
+        """See `ILoop.is_running`."""
+        return bool(self._runs)
+
+    def run(self):
+        """See `ILoop.run`."""
+        done = AsyncResult()
+        self._runs.append(done)
+        try:
+            result = done.get()
+        finally:
+            self._runs.remove(done)
+        if not result:
+            return None
+        return result[0] if len(result) == 1 else result
+
+    def stop(self, *result):
+        """See `ILoop.stop`. Without a running run() this does nothing."""
+        if self._runs:
+            self._runs[-1].set(result)
+
+    def loop_once(self, timeout=None):
+        """See `ILoop.loop_once`."""
+        if self._dispatched is None:
+            self._dispatched = Event()
+        dispatched = self._dispatched
+        dispatched.clear()
+        dispatched.wait(timeout)
+
+    def _note_dispatch(self):
+        """Called after an event of this loop was dispatched (wakes loop_once)."""
+        if self._dispatched is not None:
+            self._dispatched.set()
+
+    # -- deferred calls and timers ---------------------------------------------
+
+    def later(self, code, *args):
+        """See `ILoop.later`."""
+        self._hub.loop.run_callback(self._run_later, code, args)
+
+    def _run_later(self, code, args):
+        gevent.spawn(self._call, code, *args)
+
+    def _call(self, code, *args):
+        try:
+            code(*args)
+        except Exception:
+            log.error('deferred call %r raised', code, exc_info=True)
+        self._note_dispatch()
+
+    def watch_time(self, code, after=None, at=None):
+        """See `ILoop.watch_time`.
+
+        Raises:
+            TypeError: if neither or both of ``after`` and ``at`` are given.
+        """
+        deadline = _deadline(after, at)
+        timer_id = next(self._timer_ids)
+        heapq.heappush(self._timers, (deadline, timer_id, code))
+        self._arm_timer()
+        return timer_id
+
+    def unwatch_time(self, timer_id):
+        """See `ILoop.unwatch_time`."""
+        if any(entry[1] == timer_id for entry in self._timers):
+            self._cancelled.add(timer_id)
+
+    def _arm_timer(self):
+        while self._timers and self._timers[0][1] in self._cancelled:
+            self._cancelled.discard(heapq.heappop(self._timers)[1])
+        if self._timer_watcher is not None:
+            self._timer_watcher.close()
+            self._timer_watcher = None
+        if not self._timers:
+            return
+        delay = max(0.0, self._timers[0][0] - time.monotonic())
+        self._timer_watcher = self._hub.loop.timer(delay)
+        self._timer_watcher.start(self._fire_timers)
+
+    def _fire_timers(self):
+        now = time.monotonic()
+        due = []
+        while self._timers and self._timers[0][0] <= now:
+            _, timer_id, code = heapq.heappop(self._timers)
+            if timer_id in self._cancelled:
+                self._cancelled.discard(timer_id)
+            else:
+                due.append(code)
+        self._arm_timer()
+        if due:
+            gevent.spawn(self._call_all, due)
+
+    def _call_all(self, codes):
+        for code in codes:
+            self._call(code)
+
+    def delay_future(self, after=None, at=None):
+        """See `ILoop.delay_future`."""
+        future = AsyncResult()
+        self.watch_time(lambda: future.set(None), after=after, at=at)
+        return future
+
+    def timeout_future(self, after=None, at=None):
+        """See `ILoop.timeout_future`."""
+        future = AsyncResult()
+        self.watch_time(lambda: future.set_exception(gevent.Timeout()),
+                        after=after, at=at)
+        return future
+
+    # -- names, listening and connecting ---------------------------------------
+
+    def resolve(self, host, service, family=0, socktype=0, protocol=0, flags=0,
+                timeout=10):
+        """See `ILoop.resolve`."""
+        family = addresses.parse_family(family, 'family')
+        socktype = addresses.parse_socktype(socktype, 'socktype')
+        future = AsyncResult()
+        gevent.spawn(_resolve_into, future, self._hub.resolver, timeout,
+                     (host, service, family, socktype, protocol, flags))
+        return future
+
+    def listen(self, **params):
+        """See `ILoop.listen`."""
+        from .listener import listen_from_loop
+        return listen_from_loop(self, params)
+
+    def connect(self, **params):
+        """See `ILoop.connect`."""
+        from .connector import Connector
+        return Connector(loop=self).connect(**params)
+
+
+def _deadline(after, at):
+    """A ``time.monotonic()`` deadline from relative ``after`` or absolute ``at``."""
+    if (after is None) == (at is None):
+        raise TypeError('give exactly one of after= and at=')
+    if after is not None:
+        return time.monotonic() + _seconds(after, 'after')
+    return time.monotonic() + (_seconds(at, 'at') - time.time())
+
+
+def _seconds(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f'{name} must be a number of seconds, not {value!r}')
+    return float(value)
+
+
+def _resolve_into(future, resolver, timeout, args):
+    try:
+        with gevent.Timeout(timeout):
+            result = resolver.getaddrinfo(*args)
+    except gevent.Timeout:
+        future.set_exception(ResolveError(socket.EAI_AGAIN,
+                                          f'lookup of {args[0]!r} timed out'))
+    except socket.gaierror as err:
+        future.set_exception(ResolveError(err.errno, err.strerror))
+    except OSError as err:
+        future.set_exception(ResolveError(socket.EAI_FAIL, str(err)))
+    else:
+        future.set(result)

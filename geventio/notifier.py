@@ -1,0 +1,198 @@
+"""Notifier: the base of every geventio object that lives in a Loop.
+
+The Python form of IO::Async::Notifier (interface `INotifier`): parameters set at
+construction or by ``configure()``, events given as keywords or subclass methods,
+and a tree of children that join and leave the loop with their parent.
+"""
+
+import logging
+import types
+
+from zope.interface import implementer
+
+from .interfaces import INotifier
+
+__all__ = ['Notifier']
+
+log = logging.getLogger('geventio')
+
+
+@implementer(INotifier)
+class Notifier:
+    """An object with events that joins a `Loop`.
+
+    Subclasses declare the events they know in ``_EVENTS`` and the events that must
+    have a handler before the notifier may join a loop in ``_required_events()``.
+    Other parameters are handled by overriding ``configure()``: pop the keys the
+    class knows, validate them, call ``super().configure(**rest)``, then apply them,
+    so that a bad value anywhere leaves the object unchanged.
+
+    Events:
+        Whatever the subclass declares. A keyword callable is called with the
+        notifier first; a subclass method is called bound. A keyword overrides a
+        method of the same name.
+    """
+
+    #: Names of the events this class knows (extended by subclasses).
+    _EVENTS = frozenset()
+
+    def __init__(self, **params):
+        self._loop = None
+        self._parent = None
+        self._children = []
+        self._event_keywords = {}
+        self._handlers = {}
+        for name in self._EVENTS:
+            self._bind_event(name)
+        self.configure(**params)
+
+    # -- parameters and events -------------------------------------------------
+
+    def configure(self, **params):
+        """Set parameters and event handlers; see the class docstring.
+
+        Raises:
+            TypeError: for an unknown keyword, or an event handler that is not
+                callable (``None`` removes a keyword handler).
+        """
+        events = {}
+        for name, value in params.items():
+            if name not in self._EVENTS:
+                raise TypeError(
+                    f'{type(self).__name__}: unknown parameter {name!r}')
+            if value is not None and not callable(value):
+                raise TypeError(
+                    f'{type(self).__name__}: {name} must be callable, not {value!r}')
+            events[name] = value
+        for name, value in events.items():
+            if value is None:
+                self._event_keywords.pop(name, None)
+            else:
+                self._event_keywords[name] = value
+            self._bind_event(name)
+
+    def _bind_event(self, name):
+        """Resolve one event to a callable taking the event's own arguments."""
+        keyword = self._event_keywords.get(name)
+        if keyword is not None:
+            handler = types.MethodType(keyword, self)
+        else:
+            handler = getattr(self, name, None)
+        self._handlers[name] = handler
+        self._event_changed(name, handler)
+
+    def _event_changed(self, name, handler):
+        """Hook: a subclass caches hot-path handlers here."""
+
+    def _required_events(self):
+        """Events that must have a handler before joining a loop."""
+        return ()
+
+    def can_event(self, name):
+        """See `INotifier.can_event`."""
+        return self._handlers.get(name) is not None
+
+    def invoke_event(self, name, *args):
+        """See `INotifier.invoke_event`."""
+        handler = self._handlers.get(name)
+        if handler is None:
+            raise TypeError(f'{type(self).__name__} has no {name} handler')
+        return handler(*args)
+
+    def maybe_invoke_event(self, name, *args):
+        """See `INotifier.maybe_invoke_event`."""
+        handler = self._handlers.get(name)
+        if handler is None:
+            return None
+        return handler(*args)
+
+    # -- the tree --------------------------------------------------------------
+
+    @property
+    def loop(self):
+        """The `Loop` this notifier is in, or ``None``."""
+        return self._loop
+
+    @property
+    def parent(self):
+        """The notifier this one is a child of, or ``None``."""
+        return self._parent
+
+    @property
+    def children(self):
+        """A tuple of the children, in the order they were added."""
+        return tuple(self._children)
+
+    def add_child(self, child):
+        """See `INotifier.add_child`."""
+        if child._parent is not None or child._loop is not None:
+            raise ValueError(f'{child!r} already has a parent or a loop')
+        if self._loop is not None:
+            child._check_addable()
+        self._children.append(child)
+        child._parent = self
+        if self._loop is not None:
+            child._join_loop(self._loop)
+
+    def remove_child(self, child):
+        """See `INotifier.remove_child`."""
+        if child._parent is not self:
+            raise ValueError(f'{child!r} is not a child of {self!r}')
+        self._children.remove(child)
+        child._parent = None
+        if child._loop is not None:
+            child._leave_loop()
+
+    def remove_from_parent(self):
+        """See `INotifier.remove_from_parent`."""
+        if self._parent is None:
+            raise ValueError(f'{self!r} has no parent')
+        self._parent.remove_child(self)
+
+    def _leave(self):
+        """Leave the parent or the loop, whichever holds this notifier."""
+        if self._parent is not None:
+            self._parent.remove_child(self)
+        elif self._loop is not None:
+            self._loop.remove(self)
+
+    # -- joining and leaving a loop (called by Loop and by parents) ------------
+
+    def _check_addable(self):
+        """Raise ``TypeError`` if this notifier or a child lacks a required event."""
+        for name in self._required_events():
+            if not self.can_event(name):
+                raise TypeError(
+                    f'{type(self).__name__} needs an {name} handler before it '
+                    'can be added to a loop')
+        for child in self._children:
+            child._check_addable()
+
+    def _join_loop(self, loop):
+        self._loop = loop
+        self._added_to_loop(loop)
+        for child in self._children:
+            child._join_loop(loop)
+
+    def _leave_loop(self):
+        for child in self._children:
+            child._leave_loop()
+        self._removed_from_loop()
+        self._loop = None
+
+    def _added_to_loop(self, loop):
+        """Hook: start watching (a Handle starts its greenlet here)."""
+
+    def _removed_from_loop(self):
+        """Hook: stop watching."""
+
+    def _callback_failed(self, what):
+        """Log an exception a user callback raised, then close this notifier only."""
+        log.error('%s raised in %r; closing it', what, self, exc_info=True)
+        self._close_after_error()
+
+    def _close_after_error(self):
+        self._leave()
+
+    def __repr__(self):
+        return f'<{type(self).__name__} at {id(self):#x}>'

@@ -1,0 +1,630 @@
+"""Stream: an ordered byte stream with a read buffer, temporary readers and a write queue.
+
+The Python form of IO::Async::Stream (interface `IStream`), on a `Handle`'s
+greenlet. Reading and writing go through the shared mechanisms in ``_buffer``
+and ``_writequeue``; this module is the IO::Async surface over them: the
+``on_read`` return-value table, EOF and watermarks, future readers, write
+callbacks and closing.
+
+Design: when bytes move
+-----------------------
+A read happens only after the read watcher reported readiness, once per wake-up
+(``read_all`` reads until the kernel is empty), and is dispatched on the same
+greenlet. A write made on the stream's own greenlet (inside a callback) is
+queued and sent right after the callback returns, before the greenlet parks; one
+made elsewhere starts the write watcher, and ``autoflush`` sends at once in the
+caller. The kernel is asked to wait only when a send would block. So an echo
+costs one ``recv`` and one ``send`` and no greenlet switch beyond the wake-up.
+
+Deliberate differences from IO::Async: ``close_on_read_eof`` closes once the
+write queue has drained (a half-closing client still gets its reply), and a
+write future fails with the ``OSError`` of the failed send.
+"""
+
+import collections
+import codecs
+import os
+import sys
+
+import gevent
+from greenlet import getcurrent
+from gevent.event import AsyncResult
+from zope.interface import implementer
+
+from . import _buffer
+from ._buffer import TextBuffer
+from ._writequeue import (BLOCKED, DRAINED, MORE, NOT_YET, WAITING, WOULD_BLOCK,
+                          Piece, WriteQueue)
+from .errors import StreamClosedError
+from .handle import _MISSING, _READ, _WRITE, Handle
+from .interfaces import IStream
+
+__all__ = ['Stream']
+
+#: How many reads ``read_all`` makes per wake-up before letting others run.
+READ_ALL_LIMIT = 16
+
+
+class _StreamPiece(Piece):
+    """A write of a Stream: its callbacks and its future."""
+
+    __slots__ = ('stream', 'future', 'on_write', 'on_flush', 'on_error', 'source')
+
+    def __init__(self, stream, data, limit, source, on_write, on_flush, on_error):
+        super().__init__(data, limit)
+        self.stream = stream
+        self.source = source
+        self.future = AsyncResult()
+        self.on_write = on_write
+        self.on_flush = on_flush
+        self.on_error = on_error
+
+    @property
+    def is_source(self):
+        return self.source is not None
+
+    def pull(self):
+        source, stream = self.source, self.stream
+        if callable(source):
+            return stream._encode(source(stream), 'a write generator')
+        if source is _SPENT:
+            return None
+        if not source.ready():
+            source.rawlink(stream._source_ready)
+            return NOT_YET
+        self.source = _SPENT
+        return stream._encode(source.get(), 'a write future')
+
+    def written(self, count):
+        if self.on_write is not None:
+            self.on_write(self.stream, count)
+
+    def done(self):
+        self.future.set(None)
+        if self.on_flush is not None:
+            self.on_flush(self.stream)
+
+    def failed(self, err):
+        self.future.set_exception(err)
+        if self.on_error is not None:
+            self.on_error(self.stream, err)
+
+
+#: Marks a future source whose value has been taken.
+_SPENT = object()
+
+
+@implementer(IStream)
+class Stream(Handle):
+    """See `IStream`.
+
+    Parameters:
+        read_len: bytes per read call (default 8192).
+        read_all: read until the kernel is empty on each wake-up (default False:
+            one read, so a busy stream cannot starve the others).
+        write_len: bytes per write call (default 8192).
+        write_all: write until the kernel would block (default False: one call
+            per wake-up).
+        autoflush: send in ``write()`` itself (default False).
+        close_on_read_eof: close once EOF was read and the queue drained (True).
+        encoding: a codec name; the buffer becomes a `TextBuffer` and ``str``
+            may be written.
+        read_high_watermark, read_low_watermark: pause reading at the first,
+            resume below the second (both or neither; low <= high).
+
+    Events:
+        See `IStream`. ``on_read`` is required once the stream has a read handle
+        and is in a loop.
+    """
+
+    _EVENTS = Handle._EVENTS | {
+        'on_read', 'on_read_eof', 'on_write_eof', 'on_read_error',
+        'on_write_error', 'on_outgoing_empty', 'on_read_high_watermark',
+        'on_read_low_watermark', 'on_writeable_start', 'on_writeable_stop'}
+
+    #: Defaults of the numeric and boolean parameters (IO::Async's values).
+    _DEFAULTS = {'read_len': 8192, 'write_len': 8192, 'read_all': False,
+                 'write_all': False, 'autoflush': False,
+                 'close_on_read_eof': True}
+
+    def __init__(self, **params):
+        self._on_read = None
+        self._encoding = None
+        self._decoder = None
+        self._buffer = bytearray()
+        self._readers = collections.deque()
+        self._dispatching = False
+        self._high = self._low = None
+        self._at_high = False
+        self._queue = WriteQueue()
+        self._write_state = DRAINED
+        self._writeable_stopped = False
+        self._flushing = False
+        self._closing = False
+        self._eof_wanted = False
+        self._read_eof = False
+        self._eof_undelivered = False
+        self._write_eof = False
+        for name, value in self._DEFAULTS.items():
+            setattr(self, '_' + name, value)
+        super().__init__(**params)
+
+    # -- configuration ---------------------------------------------------------
+
+    def configure(self, **params):
+        """See `INotifier.configure`.
+
+        Raises:
+            TypeError: unknown keyword or wrong type.
+            ValueError: a length that is not positive, only one watermark, or
+                ``read_low_watermark > read_high_watermark``.
+            LookupError: an unknown ``encoding``.
+        """
+        own = {name: params.pop(name) for name in list(params)
+               if name in self._DEFAULTS}
+        for name, value in own.items():
+            if name.endswith('_len'):
+                _check_positive(value, name)
+            elif not isinstance(value, (bool, int)):
+                raise TypeError(f'{name} must be a bool, not {value!r}')
+        encoding = params.pop('encoding', _MISSING)
+        if encoding not in (_MISSING, None):
+            if not isinstance(encoding, str):
+                raise TypeError(f'encoding must be a codec name, not {encoding!r}')
+            codecs.lookup(encoding)
+        high = params.pop('read_high_watermark', _MISSING)
+        low = params.pop('read_low_watermark', _MISSING)
+        if high is not _MISSING or low is not _MISSING:
+            high = self._high if high is _MISSING else high
+            low = self._low if low is _MISSING else low
+            _check_watermarks(high, low)
+        super().configure(**params)
+        for name, value in own.items():
+            setattr(self, '_' + name, value)
+        if encoding is not _MISSING:
+            self._set_encoding(encoding)
+        if high is not _MISSING or low is not _MISSING:
+            self._high, self._low = high, low
+
+    def _set_encoding(self, encoding):
+        self._encoding = encoding
+        if encoding is None:
+            self._decoder = None
+            self._buffer = bytearray(str(self._buffer).encode()) \
+                if isinstance(self._buffer, TextBuffer) else self._buffer
+        else:
+            self._decoder = _buffer.Decoder(encoding)
+            if not isinstance(self._buffer, TextBuffer):
+                self._buffer = TextBuffer(self._decoder.feed(self._buffer))
+
+    def _event_changed(self, name, handler):
+        if name == 'on_read':
+            self._on_read = handler
+
+    def _required_events(self):
+        return ['on_read'] if self._rfd is not None else []
+
+    def _handles_changed(self):
+        self._read_eof = self._write_eof = False
+        self._closing = self._eof_wanted = False
+        self._write_state = DRAINED
+
+    # -- flags -----------------------------------------------------------------
+
+    @property
+    def is_read_eof(self):
+        """See `IStream.is_read_eof`."""
+        return self._read_eof
+
+    @property
+    def is_write_eof(self):
+        """See `IStream.is_write_eof`."""
+        return self._write_eof and not self._queue
+
+    # -- reading ---------------------------------------------------------------
+
+    def _read_ready(self, readers_only=False):
+        tls = self._read_handle if self._tls_read else None
+        reads = READ_ALL_LIMIT if self._read_all else 1
+        while reads:
+            reads -= 1
+            try:
+                if self._decoder is None:
+                    count = _buffer.read_into(self._rfd, self._buffer,
+                                              self._loop._scratch, self._read_len, tls)
+                else:
+                    raw = bytearray()
+                    count = _buffer.read_into(self._rfd, raw, self._loop._scratch,
+                                              self._read_len, tls)
+                    self._buffer += self._decoder.feed(raw)
+            except WOULD_BLOCK:
+                return
+            except OSError as err:
+                self._read_failed(err)
+                return
+            if not count:
+                self._got_eof(readers_only)
+                return
+            self._dispatch(False, readers_only)
+            if self._rfd is None or not self._want_read or self._closed:
+                return
+            if tls is not None and tls.pending():
+                reads += 1
+
+    def _dispatch(self, eof, readers_only=False):
+        """Call the head reader (or on_read) until one asks to wait (IO::Async rules).
+
+        ``readers_only`` serves the temporary readers but never ``on_read``: used
+        when the stream's greenlet is blocked in a callback (see `_wake_read`).
+        """
+        buffer, readers = self._buffer, self._readers
+        self._dispatching = True
+        try:
+            while not self._closed:
+                if readers:
+                    handler = readers[0]
+                    result = handler(self, buffer, eof)
+                elif readers_only:
+                    break
+                else:
+                    handler = None
+                    result = self._on_read(buffer, eof)
+                if self._at_high and len(buffer) < self._low:
+                    self._below_low_watermark()
+                if callable(result):
+                    if readers and readers[0] is handler:
+                        readers[0] = result
+                    else:
+                        readers.appendleft(result)
+                elif result is None and handler is not None:
+                    if readers and readers[0] is handler:
+                        readers.popleft()
+                elif not (result and (buffer or eof)):
+                    break
+        finally:
+            self._dispatching = False
+        if self._high is not None and not self._at_high and len(buffer) >= self._high:
+            self._at_high = True
+            if self.can_event('on_read_high_watermark'):
+                self.invoke_event('on_read_high_watermark', len(buffer))
+            else:
+                self.want_readready = False
+
+    def _below_low_watermark(self):
+        self._at_high = False
+        if self.can_event('on_read_low_watermark'):
+            self.invoke_event('on_read_low_watermark', len(self._buffer))
+        elif self._rfd is not None and not self._read_eof:
+            self.want_readready = True
+
+    def _got_eof(self, readers_only=False):
+        self._read_eof = True
+        self.want_readready = False
+        if self._decoder is not None:
+            self._buffer += self._decoder.feed(b'', final=True)
+        if readers_only:
+            self._dispatch(True, readers_only=True)
+            self._eof_undelivered = True
+            return
+        self._finish_eof()
+
+    def _finish_eof(self):
+        self._eof_undelivered = False
+        self._dispatch(True)
+        if self._closed:
+            return
+        self.maybe_invoke_event('on_read_eof')
+        if self._close_on_read_eof and not self._closed:
+            self.close_when_empty()
+
+    def _read_failed(self, err):
+        self.want_readready = False
+        self._fail_readers(err)
+        if self.can_event('on_read_error'):
+            self.invoke_event('on_read_error', err)
+        else:
+            self.close_now()
+
+    def _fail_readers(self, err):
+        readers, self._readers = self._readers, collections.deque()
+        for reader in readers:
+            future = getattr(reader, 'future', None)
+            if future is not None and not future.ready():
+                future.set_exception(err)
+
+    def push_on_read(self, handler):
+        """See `IStream.push_on_read`."""
+        if not callable(handler):
+            raise TypeError(f'handler must be callable, not {handler!r}')
+        self._readers.append(handler)
+        if not self._dispatching and (self._buffer or self._read_eof):
+            self._dispatch(self._read_eof)
+
+    def _push_reader(self, reader):
+        if self._closed and self._rfd is None:
+            reader.future.set_exception(StreamClosedError('stream is closed'))
+        else:
+            self.push_on_read(reader)
+        return reader.future
+
+    def read_atmost(self, n):
+        """See `IStream.read_atmost`."""
+        _check_positive(n, 'n')
+        return self._push_reader(_buffer.AtMost(AsyncResult(), n))
+
+    def read_exactly(self, n):
+        """See `IStream.read_exactly`."""
+        _check_positive(n, 'n', zero=True)
+        return self._push_reader(_buffer.Exactly(AsyncResult(), n))
+
+    def read_until(self, separator, max_len=None):
+        """See `IStream.read_until`."""
+        if not hasattr(separator, 'search'):
+            wanted = str if self._encoding else (bytes, bytearray)
+            if not isinstance(separator, wanted) or not separator:
+                raise TypeError(f'separator must be non-empty {"str" if self._encoding else "bytes"} '
+                                f'or a compiled regex, not {separator!r}')
+        if max_len is not None:
+            _check_positive(max_len, 'max_len')
+        return self._push_reader(_buffer.Until(AsyncResult(), separator, max_len))
+
+    def read_until_eof(self):
+        """See `IStream.read_until_eof`."""
+        return self._push_reader(_buffer.UntilEOF(AsyncResult()))
+
+    def cancel_read(self, future):
+        """See `IStream.cancel_read`. A future that is not pending is ignored."""
+        for reader in self._readers:
+            if getattr(reader, 'future', None) is future:
+                self._readers.remove(reader)
+                return
+
+    # -- writing ---------------------------------------------------------------
+
+    def write(self, data, on_write=None, on_flush=None, on_error=None,
+              write_len=None):
+        """See `IStream.write`.
+
+        Raises:
+            StreamClosedError: the stream is closing or closed, or its write side
+                was shut down with write_eof().
+            TypeError: ``data`` of a kind not listed, ``str`` without an
+                encoding, or a callback that is not callable.
+        """
+        if self._closing or self._closed or self._eof_wanted:
+            raise StreamClosedError(f'cannot write to {self!r}: it is closing or closed')
+        for name, callback in (('on_write', on_write), ('on_flush', on_flush),
+                               ('on_error', on_error)):
+            if callback is not None and not callable(callback):
+                raise TypeError(f'{name} must be callable, not {callback!r}')
+        if write_len is None:
+            write_len = self._write_len
+        else:
+            _check_positive(write_len, 'write_len')
+        if callable(data) or isinstance(data, AsyncResult):
+            piece = _StreamPiece(self, None, write_len, data,
+                                 on_write, on_flush, on_error)
+        else:
+            piece = _StreamPiece(self, self._encode(data, 'data'), write_len, None,
+                                 on_write, on_flush, on_error)
+        self._queue.append(piece)
+        if self._wfd is None or self._write_state is not DRAINED:
+            return piece.future
+        if self._autoflush:
+            self._flush(from_readiness=False)
+        elif getcurrent() is not self._glet:
+            self._update_watchers()
+        return piece.future
+
+    def _encode(self, data, name):
+        if data is None or isinstance(data, (bytes, bytearray, memoryview)):
+            return data
+        if isinstance(data, str):
+            if self._encoding is None:
+                raise TypeError(f'{name} is str but the stream has no encoding')
+            return data.encode(self._encoding)
+        raise TypeError(f'{name} must be bytes, str (with an encoding), a generator '
+                        f'callable or a future, not {data!r}')
+
+    def _send(self, data):
+        if self._tls_write:
+            return self._write_handle.send(data)
+        return os.write(self._wfd, data)
+
+    def _wants_write(self):
+        return self._want_write or (bool(self._queue) and
+                                    self._write_state is not WAITING)
+
+    def _write_ready(self):
+        if self._want_write:
+            self.maybe_invoke_event('on_write_ready')
+        if self._queue:
+            self._flush(from_readiness=True)
+
+    def _before_park(self):
+        if self._eof_undelivered:
+            self._finish_eof()
+        if self._queue and self._write_state is DRAINED:
+            self._flush(from_readiness=True)
+
+    # -- while the stream's greenlet is blocked in a callback ------------------
+    #
+    # A callback may block on one of its own stream's futures (``write(...).get()``,
+    # ``read_exactly(4).get()``). The greenlet that would serve the future is the
+    # one blocked, so readiness seen meanwhile is handled on a short-lived greenlet:
+    # writes are flushed, and temporary readers (never on_read) are served.
+
+    def _wake_read(self):
+        if self._parked:
+            self._glet.switch(_READ)
+            return
+        self._rwatch.stop()
+        if any(hasattr(reader, 'future') for reader in self._readers):
+            gevent.spawn_raw(self._elsewhere, self._read_ready, True)
+
+    def _wake_write(self):
+        if self._parked:
+            self._glet.switch(_WRITE)
+            return
+        self._wwatch.stop()
+        if self._queue:
+            gevent.spawn_raw(self._elsewhere, self._flush, True)
+
+    def _elsewhere(self, method, arg):
+        try:
+            method(arg)
+        except Exception:
+            self._callback_failed('a callback')
+        else:
+            if not self._closed and self._glet is not None and not self._parked:
+                self._update_watchers()
+
+    def _flush(self, from_readiness):
+        """Send what the kernel takes; then fire the events the outcome calls for.
+
+        Driven by readiness, one system call is made (IO::Async's default; with
+        ``write_all``, as many as the kernel takes); ``autoflush`` sends all it can.
+        """
+        if self._flushing or self._wfd is None:
+            return
+        self._flushing = True
+        try:
+            state = self._queue.flush(
+                self._send, 1 if from_readiness and not self._write_all else None)
+        except OSError as err:
+            state = err
+        finally:
+            self._flushing = False
+        if isinstance(state, OSError):
+            self._write_failed(state)
+            return
+        self._write_state = state
+        if state is DRAINED:
+            if self._writeable_stopped:
+                self._writeable_stopped = False
+                self.maybe_invoke_event('on_writeable_start')
+            if from_readiness:
+                self.maybe_invoke_event('on_outgoing_empty')
+            self._queue_drained()
+            return
+        if state is BLOCKED and not self._writeable_stopped:
+            self._writeable_stopped = True
+            self.maybe_invoke_event('on_writeable_stop')
+        if getcurrent() is not self._glet:
+            self._update_watchers()
+
+    def _queue_drained(self):
+        if self._closed or self._queue:
+            return
+        if self._closing:
+            self._close_handles()
+        elif self._eof_wanted:
+            self._eof_wanted = False
+            self._write_eof = True
+            self.close_write()
+
+    def _source_ready(self, _future):
+        # A future the head piece waits on resolved (called from the hub).
+        if self._write_state is WAITING and not self._closed:
+            self._write_state = MORE
+            self._update_watchers()
+
+    def _write_failed(self, err):
+        if isinstance(err, BrokenPipeError):
+            self._write_eof = True
+            self.maybe_invoke_event('on_write_eof')
+        self._write_state = DRAINED
+        self._queue.fail_all(err)
+        if self.can_event('on_write_error'):
+            self.invoke_event('on_write_error', err)
+        else:
+            self.close_now()
+
+    # -- closing ---------------------------------------------------------------
+
+    def close(self):
+        """See `IStream.close_when_empty` (``close`` is the same)."""
+        self.close_when_empty()
+
+    def close_when_empty(self):
+        """See `IStream.close_when_empty`."""
+        if self._closed:
+            return
+        self._closing = True
+        if self._rfd is not None:
+            self.want_readready = False
+        if not self._queue or self._wfd is None:
+            self._close_handles()
+        elif getcurrent() is not self._glet:
+            self._update_watchers()
+
+    def close_now(self):
+        """See `IStream.close_now`."""
+        if self._closed:
+            return
+        self._closing = True
+        self._queue.fail_all(StreamClosedError(f'{self!r} was closed'))
+        self._close_handles()
+
+    def write_eof(self):
+        """See `IStream.write_eof`."""
+        if self._wfd is None:
+            raise StreamClosedError(f'{self!r} has no write handle')
+        self._eof_wanted = True
+        if not self._queue:
+            self._queue_drained()
+
+    def _closed_hook(self):
+        self._fail_readers(StreamClosedError('stream closed'))
+        if self._queue:
+            self._queue.fail_all(StreamClosedError('stream closed'))
+        self._write_state = DRAINED
+        self._writeable_stopped = False
+        self._at_high = False
+        if isinstance(self._buffer, TextBuffer):
+            self._buffer.clear()
+        else:
+            del self._buffer[:]
+        if self._decoder is not None:
+            self._decoder = _buffer.Decoder(self._encoding)
+
+    # -- standard streams ------------------------------------------------------
+
+    @classmethod
+    def new_for_stdin(cls, **params):
+        """A Stream reading the process's standard input."""
+        return cls(read_handle=sys.stdin, **params)
+
+    @classmethod
+    def new_for_stdout(cls, **params):
+        """A Stream writing the process's standard output (Python's buffer is
+        flushed first, so earlier ``print`` output stays in order)."""
+        sys.stdout.flush()
+        return cls(write_handle=sys.stdout, **params)
+
+    @classmethod
+    def new_for_stdio(cls, **params):
+        """A Stream reading standard input and writing standard output."""
+        sys.stdout.flush()
+        return cls(read_handle=sys.stdin, write_handle=sys.stdout, **params)
+
+
+def _check_positive(value, name, zero=False):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f'{name} must be an int, not {value!r}')
+    if value < 0 or (value == 0 and not zero):
+        raise ValueError(f'{name} must be {"non-negative" if zero else "positive"}, '
+                         f'not {value!r}')
+
+
+def _check_watermarks(high, low):
+    if (high is None) != (low is None):
+        raise ValueError('give both read_high_watermark and read_low_watermark, '
+                         'or neither')
+    if high is None:
+        return
+    _check_positive(high, 'read_high_watermark')
+    _check_positive(low, 'read_low_watermark', zero=True)
+    if low > high:
+        raise ValueError(f'read_low_watermark ({low!r}) must not exceed '
+                         f'read_high_watermark ({high!r})')

@@ -1,0 +1,211 @@
+"""Shared fixtures: a loop, connected socket pairs of every kind, and the checks
+every test gets for free.
+
+Each test runs under a ``gevent.Timeout`` (a blocked future fails the test
+instead of hanging it; pytest-timeout backs this up for non-cooperative hangs),
+and afterwards asserts that it left no file descriptor open, no greenlet alive,
+no error printed by the hub and no error logged on the ``geventio`` logger
+(tests that provoke a callback error take the ``callback_errors`` fixture).
+"""
+
+import gc
+import logging
+import os
+import socket
+
+import gevent
+import gevent.socket
+import pytest
+from greenlet import greenlet
+
+import geventio
+
+#: Seconds a single test may block cooperatively before it fails.
+TEST_TIMEOUT = 20
+
+HAS_IPV6 = socket.has_ipv6
+try:
+    _probe = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    _probe.bind(('::1', 0))
+    _probe.close()
+except OSError:
+    HAS_IPV6 = False
+
+
+def _open_fds():
+    return set(os.listdir('/proc/self/fd'))
+
+
+def _live_greenlets():
+    return {id(obj): obj for obj in gc.get_objects()
+            if isinstance(obj, greenlet) and not obj.dead}
+
+
+class _ErrorCollector(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+@pytest.fixture
+def callback_errors():
+    """The ERROR records logged on ``geventio`` during the test; taking this
+    fixture declares that the test expects some."""
+    return []
+
+
+@pytest.fixture(autouse=True)
+def _hygiene(request):
+    hub = gevent.get_hub()
+    hub_errors = []
+    original_print = hub.print_exception
+    hub.print_exception = lambda context, t, v, tb: hub_errors.append((context, v))
+    collector = _ErrorCollector()
+    logging.getLogger('geventio').addHandler(collector)
+    for _ in range(3):
+        gevent.sleep(0)
+    fds_before = _open_fds()
+    greenlets_before = _live_greenlets()
+    timeout = gevent.Timeout(TEST_TIMEOUT)
+    timeout.start()
+    try:
+        yield
+    finally:
+        timeout.close()
+    for _ in range(3):
+        gevent.sleep(0)
+    gc.collect()
+    logging.getLogger('geventio').removeHandler(collector)
+    hub.print_exception = original_print
+    expected = request.node.funcargs.get('callback_errors')
+    if expected is not None:
+        expected.extend(collector.records)
+    else:
+        assert not collector.records, \
+            [r.getMessage() for r in collector.records]
+    assert not hub_errors, hub_errors
+    leaked = {k: g for k, g in _live_greenlets().items()
+              if k not in greenlets_before}
+    assert not leaked, f'greenlets left alive: {list(leaked.values())}'
+    leaked_fds = _open_fds() - fds_before
+    assert not leaked_fds, f'file descriptors left open: {sorted(leaked_fds)}: ' + \
+        ', '.join(_describe_fd(fd) for fd in sorted(leaked_fds))
+
+
+def _describe_fd(fd):
+    try:
+        return os.readlink(f'/proc/self/fd/{fd}')
+    except OSError:
+        return '?'
+
+
+@pytest.fixture
+def loop():
+    """A fresh Loop, closed (with everything in it) after the test."""
+    loop = geventio.Loop()
+    yield loop
+    loop.close()
+
+
+class Sockets:
+    """Tracks sockets a test made so that teardown closes whatever is left."""
+
+    def __init__(self):
+        self._made = []
+
+    def keep(self, *socks):
+        self._made.extend(socks)
+        return socks if len(socks) > 1 else socks[0]
+
+    def close_all(self):
+        for sock in self._made:
+            sock.close()
+
+
+@pytest.fixture
+def sockets():
+    made = Sockets()
+    yield made
+    made.close_all()
+
+
+def tcp_pair(family=socket.AF_INET):
+    """A connected pair of gevent TCP sockets on loopback."""
+    host = '::1' if family == socket.AF_INET6 else '127.0.0.1'
+    with gevent.socket.socket(family, socket.SOCK_STREAM) as server:
+        server.bind((host, 0))
+        server.listen(1)
+        client = gevent.socket.socket(family, socket.SOCK_STREAM)
+        client.connect(server.getsockname())
+        accepted, _ = server.accept()
+    return accepted, client
+
+
+def unix_pair(tmp_path):
+    """A connected pair of gevent unix stream sockets through a path."""
+    path = str(tmp_path / 'pair.sock')
+    with gevent.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(path)
+        server.listen(1)
+        client = gevent.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        client.connect(path)
+        accepted, _ = server.accept()
+    return accepted, client
+
+
+PAIR_KINDS = ['socketpair', 'stdlib', 'tcp4', 'tcp6', 'unix']
+
+
+@pytest.fixture(params=PAIR_KINDS)
+def pair(request, sockets, tmp_path):
+    """A connected (a, b) pair of each kind: gevent socketpair, stdlib
+    socketpair, TCP over 127.0.0.1 and ::1, and a unix socket path. ``a`` is
+    for the geventio object under test; ``b``, the peer, is always a gevent
+    socket so that the test can block on it cooperatively."""
+    kind = request.param
+    if kind == 'socketpair':
+        made = gevent.socket.socketpair()
+    elif kind == 'stdlib':
+        # The stream side is a plain stdlib socket; the peer the test drives
+        # stays cooperative.
+        a, b = socket.socketpair()
+        made = a, gevent.socket.socket(fileno=b.detach())
+    elif kind == 'tcp4':
+        made = tcp_pair(socket.AF_INET)
+    elif kind == 'tcp6':
+        if not HAS_IPV6:
+            pytest.skip('no IPv6 loopback on this machine')
+        made = tcp_pair(socket.AF_INET6)
+    else:
+        made = unix_pair(tmp_path)
+    return sockets.keep(*made)
+
+
+@pytest.fixture
+def socketpair(sockets):
+    """One connected gevent socketpair (for tests where the kind does not matter)."""
+    return sockets.keep(*gevent.socket.socketpair())
+
+
+@pytest.fixture
+def pipe():
+    """(read_file, write_file) of an os.pipe, closed after the test if still open."""
+    rfd, wfd = os.pipe()
+    rfile, wfile = os.fdopen(rfd, 'rb', buffering=0), os.fdopen(wfd, 'wb', buffering=0)
+    yield rfile, wfile
+    rfile.close()
+    wfile.close()
+
+
+def recv_exactly(sock, count):
+    """Read exactly ``count`` bytes from a (gevent or blocking stdlib) socket."""
+    data = b''
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
