@@ -15,7 +15,6 @@ nothing.
 """
 
 import argparse
-import os
 import sys
 import time
 

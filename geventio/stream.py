@@ -588,6 +588,20 @@ class Stream(Handle):
         if self._decoder is not None:
             self._decoder = _buffer.Decoder(self._encoding)
 
+    # -- TLS -------------------------------------------------------------------
+
+    def start_tls(self, context, server_side=False, server_hostname=None):
+        """Upgrade this connected stream to TLS in place (STARTTLS).
+
+        Bytes already read into the buffer after the plain-text part of the
+        protocol are fed to the TLS layer first, so a peer that starts its
+        handshake at once loses nothing. Returns a future of this stream,
+        resolved once the handshake is done (failed with the ``ssl.SSLError``).
+        """
+        from ._tls import start_tls
+        return start_tls(self, context, server_side=server_side,
+                         server_hostname=server_hostname)
+
     # -- standard streams ------------------------------------------------------
 
     @classmethod
