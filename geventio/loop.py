@@ -165,12 +165,12 @@ class Loop:
             self._timer_watcher = None
         if not self._timers:
             return
-        delay = max(0.0, self._timers[0][0] - time.monotonic())
+        delay = max(0.0, self._timers[0][0] - time.time())
         self._timer_watcher = self._hub.loop.timer(delay)
         self._timer_watcher.start(self._fire_timers)
 
     def _fire_timers(self):
-        now = time.monotonic()
+        now = time.time()
         due = []
         while self._timers and self._timers[0][0] <= now:
             _, timer_id, code = heapq.heappop(self._timers)
@@ -223,12 +223,16 @@ class Loop:
 
 
 def _deadline(after, at):
-    """A ``time.monotonic()`` deadline from relative ``after`` or absolute ``at``."""
+    """A ``time.time()`` deadline from relative ``after`` or absolute ``at``.
+
+    Deadlines are kept on the wall clock that ``at`` is given in, so that timers
+    given the same ``at`` compare equal and fire in creation order.
+    """
     if (after is None) == (at is None):
         raise TypeError('give exactly one of after= and at=')
     if after is not None:
-        return time.monotonic() + _seconds(after, 'after')
-    return time.monotonic() + (_seconds(at, 'at') - time.time())
+        return time.time() + _seconds(after, 'after')
+    return _seconds(at, 'at')
 
 
 def _seconds(value, name):

@@ -1,0 +1,7 @@
+"""``python -m geventio``: forwards to `geventio.cli`."""
+
+import sys
+
+from .cli.__main__ import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The ``python -m geventio`` command line: ``demo`` and ``bench``."""

@@ -1,0 +1,28 @@
+"""``python -m geventio {demo,bench}``: choose a subcommand and run it."""
+
+import argparse
+import sys
+
+__all__ = ['main']
+
+
+def main(argv=None):
+    """Run the subcommand named in ``argv`` (default ``sys.argv[1:]``); return
+    the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = argparse.ArgumentParser(
+        prog='python -m geventio',
+        description="Perl's callback-style networking objects on gevent.")
+    parser.add_argument('command', choices=['demo', 'bench'],
+                        help='demo: a loopback echo server and client; '
+                             'bench: the benchmarks (see benchmarks/README.md)')
+    args, rest = parser.parse_known_args(argv[:1])
+    if args.command == 'demo':
+        from .demo import main as run
+    else:
+        from .bench import main as run
+    return run(argv[1:])
+
+
+if __name__ == '__main__':
+    sys.exit(main())
