@@ -77,7 +77,10 @@ class Loop:
     def close(self):
         """See `ILoop.close`."""
         for notifier in list(self._notifiers):
-            close = getattr(notifier, 'close', None)
+            # close_now where there is one: a stream still flushing would stay
+            # open after leaving the loop, with nothing left to flush it.
+            close = getattr(notifier, 'close_now', None) or \
+                getattr(notifier, 'close', None)
             if close is not None:
                 close()
             if notifier in self._notifiers:
