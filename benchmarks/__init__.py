@@ -7,6 +7,7 @@ Layout, one job per module:
 
 - ``servers.py``  the echo servers and their registry; ``python -m benchmarks.servers``
 - ``loadgen.py``  the pure-Python load generator (fallback); ``python -m benchmarks.loadgen``
+- ``loadgen_udp.py`` its UDP ping-pong mode
 - ``loadgen.c``   the same load generator in C over epoll, compiled at run time
 - ``procs.py``    starting, pinning, bounding and killing the benchmark's processes
 - ``cases.py``    the cases measured, with their full and ``--quick`` parameters

@@ -41,6 +41,7 @@
 #define CHUNK 65536         /* bulk send size and receive buffer */
 #define MAXEV 512
 #define DRAIN 2.0           /* seconds allowed for in-flight echoes after the window */
+#define STALL 5.0           /* seconds of setup with no hello completed: give up */
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
@@ -77,6 +78,7 @@ static double *lat;
 static size_t nlat, caplat;
 static char first_error[200];
 static double t_start, t_end;       /* measurement window; t_start == 0: not started */
+static double last_progress;        /* when the last connection completed its hello */
 
 static double now(void) {
     struct timespec ts;
@@ -97,7 +99,8 @@ static void record(double seconds) {
 
 static void note(const char *what, int err) {
     if (!first_error[0])
-        snprintf(first_error, sizeof first_error, "%s: %s", what, err ? strerror(err) : "");
+        snprintf(first_error, sizeof first_error, "%s%s%s", what, err ? ": " : "",
+                 err ? strerror(err) : "");
 }
 
 static void drop(struct conn *c) {
@@ -196,6 +199,7 @@ static void message_done(struct conn *c) {
     if (c->state == C_HELLO) {
         setup_pending--;
         st.connected++;
+        last_progress = t;
         c->state = C_RUN;
         if (o.mode == CONNRATE) {
             if (in_window(t)) { st.count++; record(t - c->t0); }
@@ -412,6 +416,7 @@ int main(int argc, char **argv) {
     parse(argc, argv);
     setup();
     double begin = now(), drain_end = 0;
+    last_progress = begin;
     for (;;) {
         double t = now();
         if (draining) {
@@ -429,7 +434,7 @@ int main(int argc, char **argv) {
         if (t_start == 0) {
             int ready = o.mode == UDP || o.mode == CONNRATE ||
                         (opened == o.conns && setup_pending == 0);
-            if (!ready && t - begin > o.timeout) {
+            if (!ready && (t - begin > o.timeout || t - last_progress > STALL)) {
                 for (int i = 0; i < o.conns; i++)
                     if (cs[i].state == C_CONNECTING || cs[i].state == C_HELLO)
                         io_error(&cs[i], "connection setup timed out", 0);

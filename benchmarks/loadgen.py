@@ -6,12 +6,9 @@ either. Prefer the C client: this one needs tens of microseconds of CPU per roun
 about what the Python servers under test need, so with the fallback the figures partly
 measure the client (the runner says which client it used).
 
-Modes (see README.md): ``pingpong`` (N connections, one S-byte message in flight
-each), ``bulk`` (64 KiB sends with at most ``--window`` bytes unechoed per
-connection), ``udp`` (one S-byte datagram in flight per socket, lost after
-``--udp-timeout``), ``connrate`` (connect, 64-byte echo, close, in N slots) and
-``memory`` (open N connections, echo once on each, print a ``holding`` line and keep
-them open until stdin closes).
+Modes: ``pingpong``, ``bulk``, ``udp``, ``connrate`` and ``memory`` (README.md). In
+``memory`` it prints a ``holding`` line once its connections are up and keeps them
+open until its stdin closes, while the runner reads the server's RSS.
 
 Verification: each TCP connection carries one byte stream taken from a fixed
 pseudo-random pattern at an offset of its own, and every echoed byte is compared with
@@ -28,13 +25,12 @@ import os
 import random
 import selectors
 import socket
-import struct
 import sys
 import time
 
 from benchmarks.servers import prepare_process
 
-__all__ = ['MODES', 'run', 'main']
+__all__ = ['MODES', 'LoadGen', 'run', 'main']
 
 MODES = ('pingpong', 'bulk', 'udp', 'connrate', 'memory')
 
@@ -51,11 +47,13 @@ CHUNK = 65536
 #: are back lets the servers see a clean EOF rather than a reset (which gevent's
 #: ``StreamServer`` reports with a traceback, on the CPU the next server uses).
 DRAIN = 2.0
+#: Seconds of setup without one more connection completing its hello: a server that
+#: stopped answering fails the case in seconds rather than after ``--timeout``.
+STALL = 5.0
 
 _FREE, _CONNECTING, _HELLO, _RUN = range(4)
 _READ = selectors.EVENT_READ
 _RW = selectors.EVENT_READ | selectors.EVENT_WRITE
-_HEADER = struct.Struct('=II')
 #: From linux/in.h: bind() without reserving a port, which connect() then chooses.
 _IP_BIND_ADDRESS_NO_PORT = getattr(socket, 'IP_BIND_ADDRESS_NO_PORT', 24)
 
@@ -65,17 +63,17 @@ class _Conn:
                  't0', 'want_out')
 
     def __init__(self, ident):
-        self.sock = None
-        self.state = _FREE
-        self.id = ident
-        self.base = ident * 7919 % PATLEN
+        self.sock, self.state, self.id, self.base = None, _FREE, ident, ident * 7919 % PATLEN
         self.seq = self.sent = self.recvd = self.target = 0
-        self.t0 = 0.0
-        self.want_out = False
+        self.t0, self.want_out = 0.0, False
 
 
-class _LoadGen:
-    """One run of one mode; ``run()`` returns the result dict."""
+class LoadGen:
+    """One run of one TCP mode; ``run()`` returns the result dict.
+
+    The driver (setup, measurement window, drain, result) is shared with
+    ``loadgen_udp.UdpLoadGen``, which overrides the per-socket hooks.
+    """
 
     def __init__(self, args):
         self.a = args
@@ -94,6 +92,7 @@ class _LoadGen:
         self.rotate_source = True
         self.t_start = self.t_end = 0.0
         self.draining = False
+        self.last_progress = time.monotonic()
 
     # -- bookkeeping -------------------------------------------------------------
     def _in_window(self, t):
@@ -112,13 +111,8 @@ class _LoadGen:
             c.sock = None
         c.state = _FREE
 
-    def _io_error(self, c, what):
-        self.stats['io_errors'] += 1
-        self._note(what)
-        self._drop(c)
-
-    def _mismatch(self, c, what):
-        self.stats['mismatches'] += 1
+    def _fail(self, c, what, counter='io_errors'):
+        self.stats[counter] += 1
         self._note(what)
         self._drop(c)
 
@@ -140,7 +134,7 @@ class _LoadGen:
                 self._set_out(c, True)
                 return False
             except OSError as exc:
-                self._io_error(c, 'send: %s' % exc)
+                self._fail(c, 'send: %s' % exc)
                 return False
             c.sent += n
         self._set_out(c, False)
@@ -160,7 +154,7 @@ class _LoadGen:
         try:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         except OSError as exc:
-            self._io_error(c, 'socket: %s' % exc)
+            self._fail(c, 'socket: %s' % exc)
             return
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -170,7 +164,7 @@ class _LoadGen:
         self.sel.register(sock, _RW, c)
         err = sock.connect_ex(self.addr)
         if err not in (0, errno.EINPROGRESS):
-            self._io_error(c, 'connect: %s' % errno.errorcode.get(err, err))
+            self._fail(c, 'connect: %s' % errno.errorcode.get(err, err))
 
     def _source_address(self, sock):
         # Connection-rate runs open ~10^5 connections to one port; spreading them over
@@ -187,7 +181,7 @@ class _LoadGen:
     def _on_connected(self, c):
         err = c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
-            self._io_error(c, 'connect: %s' % errno.errorcode.get(err, err))
+            self._fail(c, 'connect: %s' % errno.errorcode.get(err, err))
             return
         c.state, c.target = _HELLO, HELLO
         self._send_upto(c, c.target)
@@ -197,6 +191,7 @@ class _LoadGen:
         if c.state == _HELLO:
             self.setup_pending -= 1
             self.stats['connected'] += 1
+            self.last_progress = t
             c.state = _RUN
             mode = self.a.mode
             if mode == 'connrate':
@@ -205,10 +200,8 @@ class _LoadGen:
                     self.latencies.append(t - c.t0)
                 self._drop(c)
                 return
-            if mode == 'memory':
-                return
-            if mode == 'bulk':
-                self._send_upto(c, self._send_limit(c))
+            if mode in ('memory', 'bulk'):
+                self._send_upto(c, self._send_limit(c))     # bulk: starts streaming
                 return
         elif self._in_window(t):
             self.stats['count'] += 1
@@ -224,15 +217,15 @@ class _LoadGen:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            self._io_error(c, 'recv: %s' % exc)
+            self._fail(c, 'recv: %s' % exc)
             return
         n = len(data)
         if not n:
-            self._io_error(c, 'recv: unexpected EOF')
+            self._fail(c, 'recv: unexpected EOF')
         elif c.recvd + n > c.sent:
-            self._mismatch(c, 'echo longer than what was sent')
+            self._fail(c, 'echo longer than what was sent', 'mismatches')
         elif self._expected(c, c.recvd, n) != data:
-            self._mismatch(c, 'echoed bytes differ')
+            self._fail(c, 'echoed bytes differ', 'mismatches')
         else:
             c.recvd += n
             if self.a.mode == 'bulk' and c.state == _RUN:
@@ -242,85 +235,22 @@ class _LoadGen:
             elif c.recvd == c.target:
                 self._message_done(c)
 
-    def _dispatch_tcp(self, c, events):
+    def _tick(self, t):
+        """Called on every turn of the loop (the UDP client checks its timeouts)."""
+
+    def _dispatch(self, c, events):
         if c.state == _CONNECTING:
             self._on_connected(c)
             return
-        if events & selectors.EVENT_WRITE and not self._send_upto(c, self._send_limit(c)):
-            if c.state == _FREE:
-                return
+        if events & selectors.EVENT_WRITE:
+            self._send_upto(c, self._send_limit(c))
         if events & selectors.EVENT_READ and c.state != _FREE:
             self._on_readable(c)
 
-    # -- UDP ---------------------------------------------------------------------
-    def _datagram(self, c, seq):
-        p = (c.base + seq * 8191) % PATLEN
-        return _HEADER.pack(c.id, seq) + self.pat[p:p + self.a.size - _HEADER.size]
-
-    def _udp_send(self, c):
-        c.seq += 1
-        c.t0 = time.monotonic()
-        try:
-            c.sock.send(self._datagram(c, c.seq))
-        except (BlockingIOError, ConnectionRefusedError):
-            pass
-        except OSError as exc:
-            self.stats['io_errors'] += 1
-            self._note('send: %s' % exc)
-
-    def _open_udp(self, c):
-        c.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        c.sock.setblocking(False)
-        c.sock.connect(self.addr)
-        self.sel.register(c.sock, _READ, c)
-        c.state = _RUN
-        self._udp_send(c)
-
-    def _udp_readable(self, c):
-        while True:
-            try:
-                data = c.sock.recv(CHUNK)
-            except ConnectionRefusedError as exc:
-                self.stats['io_errors'] += 1
-                self._note('recv: %s' % exc)
-                continue
-            except OSError:
-                return
-            ident, seq = _HEADER.unpack_from(data) if len(data) >= 8 else (-1, -1)
-            if ident == c.id and seq < c.seq:
-                self.stats['late'] += 1
-            elif seq != c.seq or data != self._datagram(c, seq):
-                self.stats['mismatches'] += 1
-                self._note('datagram differs from the one sent')
-            else:
-                t = time.monotonic()
-                if self._in_window(t):
-                    self.stats['count'] += 1
-                    self.latencies.append(t - c.t0)
-                if self.draining:
-                    c.state = _FREE
-                    return
-                self._udp_send(c)
-
-    def _udp_timeouts(self, t):
-        for c in self.conns:
-            if c.state == _RUN and t - c.t0 > self.a.udp_timeout:
-                if self._in_window(t):
-                    self.stats['lost'] += 1
-                if self.draining:
-                    c.state = _FREE
-                else:
-                    self._udp_send(c)
-
     # -- driver ------------------------------------------------------------------
-    def _open_more(self, opened, t):
-        mode, conns = self.a.mode, self.conns
-        if mode == 'udp':
-            for c in conns[opened:]:
-                self._open_udp(c)
-            self._udp_timeouts(t)
-            return len(conns)
-        if mode == 'connrate':
+    def _open_more(self, opened):
+        conns = self.conns
+        if self.a.mode == 'connrate':
             for c in conns:
                 if c.state == _FREE:
                     self._open_tcp(c)
@@ -331,8 +261,6 @@ class _LoadGen:
         return opened
 
     def _all_idle(self):
-        if self.a.mode == 'udp':
-            return all(c.state == _FREE for c in self.conns)
         return all(c.state == _FREE or (c.state == _RUN and c.recvd == c.sent)
                    for c in self.conns)
 
@@ -341,26 +269,23 @@ class _LoadGen:
             return True
         if opened == len(self.conns) and self.setup_pending == 0:
             return True
-        if t - begin > self.a.timeout:
+        if t - begin > self.a.timeout or t - self.last_progress > STALL:
             for c in self.conns:
                 if c.state in (_CONNECTING, _HELLO):
-                    self._io_error(c, 'connection setup timed out')
+                    self._fail(c, 'connection setup timed out')
             return True
         return False
 
     def run(self, out):
         opened, begin, drain_end = 0, time.monotonic(), 0.0
         mode = self.a.mode
-        dispatch = self._udp_readable if mode == 'udp' else None
         while True:
             t = time.monotonic()
+            self._tick(t)
             if not self.draining:
-                opened = self._open_more(opened, t)
-            else:
-                if mode == 'udp':
-                    self._udp_timeouts(t)
-                if t >= drain_end or self._all_idle():
-                    break
+                opened = self._open_more(opened)
+            elif t >= drain_end or self._all_idle():
+                break
             if not self.t_start:
                 if self._ready_to_measure(opened, t, begin):
                     opened = len(self.conns)
@@ -373,13 +298,8 @@ class _LoadGen:
             elif not self.draining and t >= self.t_end:
                 self.draining, drain_end = True, t + DRAIN
             for key, events in self.sel.select(0.01):
-                c = key.data
-                if c.state == _FREE:
-                    continue
-                if dispatch:
-                    dispatch(c)
-                else:
-                    self._dispatch_tcp(c, events)
+                if key.data.state != _FREE:         # not dropped earlier in this batch
+                    self._dispatch(key.data, events)
         for c in self.conns:
             if c.sock is not None:
                 c.sock.close()
@@ -432,7 +352,10 @@ def parse_args(argv=None):
 
 def run(args, out=sys.stdout):
     """Run one load and return its result dict (``None`` in memory mode)."""
-    return _LoadGen(args).run(out)
+    if args.mode == 'udp':
+        from benchmarks.loadgen_udp import UdpLoadGen
+        return UdpLoadGen(args).run(out)
+    return LoadGen(args).run(out)
 
 
 def main(argv=None):

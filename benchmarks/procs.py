@@ -23,8 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ['BenchError', 'ServerProcess', 'Loadgen', 'cpu_pair', 'raise_nofile',
-           'kill_all']
+__all__ = ['BenchError', 'ServerProcess', 'Loadgen', 'CpuMeter', 'cpu_pair',
+           'raise_nofile', 'kill_all']
 
 #: Seconds a server may take to print READY: imports plus binding; gevent needs ~0.3.
 STARTUP_TIMEOUT = 15.0
@@ -41,7 +41,14 @@ _children = set()
 
 
 class BenchError(Exception):
-    """A server or load generator failed; the message says which and why."""
+    """A server or load generator failed; the message says which and why.
+
+    ``detail`` holds the end of the failing process's stderr (kept in the JSON).
+    """
+
+    def __init__(self, message, detail=None):
+        super().__init__(message)
+        self.detail = detail
 
 
 def cpu_pair():
@@ -65,6 +72,44 @@ def raise_nofile():
         return hard
     except (ValueError, OSError):
         return soft
+
+
+class CpuMeter:
+    """CPU time used by *other* processes while the benchmark runs.
+
+    The figures assume the two CPUs belong to the benchmark; a test suite or a build
+    running meanwhile takes cycles from whichever server is being measured. This
+    meter compares the machine's busy time (``/proc/stat``) with the time used by
+    this process and its children, so the report can say how disturbed the run was.
+    """
+
+    def __init__(self):
+        self._start = self._sample()
+
+    @staticmethod
+    def _sample():
+        try:
+            with open('/proc/stat') as stat:
+                fields = [int(x) for x in stat.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        hz = os.sysconf('SC_CLK_TCK')
+        busy = (sum(fields[:8]) - fields[3] - fields[4]) / hz    # minus idle, iowait
+        own = sum(getattr(resource.getrusage(who), f) for f in ('ru_utime', 'ru_stime')
+                  for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+        return time.monotonic(), busy, own, fields[7] / hz      # fields[7]: steal
+
+    def foreign(self):
+        """Return ``(seconds elapsed, CPU-seconds used by others, steal seconds)``.
+
+        Call it after every child has been waited for (their usage counts only then).
+        """
+        end = self._sample()
+        if self._start is None or end is None:
+            return None
+        elapsed = end[0] - self._start[0]
+        others = max(0.0, (end[1] - self._start[1]) - (end[2] - self._start[2]))
+        return elapsed, others, end[3] - self._start[3]
 
 
 def _pin(pid, cpu):
@@ -113,7 +158,13 @@ def kill_all():
 
 def _tail(data):
     text = data.decode('utf-8', 'replace').strip()
-    return text[-STDERR_TAIL:].replace('\n', ' | ')
+    return text[-STDERR_TAIL:]
+
+
+def _last_line(text):
+    """The last line of a stderr tail: the exception, for a Python traceback."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else 'no stderr'
 
 
 class ServerProcess:
@@ -166,7 +217,16 @@ class ServerProcess:
     def _fail(self, why):
         err = self.stderr_tail()
         self.stop()
-        raise BenchError('server %s %s: %s' % (self.name, why, err or 'no stderr'))
+        raise BenchError('server %s %s: %s' % (self.name, why, _last_line(err)), err)
+
+    def died(self, when):
+        """The error for a server found dead ``when`` (e.g. 'during the run')."""
+        err = self.stderr_tail()
+        code = self._proc.poll()
+        how = 'killed by signal %d' % -code if code is not None and code < 0 else \
+              'exit status %s' % code
+        return BenchError('server %s died %s (%s): %s' % (self.name, when, how,
+                                                          _last_line(err)), err)
 
     @property
     def pid(self):
@@ -179,17 +239,23 @@ class ServerProcess:
     def stderr_tail(self):
         if self._stderr is None or self._stderr.closed:
             return ''
-        self._stderr.seek(0)
+        size = self._stderr.seek(0, os.SEEK_END)
+        self._stderr.seek(max(0, size - 4 * STDERR_TAIL))
         return _tail(self._stderr.read())
 
     def memory(self):
         """Return ``{'rss_kib': VmRSS, 'hwm_kib': VmHWM}`` from ``/proc/PID/status``."""
         fields = {}
-        with open('/proc/%d/status' % self._proc.pid) as status:
-            for line in status:
-                key, _, value = line.partition(':')
-                if key in ('VmRSS', 'VmHWM'):
-                    fields[key] = int(value.split()[0])
+        try:
+            with open('/proc/%d/status' % self._proc.pid) as status:
+                for line in status:
+                    key, _, value = line.partition(':')
+                    if key in ('VmRSS', 'VmHWM'):
+                        fields[key] = int(value.split()[0])
+        except OSError:
+            fields = {}
+        if len(fields) != 2 or not self.alive:
+            raise self.died('before its memory could be read')
         return {'rss_kib': fields['VmRSS'], 'hwm_kib': fields['VmHWM']}
 
     def stop(self):
@@ -217,8 +283,8 @@ class Loadgen:
         binary, why = _build_c_loadgen()
         if binary:
             return cls([str(binary)], 'c', 'C load generator %s' % binary)
-        python.note = 'Python load generator (%s; figures above ~20k/s may be ' \
-                      'limited by the client)' % why
+        python.note = 'Python load generator (%s; it may limit the fastest servers, ' \
+                      'bulk and connection rate above all)' % why
         return python
 
     def _argv(self, mode, port, params):
@@ -258,7 +324,8 @@ class Loadgen:
             line = proc.stdout.readline()
             if not line:
                 proc.wait(STOP_TIMEOUT)
-                raise BenchError('load generator failed: %s' % _tail(proc.stderr.read()))
+                err = _tail(proc.stderr.read())
+                raise BenchError('load generator failed: %s' % _last_line(err), err)
             result = self._parse(line, b'', 0)
             return result, measure(result)
         finally:
@@ -268,7 +335,9 @@ class Loadgen:
     def _parse(out, err, status):
         lines = out.decode('utf-8', 'replace').strip().splitlines()
         if status != 0 or not lines:
-            raise BenchError('load generator exited with %s: %s' % (status, _tail(err)))
+            err = _tail(err)
+            raise BenchError('load generator exited with %s: %s' % (status, _last_line(err)),
+                             err)
         try:
             return json.loads(lines[-1])
         except ValueError:
@@ -308,14 +377,20 @@ def _build_c_loadgen():
     except (OSError, subprocess.TimeoutExpired) as exc:
         return None, 'compiling loadgen.c failed: %s' % exc
     if done.returncode != 0:
-        return None, 'compiling loadgen.c failed: %s' % _tail(done.stderr)
+        return None, 'compiling loadgen.c failed: %s' % _last_line(_tail(done.stderr))
     os.replace(tmp, binary)
     return binary, ''
 
 
 def install_signal_handlers():
-    """Turn SIGTERM and SIGHUP into ``SystemExit`` so the runner's ``finally`` runs."""
+    """Make SIGINT, SIGTERM and SIGHUP unwind the runner so its ``finally`` runs.
+
+    SIGINT is restored to ``KeyboardInterrupt`` even when it was inherited ignored
+    (as it is for a command started with ``&`` by a non-interactive shell).
+    """
     def handler(signum, _frame):
+        sys.stderr.write('benchmarks: signal %d, stopping every server\n' % signum)
         raise SystemExit(128 + signum)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, handler)

@@ -17,11 +17,12 @@ nothing.
 import argparse
 import sys
 import time
+import traceback
 
 from benchmarks import cases as cases_mod
 from benchmarks import procs, report
 from benchmarks.procs import BenchError, Loadgen, ServerProcess
-from benchmarks.servers import REFERENCE, SERVERS
+from benchmarks.servers import SERVERS
 
 __all__ = ['run', 'main']
 
@@ -30,6 +31,9 @@ __all__ = ['run', 'main']
 MEMORY_SETTLE = 1.0
 #: Descriptors kept free for the processes' own use when capping the memory case.
 FD_RESERVE = 100
+#: Share of one CPU (percent) taken by other processes above which the report warns
+#: that the run was disturbed: a few percent is background noise (daemons, the shell).
+DISTURBED_PERCENT = 10
 
 
 def _log(message):
@@ -65,7 +69,7 @@ class _Servers:
 
     def get(self, name):
         if name in self.failed:
-            raise BenchError(self.failed[name])
+            raise self.failed[name]
         server = self.running.get(name)
         if server is not None and server.alive:
             return server
@@ -73,7 +77,7 @@ class _Servers:
         try:
             server.start()
         except BenchError as exc:
-            self.failed[name] = str(exc)
+            self.failed[name] = exc
             raise
         self.running[name] = server
         return server
@@ -116,7 +120,8 @@ class Runner:
 
     def measure(self, case, rep, name):
         record = {'case': case.name, 'server': name, 'repeat': rep, 'ok': False,
-                  'value': None, 'errors': 0, 'error': None, 'result': None}
+                  'value': None, 'errors': 0, 'error': None, 'detail': None,
+                  'result': None}
         started = time.monotonic()
         try:
             if case.mode == 'memory':
@@ -124,7 +129,10 @@ class Runner:
             else:
                 self._measure_load(case, name, record)
         except BenchError as exc:
-            record['error'] = str(exc)
+            record.update(ok=False, value=None, error=str(exc), detail=exc.detail)
+        except Exception as exc:        # a harness bug must not lose the other rows
+            record.update(ok=False, value=None, error='harness error: %r' % exc,
+                          detail=traceback.format_exc())
         record['seconds'] = round(time.monotonic() - started, 3)
         return record
 
@@ -134,10 +142,11 @@ class Runner:
         result = self.loadgen.run(case.mode, server.port, params, self.loadgen_cpu)
         self._fill(record, case, result, result[case.metric])
         if not server.alive:
-            raise BenchError('server %s died during the run: %s' % (
-                name, server.stderr_tail() or 'no stderr'))
+            raise server.died('during the run')
 
     def _measure_memory(self, case, name, record):
+        if name in self.servers.failed:         # do not wait for it to fail again
+            raise self.servers.failed[name]
         server = ServerProcess(name, self.server_cpu)
         try:
             server.start()
@@ -147,8 +156,7 @@ class Runner:
             def measure(_holding):
                 time.sleep(MEMORY_SETTLE)
                 if not server.alive:
-                    raise BenchError('server %s died holding connections: %s' % (
-                        name, server.stderr_tail() or 'no stderr'))
+                    raise server.died('holding the connections')
                 return server.memory()
 
             params = cases_mod.loadgen_params(case, self.settings)
@@ -161,7 +169,6 @@ class Runner:
         result.update(baseline_rss_kib=baseline['rss_kib'], rss_kib=held['rss_kib'],
                       peak_rss_kib=held['hwm_kib'])
         self._fill(record, case, result, (held['rss_kib'] - baseline['rss_kib']) / conns)
-        record['errors'] += case.conns - conns
 
     @staticmethod
     def _fill(record, case, result, value):
@@ -208,6 +215,7 @@ def run(quick=False, json_path=None, plot_path=None, servers=None, case_patterns
     if cpus[0] is None:
         notes.append('fewer than 2 CPUs: server and load generator are not pinned, '
                      'and compete for the same CPU')
+    meter = procs.CpuMeter()
     try:
         loadgen = Loadgen.find(prefer_python=python_loadgen)
         notes.append(loadgen.note)
@@ -217,6 +225,7 @@ def run(quick=False, json_path=None, plot_path=None, servers=None, case_patterns
         records = runner.run(runnable)
     finally:
         procs.kill_all()
+    _note_disturbance(meter, notes)
     meta = report.meta(run_settings, quick, loadgen.kind, cpus, nofile, notes)
     summary = report.summarize(selected, records, runnable)
     sys.stdout.write(report.markdown(summary, meta) + '\n')
@@ -227,6 +236,19 @@ def run(quick=False, json_path=None, plot_path=None, servers=None, case_patterns
     if plot_path:
         _log(report.plot(plot_path, summary))
     return 0 if report.references_ok(summary) else 1
+
+
+def _note_disturbance(meter, notes):
+    foreign = meter.foreign()
+    if foreign is None:
+        return
+    elapsed, others, steal = foreign
+    share = others / elapsed * 100 if elapsed else 0.0
+    text = ('other processes used %.0f CPU-seconds during the %.0f s run (%.0f%% of '
+            'one CPU), hypervisor steal %.1f s' % (others, elapsed, share, steal))
+    if share > DISTURBED_PERCENT or steal > elapsed * DISTURBED_PERCENT / 100:
+        text += ': the figures are disturbed, rerun on an idle machine'
+    notes.append(text)
 
 
 def add_arguments(parser):

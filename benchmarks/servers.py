@@ -108,9 +108,11 @@ def _echo_protocol_class():
 
 
 def _run_asyncio(main_coro_factory, loop_factory=None):
+    # asyncio.Runner(loop_factory=...) would do, but only from Python 3.11 on.
     import asyncio
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(main_coro_factory())
+    loop = loop_factory() if loop_factory else asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    loop.run_until_complete(main_coro_factory())
 
 
 def _protocol_server(host, port, ready):
