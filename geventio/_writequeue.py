@@ -24,9 +24,9 @@ __all__ = ['Piece', 'WriteQueue', 'DRAINED', 'BLOCKED', 'MORE', 'WAITING',
 WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError,
                ssl.SSLWantWriteError)
 
-#: flush() results: the queue is empty / the kernel would block / more is
-#: queued but the call budget is spent or the kernel took part of a chunk / the
-#: head piece's source has nothing yet (a pending future).
+#: flush() results: the queue is empty / the kernel's buffer is full (a send
+#: would block, or took only part of its chunk) / more is queued but the call
+#: budget is spent / the head piece's source has nothing yet (a pending future).
 DRAINED = 'drained'
 BLOCKED = 'blocked'
 MORE = 'more'
@@ -103,8 +103,9 @@ class WriteQueue:
         system calls (``None``: no bound).
 
         Returns:
-            DRAINED, BLOCKED (the send would block), MORE (a partial send, or
-            ``calls`` used up) or WAITING (the head is a source with nothing yet).
+            DRAINED, BLOCKED (the send would block, or the kernel took only part
+            of the chunk: its buffer is full), MORE (``calls`` used up) or
+            WAITING (the head is a source with nothing yet).
 
         Raises:
             OSError: the send failed; the head piece is still queued, so the
@@ -136,7 +137,7 @@ class WriteQueue:
                 return BLOCKED
             self._advance(count)
             if count < len(chunk):
-                return MORE
+                return BLOCKED
         return DRAINED
 
     def _next_chunk(self, piece):

@@ -260,6 +260,8 @@ class Handle(Notifier):
         """The handle's greenlet: dispatch one readiness, flush, park, repeat."""
         me = getcurrent()
         hub = self._hub
+        # Started by its first wake-up, which found it "parked" (not started).
+        self._parked = False
         try:
             while what is not _STOP:
                 if what is _READ:

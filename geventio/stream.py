@@ -13,8 +13,10 @@ A read happens only after the read watcher reported readiness, once per wake-up
 greenlet. A write made on the stream's own greenlet (inside a callback) is
 queued and sent right after the callback returns, before the greenlet parks; one
 made elsewhere starts the write watcher, and ``autoflush`` sends at once in the
-caller. The kernel is asked to wait only when a send would block. So an echo
-costs one ``recv`` and one ``send`` and no greenlet switch beyond the wake-up.
+caller. The kernel is asked to wait only when a send would block; a flush that
+spent its one call per wake-up with more queued goes on next loop round (see
+`Stream._next_round`). So an echo costs one ``recv`` and one ``send`` and no
+greenlet switch beyond the wake-up.
 
 Deliberate differences from IO::Async: ``close_on_read_eof`` closes once the
 write queue has drained (a half-closing client still gets its reply), and a
@@ -45,6 +47,36 @@ __all__ = ['Stream']
 READ_ALL_LIMIT = 16
 
 
+class _StreamFuture(AsyncResult):
+    """The future of a write or a future reader.
+
+    Waited on from its own stream's greenlet (a callback blocking on
+    ``stream.write(x).get()`` or ``stream.read_exactly(n).get()``), it first lets
+    the stream send what is queued and serve its readers: the greenlet that would
+    otherwise do so after the callback returns is the one about to block.
+    """
+
+    __slots__ = ('_stream',)
+
+    def get(self, block=True, timeout=None):
+        if block and not self.ready():
+            self._stream._serve_blocked()
+        return super().get(block, timeout)
+
+    def wait(self, timeout=None):
+        if not self.ready():
+            self._stream._serve_blocked()
+        return super().wait(timeout)
+
+
+def _future(stream):
+    """A new `_StreamFuture` of ``stream`` (no ``__init__``: as cheap as an
+    AsyncResult)."""
+    future = _StreamFuture()
+    future._stream = stream
+    return future
+
+
 class _StreamPiece(Piece):
     """A write of a Stream: its callbacks and its future."""
 
@@ -54,7 +86,7 @@ class _StreamPiece(Piece):
         super().__init__(data, limit)
         self.stream = stream
         self.source = source
-        self.future = AsyncResult()
+        self.future = _future(stream)
         self.on_write = on_write
         self.on_flush = on_flush
         self.on_error = on_error
@@ -65,15 +97,16 @@ class _StreamPiece(Piece):
 
     def pull(self):
         source, stream = self.source, self.stream
-        if callable(source):
-            return stream._encode(source(stream), 'a write generator')
         if source is _SPENT:
             return None
-        if not source.ready():
-            source.rawlink(stream._source_ready)
-            return NOT_YET
-        self.source = _SPENT
-        return stream._encode(source.get(), 'a write future')
+        if isinstance(source, AsyncResult):
+            # Tested first: an AsyncResult is callable too (as a link callback).
+            if not source.ready():
+                source.rawlink(stream._source_ready)
+                return NOT_YET
+            self.source = _SPENT
+            return stream._encode(source.get(), 'a write future')
+        return stream._encode(source(stream), 'a write generator')
 
     def written(self, count):
         if self.on_write is not None:
@@ -138,6 +171,7 @@ class Stream(Handle):
         self._at_high = False
         self._queue = WriteQueue()
         self._write_state = DRAINED
+        self._round = None
         self._writeable_stopped = False
         self._flushing = False
         self._closing = False
@@ -187,15 +221,16 @@ class Stream(Handle):
             self._high, self._low = high, low
 
     def _set_encoding(self, encoding):
-        self._encoding = encoding
         if encoding is None:
+            # Text still buffered goes back to the bytes it was decoded from.
             self._decoder = None
-            self._buffer = bytearray(str(self._buffer).encode()) \
-                if isinstance(self._buffer, TextBuffer) else self._buffer
+            if isinstance(self._buffer, TextBuffer):
+                self._buffer = bytearray(str(self._buffer).encode(self._encoding))
         else:
             self._decoder = _buffer.Decoder(encoding)
             if not isinstance(self._buffer, TextBuffer):
                 self._buffer = TextBuffer(self._decoder.feed(self._buffer))
+        self._encoding = encoding
 
     def _event_changed(self, name, handler):
         if name == 'on_read':
@@ -236,7 +271,8 @@ class Stream(Handle):
                     raw = bytearray()
                     count = _buffer.read_into(self._rfd, raw, self._loop._scratch,
                                               self._read_len, tls)
-                    self._buffer += self._decoder.feed(raw)
+                    text = self._decoder.feed(raw)
+                    self._buffer += text
             except WOULD_BLOCK:
                 return
             except OSError as err:
@@ -245,9 +281,11 @@ class Stream(Handle):
             if not count:
                 self._got_eof(readers_only)
                 return
-            self._dispatch(False, readers_only)
-            if self._rfd is None or not self._want_read or self._closed:
-                return
+            if self._decoder is None or text:
+                # (A read that ended inside a multibyte character adds no text.)
+                self._dispatch(False, readers_only)
+                if self._rfd is None or not self._want_read or self._closed:
+                    return
             if tls is not None and tls.pending():
                 reads += 1
 
@@ -258,7 +296,7 @@ class Stream(Handle):
         when the stream's greenlet is blocked in a callback (see `_wake_read`).
         """
         buffer, readers = self._buffer, self._readers
-        self._dispatching = True
+        outer, self._dispatching = self._dispatching, True
         try:
             while not self._closed:
                 if readers:
@@ -282,7 +320,7 @@ class Stream(Handle):
                 elif not (result and (buffer or eof)):
                     break
         finally:
-            self._dispatching = False
+            self._dispatching = outer
         if self._high is not None and not self._at_high and len(buffer) >= self._high:
             self._at_high = True
             if self.can_event('on_read_high_watermark'):
@@ -350,27 +388,35 @@ class Stream(Handle):
     def read_atmost(self, n):
         """See `IStream.read_atmost`."""
         _check_positive(n, 'n')
-        return self._push_reader(_buffer.AtMost(AsyncResult(), n))
+        return self._push_reader(_buffer.AtMost(_future(self), n))
 
     def read_exactly(self, n):
         """See `IStream.read_exactly`."""
         _check_positive(n, 'n', zero=True)
-        return self._push_reader(_buffer.Exactly(AsyncResult(), n))
+        reader = _buffer.Exactly(_future(self), n)
+        if not n and not self._readers and not self._closed:
+            # Nothing to wait for, but push_on_read serves only a non-empty buffer.
+            reader(self, self._buffer, self._read_eof)
+            return reader.future
+        return self._push_reader(reader)
 
     def read_until(self, separator, max_len=None):
         """See `IStream.read_until`."""
         if not hasattr(separator, 'search'):
             wanted = str if self._encoding else (bytes, bytearray)
-            if not isinstance(separator, wanted) or not separator:
-                raise TypeError(f'separator must be non-empty {"str" if self._encoding else "bytes"} '
-                                f'or a compiled regex, not {separator!r}')
+            if not isinstance(separator, wanted):
+                kind = 'str' if self._encoding else 'bytes'
+                raise TypeError(f'separator must be {kind} or a compiled regex, '
+                                f'not {separator!r}')
+            if not separator:
+                raise ValueError('separator must not be empty')
         if max_len is not None:
             _check_positive(max_len, 'max_len')
-        return self._push_reader(_buffer.Until(AsyncResult(), separator, max_len))
+        return self._push_reader(_buffer.Until(_future(self), separator, max_len))
 
     def read_until_eof(self):
         """See `IStream.read_until_eof`."""
-        return self._push_reader(_buffer.UntilEOF(AsyncResult()))
+        return self._push_reader(_buffer.UntilEOF(_future(self)))
 
     def cancel_read(self, future):
         """See `IStream.cancel_read`. A future that is not pending is ignored."""
@@ -404,6 +450,8 @@ class Stream(Handle):
         if callable(data) or isinstance(data, AsyncResult):
             piece = _StreamPiece(self, None, write_len, data,
                                  on_write, on_flush, on_error)
+        elif data is None:
+            raise TypeError('data must be bytes, not None')
         else:
             piece = _StreamPiece(self, self._encode(data, 'data'), write_len, None,
                                  on_write, on_flush, on_error)
@@ -417,8 +465,11 @@ class Stream(Handle):
         return piece.future
 
     def _encode(self, data, name):
-        if data is None or isinstance(data, (bytes, bytearray, memoryview)):
+        if data is None or isinstance(data, bytes):
             return data
+        if isinstance(data, (bytearray, memoryview)):
+            # Copied: the caller may reuse it at once (an echo clears its buffer).
+            return bytes(data)
         if isinstance(data, str):
             if self._encoding is None:
                 raise TypeError(f'{name} is str but the stream has no encoding')
@@ -432,8 +483,10 @@ class Stream(Handle):
         return os.write(self._wfd, data)
 
     def _wants_write(self):
+        # Not while a future source is pending, nor between rounds (_next_round).
         return self._want_write or (bool(self._queue) and
-                                    self._write_state is not WAITING)
+                                    self._write_state is not WAITING and
+                                    self._write_state is not MORE)
 
     def _write_ready(self):
         if self._want_write:
@@ -444,15 +497,58 @@ class Stream(Handle):
     def _before_park(self):
         if self._eof_undelivered:
             self._finish_eof()
-        if self._queue and self._write_state is DRAINED:
+        state = self._write_state
+        if self._queue and state is DRAINED:
             self._flush(from_readiness=True)
+        elif state is MORE:
+            # Its round may have come while this greenlet was busy.
+            self._next_round()
+
+    def _next_round(self):
+        """Go on with a flush whose one-call budget was spent, next loop round.
+
+        The kernel took all it was offered, so write-readiness would tell
+        nothing: a socket reports it only while its buffer is mostly empty (a
+        quarter, for unix sockets), so a send would never be seen to block and
+        on_writeable_stop would never fire. Sending again next round, a full
+        kernel shows as a send that would block.
+        """
+        if self._glet is None:
+            return
+        if self._round is None:
+            self._round = self._hub.loop.timer(0.0)
+        if not self._round.active:
+            self._round.start(self._wake_write)
+
+    def _start_watching(self):
+        super()._start_watching()
+        if self._write_state is MORE:
+            self._next_round()
+
+    def _stop_watching(self):
+        if self._round is not None:
+            self._round.close()
+            self._round = None
+        super()._stop_watching()
 
     # -- while the stream's greenlet is blocked in a callback ------------------
     #
     # A callback may block on one of its own stream's futures (``write(...).get()``,
     # ``read_exactly(4).get()``). The greenlet that would serve the future is the
-    # one blocked, so readiness seen meanwhile is handled on a short-lived greenlet:
-    # writes are flushed, and temporary readers (never on_read) are served.
+    # one blocked: the future first lets it flush and serve its readers
+    # (`_serve_blocked`), and readiness seen meanwhile is handled on a short-lived
+    # greenlet: writes are flushed, and temporary readers (never on_read) are
+    # served.
+
+    def _serve_blocked(self):
+        if getcurrent() is not self._glet or self._closed or self._flushing:
+            return
+        if self._queue and self._write_state is DRAINED:
+            self._flush(from_readiness=True)
+        if self._readers and (self._buffer or self._read_eof) and not self._closed:
+            self._dispatch(self._read_eof, readers_only=True)
+        if not self._closed:
+            self._update_watchers()
 
     def _wake_read(self):
         if self._parked:
@@ -466,8 +562,9 @@ class Stream(Handle):
         if self._parked:
             self._glet.switch(_WRITE)
             return
-        self._wwatch.stop()
-        if self._queue:
+        if self._wwatch is not None:
+            self._wwatch.stop()
+        if self._queue and not self._flushing:
             gevent.spawn_raw(self._elsewhere, self._flush, True)
 
     def _elsewhere(self, method, arg):
@@ -487,6 +584,13 @@ class Stream(Handle):
         """
         if self._flushing or self._wfd is None:
             return
+        if from_readiness and self._writeable_stopped:
+            # Readiness after a stop: sending can go on (IO::Async fires this
+            # before it writes).
+            self._writeable_stopped = False
+            self.maybe_invoke_event('on_writeable_start')
+            if self._wfd is None:
+                return
         self._flushing = True
         try:
             state = self._queue.flush(
@@ -507,7 +611,9 @@ class Stream(Handle):
                 self.maybe_invoke_event('on_outgoing_empty')
             self._queue_drained()
             return
-        if state is BLOCKED and not self._writeable_stopped:
+        if state is MORE:
+            self._next_round()
+        elif state is BLOCKED and not self._writeable_stopped:
             self._writeable_stopped = True
             self.maybe_invoke_event('on_writeable_stop')
         if getcurrent() is not self._glet:
@@ -527,7 +633,7 @@ class Stream(Handle):
         # A future the head piece waits on resolved (called from the hub).
         if self._write_state is WAITING and not self._closed:
             self._write_state = MORE
-            self._update_watchers()
+            self._next_round()
 
     def _write_failed(self, err):
         if isinstance(err, BrokenPipeError):

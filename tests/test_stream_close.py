@@ -1,0 +1,463 @@
+"""Stream closing: close_when_empty, close_now, write_eof, split handles, reuse,
+callback errors and the standard-stream constructors (IO::Async t/21stream-1read.t,
+-2write.t and -3split.t), over real sockets, pipes and a child process.
+"""
+
+import os
+import socket
+import sys
+import textwrap
+
+import gevent
+import gevent.os
+import gevent.socket
+import gevent.subprocess
+import pytest
+from gevent.event import Event
+
+import geventio
+from geventio import StreamClosedError
+from conftest import recv_exactly, turn_the_hub
+
+#: Seconds any single wait in these tests may take before it fails.
+WAIT = 5
+
+
+class Log(list):
+    """A list of what happened that a test can wait on."""
+
+    def __init__(self):
+        super().__init__()
+        self._changed = Event()
+
+    def append(self, item):
+        super().append(item)
+        self._changed.set()
+
+    def wait_for(self, count):
+        """Block until at least ``count`` entries were logged."""
+        while len(self) < count:
+            self._changed.clear()
+            assert self._changed.wait(WAIT), f'timed out with {list(self)!r}'
+        return self
+
+
+def settle():
+    """Let the hub run whole loop iterations (to show that nothing more happens)."""
+    turn_the_hub(3)
+
+
+def recv_until_eof(sock):
+    data = bytearray()
+    while chunk := sock.recv(65536):
+        data += chunk
+    return bytes(data)
+
+
+def recv_all(sock, count):
+    data = bytearray()
+    while len(data) < count:
+        chunk = sock.recv(65536)
+        assert chunk, f'EOF after {len(data)} of {count} bytes'
+        data += chunk
+    return bytes(data)
+
+
+def keep_all(stream, buffer, eof):
+    return 0
+
+
+def make_stream(loop, sock, **params):
+    params.setdefault('on_read', keep_all)
+    stream = geventio.Stream(handle=sock, **params)
+    loop.add(stream)
+    return stream
+
+
+@pytest.fixture
+def pipes():
+    """Two os pipes as unbuffered files: (read, write) twice; closed after the
+    test if still open."""
+    files = []
+    for _ in range(2):
+        rfd, wfd = os.pipe()
+        files += [os.fdopen(rfd, 'rb', buffering=0), os.fdopen(wfd, 'wb', buffering=0)]
+    yield files
+    for f in files:
+        f.close()
+
+
+# -- close_when_empty and close_now ----------------------------------------------
+
+def test_close_when_empty_on_an_empty_queue_closes_inside_the_call(loop, socketpair):
+    a, b = socketpair
+    events = []
+    stream = make_stream(loop, a, on_closed=lambda s: events.append(s.is_closed))
+    stream.close_when_empty()
+    assert events == [True]
+    assert stream.is_closed
+    assert stream.loop is None and stream not in loop.notifiers
+    assert b.recv(10) == b''
+
+
+def test_close_when_empty_waits_for_the_queue_to_drain(loop, pair):
+    a, b = pair
+    events = Log()
+    stream = make_stream(loop, a, on_closed=lambda s: events.append('closed'))
+    payload = b'z' * (1024 * 1024)
+    stream.write(payload, on_flush=lambda s: events.append('flushed'))
+    stream.close_when_empty()
+    assert not stream.is_closed
+    assert recv_until_eof(b) == payload
+    assert events.wait_for(2) == ['flushed', 'closed']
+    assert stream.is_closed
+
+
+def test_close_is_close_when_empty(loop, socketpair):
+    a, b = socketpair
+    stream = make_stream(loop, a)
+    stream.write(b'last words')
+    stream.close()
+    assert recv_until_eof(b) == b'last words'
+    stream.new_close_future().get(timeout=WAIT)
+
+
+def test_close_when_empty_stops_reading_while_the_queue_drains(loop, socketpair):
+    """After close() no event but the pending writes' own and on_closed fires."""
+    a, b = socketpair
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+    reads = []
+    closed = Event()
+    stream = make_stream(loop, a, on_read=lambda s, buf, eof: reads.append(eof),
+                         on_closed=lambda s: closed.set())
+    payload = b'q' * (1024 * 1024)
+    stream.write(payload)
+    stream.close_when_empty()
+    b.sendall(b'ignored')
+    assert recv_all(b, len(payload)) == payload
+    assert closed.wait(WAIT)
+    assert reads == []
+
+
+def test_close_now_fails_queued_pieces_with_stream_closed_error(loop, socketpair):
+    a, b = socketpair
+    events = []
+    stream = make_stream(loop, a, on_closed=lambda s: events.append('closed'),
+                         on_outgoing_empty=lambda s: events.append('empty'))
+    futures = [stream.write(data, on_error=lambda s, e, data=data: events.append(
+                   (data, type(e))), on_flush=lambda s: events.append('flushed'))
+               for data in (b'one', b'two')]
+    stream.close_now()
+    assert events == [(b'one', StreamClosedError), (b'two', StreamClosedError), 'closed']
+    for future in futures:
+        with pytest.raises(StreamClosedError):
+            future.get(timeout=0)
+    assert b.recv(10) == b''
+    settle()
+    assert events[-1] == 'closed' and len(events) == 3
+
+
+def test_close_now_fails_pending_readers(loop, socketpair):
+    a, _ = socketpair
+    stream = make_stream(loop, a)
+    reader = stream.read_until(b'\n')
+    stream.close_now()
+    with pytest.raises(StreamClosedError):
+        reader.get(timeout=0)
+
+
+def test_write_to_a_closing_stream_raises_stream_closed_error(loop, socketpair):
+    a, b = socketpair
+    stream = make_stream(loop, a)
+    stream.write(b'pending')
+    stream.close_when_empty()
+    with pytest.raises(StreamClosedError):
+        stream.write(b'too late')
+    assert recv_until_eof(b) == b'pending'
+    with pytest.raises(StreamClosedError):
+        stream.write(b'later still')
+
+
+def test_on_closed_fires_exactly_once(loop, socketpair):
+    a, _ = socketpair
+    closed = []
+    stream = make_stream(loop, a, on_closed=closed.append)
+    stream.close()
+    stream.close()
+    stream.close_now()
+    stream.close_when_empty()
+    loop.close()
+    settle()
+    assert closed == [stream]
+
+
+def test_close_inside_on_read_stops_further_dispatch(loop, socketpair):
+    a, b = socketpair
+    calls = Log()
+
+    def on_read(stream, buffer, eof):
+        calls.append(bytes(buffer))
+        stream.close()
+        return 1
+
+    stream = make_stream(loop, a, on_read=on_read,
+                         on_closed=lambda s: calls.append('closed'))
+    b.sendall(b'abc')
+    assert calls.wait_for(2) == [b'abc', 'closed']
+    settle()
+    assert len(calls) == 2 and stream.is_closed
+
+
+def test_closed_stream_leaves_its_loop_and_its_parent(loop, sockets):
+    a1, _ = sockets.keep(*gevent.socket.socketpair())
+    a2, _ = sockets.keep(*gevent.socket.socketpair())
+    alone = make_stream(loop, a1)
+    parent = geventio.Notifier()
+    child = geventio.Stream(handle=a2, on_read=keep_all)
+    parent.add_child(child)
+    loop.add(parent)
+    assert child.loop is loop
+    alone.close()
+    child.close()
+    assert alone.loop is None and alone not in loop.notifiers
+    assert child.loop is None and child.parent is None
+    assert parent.children == () and loop.notifiers == (parent,)
+
+
+def test_new_close_future_resolves_with_the_stream(loop, socketpair):
+    a, b = socketpair
+    stream = make_stream(loop, a)
+    future = stream.new_close_future()
+    assert not future.ready()
+    b.shutdown(socket.SHUT_WR)
+    assert future.get(timeout=WAIT) is stream
+    late = stream.new_close_future()
+    assert late.ready() and late.get() is stream
+
+
+# -- write_eof and EOF flags -------------------------------------------------------
+
+def test_write_eof_half_closes_once_the_queue_drains(loop, pair):
+    a, b = pair
+    reads = Log()
+
+    def on_read(stream, buffer, eof):
+        reads.append((bytes(buffer), eof))
+        del buffer[:]
+        return 0
+
+    stream = make_stream(loop, a, on_read=on_read)
+    payload = b'w' * (512 * 1024)
+    stream.write(payload)
+    stream.write_eof()
+    assert not stream.is_write_eof
+    with pytest.raises(StreamClosedError):
+        stream.write(b'after eof')
+    assert recv_until_eof(b) == payload
+    assert stream.is_write_eof and not stream.is_closed
+    b.sendall(b'still reading')
+    reads.wait_for(1)
+    b.shutdown(socket.SHUT_WR)
+    stream.new_close_future().get(timeout=WAIT)
+    assert b''.join(r[0] for r in reads) == b'still reading'
+    assert reads[-1] == (b'', True)
+
+
+def test_write_eof_on_an_empty_queue_half_closes_at_once(loop, socketpair):
+    a, b = socketpair
+    stream = make_stream(loop, a)
+    stream.write_eof()
+    assert stream.is_write_eof
+    assert b.recv(10) == b''
+    stream.close()
+
+
+def test_write_eof_without_a_write_handle_raises(loop, pipe):
+    r, _ = pipe
+    stream = geventio.Stream(read_handle=r, on_read=keep_all)
+    loop.add(stream)
+    with pytest.raises(StreamClosedError):
+        stream.write_eof()
+    stream.close()
+
+
+def test_is_read_eof_and_is_write_eof_are_independent(loop, socketpair):
+    a, b = socketpair
+    eof = Event()
+    stream = make_stream(loop, a, close_on_read_eof=False,
+                         on_read_eof=lambda s: eof.set())
+    assert (stream.is_read_eof, stream.is_write_eof) == (False, False)
+    b.shutdown(socket.SHUT_WR)
+    assert eof.wait(WAIT)
+    assert (stream.is_read_eof, stream.is_write_eof) == (True, False)
+    stream.write_eof()
+    assert (stream.is_read_eof, stream.is_write_eof) == (True, True)
+    stream.close()
+
+
+# -- reuse and split handles -------------------------------------------------------
+
+def test_a_closed_stream_can_be_reused_with_a_new_handle(loop, sockets):
+    a1, b1 = sockets.keep(*gevent.socket.socketpair())
+    a2, b2 = sockets.keep(*gevent.socket.socketpair())
+    closed = Log()
+    stream = make_stream(loop, a1, on_closed=lambda s: closed.append(s))
+    b1.shutdown(socket.SHUT_WR)
+    closed.wait_for(1)
+    assert stream.is_read_eof and stream.is_closed
+
+    stream.configure(handle=a2)
+    assert not stream.is_closed and not stream.is_read_eof
+    loop.add(stream)
+    b2.sendall(b'again')
+    assert stream.read_exactly(5).get(timeout=WAIT) == b'again'
+    stream.write(b'reply')
+    assert recv_exactly(b2, 5) == b'reply'
+    stream.close()
+    assert closed == [stream, stream]
+
+
+def test_split_read_and_write_handles_over_pipes(loop, pipes):
+    in_r, in_w, out_r, out_w = pipes
+    os.set_blocking(out_r.fileno(), False)
+    stream = geventio.Stream(read_handle=in_r, write_handle=out_w,
+                             on_read=keep_all)
+    loop.add(stream)
+    assert stream.read_handle is in_r and stream.write_handle is out_w
+    assert stream.read_fileno != stream.write_fileno
+    in_w.write(b'ping')
+    assert stream.read_exactly(4).get(timeout=WAIT) == b'ping'
+    stream.write(b'pong').get(timeout=WAIT)
+    assert gevent.os.nb_read(out_r.fileno(), 10) == b'pong'
+
+
+def test_close_read_then_close_write_fires_on_closed_once_both_are_gone(loop, pipes):
+    in_r, in_w, out_r, out_w = pipes
+    os.set_blocking(out_r.fileno(), False)
+    closed = []
+    stream = geventio.Stream(read_handle=in_r, write_handle=out_w,
+                             on_read=keep_all, on_closed=closed.append)
+    loop.add(stream)
+    stream.close_read()
+    assert in_r.closed and stream.read_handle is None
+    assert not stream.is_closed and closed == []
+    stream.write(b'still writing').get(timeout=WAIT)
+    assert gevent.os.nb_read(out_r.fileno(), 20) == b'still writing'
+    stream.close_write()
+    assert out_w.closed and stream.is_closed
+    assert closed == [stream]
+    assert gevent.os.nb_read(out_r.fileno(), 20) == b''
+
+
+def test_read_eof_on_a_split_stream_closes_both_handles(loop, pipes):
+    in_r, in_w, out_r, out_w = pipes
+    os.set_blocking(out_r.fileno(), False)
+    stream = geventio.Stream(read_handle=in_r, write_handle=out_w,
+                             on_read=keep_all)
+    loop.add(stream)
+    stream.write(b'bye')
+    in_w.close()
+    stream.new_close_future().get(timeout=WAIT)
+    assert in_r.closed and out_w.closed
+    assert gevent.os.nb_read(out_r.fileno(), 10) == b'bye'
+
+
+def test_close_write_on_a_socket_shuts_down_only_the_write_side(loop, socketpair):
+    a, b = socketpair
+    stream = make_stream(loop, a)
+    stream.close_write()
+    assert b.recv(10) == b''
+    assert stream.write_handle is None and not stream.is_closed
+    b.sendall(b'one way')
+    assert stream.read_exactly(7).get(timeout=WAIT) == b'one way'
+    stream.close()
+
+
+# -- callback errors ---------------------------------------------------------------
+
+def _raise(*args):
+    raise ValueError('a bug in a callback')
+
+
+@pytest.mark.parametrize('where', ['on_read', 'on_flush', 'generator'])
+def test_callback_error_is_logged_and_closes_only_that_stream(
+        loop, sockets, callback_errors, where):
+    a1, b1 = sockets.keep(*gevent.socket.socketpair())
+    a2, b2 = sockets.keep(*gevent.socket.socketpair())
+
+    def echo(stream, buffer, eof):
+        stream.write(bytes(buffer))
+        del buffer[:]
+        return 0
+
+    broken = make_stream(loop, a1, on_read=_raise if where == 'on_read' else keep_all)
+    healthy = make_stream(loop, a2, on_read=echo)
+    closed = broken.new_close_future()
+    if where == 'on_read':
+        b1.sendall(b'boom')
+    elif where == 'on_flush':
+        broken.write(b'x', on_flush=_raise)
+    else:
+        broken.write(_raise)
+    closed.get(timeout=WAIT)
+    assert broken.is_closed
+    assert len(callback_errors) == 1
+    assert callback_errors[0].exc_info[0] is ValueError
+    assert callback_errors[0].name.startswith('geventio')
+    b2.sendall(b'still alive')
+    assert recv_exactly(b2, 11) == b'still alive'
+    assert not healthy.is_closed and healthy in loop.notifiers
+
+
+# -- standard streams --------------------------------------------------------------
+
+def _run_child(tmp_path, source, stdin):
+    script = tmp_path / 'child.py'
+    script.write_text(textwrap.dedent(source))
+    with gevent.Timeout(10):
+        child = gevent.subprocess.run([sys.executable, str(script)], input=stdin,
+                                      stdout=gevent.subprocess.PIPE,
+                                      stderr=gevent.subprocess.PIPE)
+    assert child.returncode == 0, child.stderr.decode()
+    return child.stdout
+
+
+def test_new_for_stdio_echoes_through_a_child_process(tmp_path):
+    out = _run_child(tmp_path, """
+        import geventio
+
+        def on_read(stream, buffer, eof):
+            stream.write(bytes(buffer).upper())
+            del buffer[:]
+            return 0
+
+        loop = geventio.Loop()
+        stream = geventio.Stream.new_for_stdio(on_read=on_read)
+        loop.add(stream)
+        stream.new_close_future().get(timeout=5)
+        """, b'hello\nworld\n' * 1000)
+    assert out == b'HELLO\nWORLD\n' * 1000
+
+
+def test_new_for_stdin_and_new_for_stdout_keep_print_output_in_order(tmp_path):
+    out = _run_child(tmp_path, """
+        import geventio
+
+        print('printed first')
+        loop = geventio.Loop()
+        stdout = geventio.Stream.new_for_stdout()
+        assert stdout.read_handle is None
+
+        def on_read(stream, buffer, eof):
+            stdout.write(bytes(buffer))
+            del buffer[:]
+            return 0
+
+        stdin = geventio.Stream.new_for_stdin(
+            on_read=on_read, on_closed=lambda stream: stdout.close())
+        assert stdin.write_handle is None
+        loop.add(stdin)
+        loop.add(stdout)
+        stdout.new_close_future().get(timeout=5)
+        """, b'copied\n')
+    assert out == b'printed first\ncopied\n'

@@ -1,0 +1,527 @@
+"""Stream writing: the scenarios of IO::Async's t/21stream-2write.t over real sockets.
+
+Covers ordering and the order of write callbacks, write sizes and merging,
+generators and futures as data, autoflush, writeable start/stop, writes queued
+before a handle, EPIPE, flush markers, and callbacks that block on their own
+stream's futures.
+"""
+
+import errno
+import fcntl
+import socket
+import struct
+import termios
+
+import gevent
+import gevent.socket
+import pytest
+from gevent.event import AsyncResult, Event
+
+import geventio
+from geventio import StreamClosedError
+from conftest import recv_exactly, turn_the_hub
+
+#: Seconds any single wait in these tests may take before it fails.
+WAIT = 5
+
+#: Enough data to fill the kernel buffers of any pair kind several times over.
+BIG = 2 * 1024 * 1024
+
+
+class Log(list):
+    """A list of what happened that a test can wait on."""
+
+    def __init__(self):
+        super().__init__()
+        self._changed = Event()
+
+    def append(self, item):
+        super().append(item)
+        self._changed.set()
+
+    def wait_for(self, count):
+        """Block until at least ``count`` entries were logged."""
+        while len(self) < count:
+            self._changed.clear()
+            assert self._changed.wait(WAIT), f'timed out with {list(self)!r}'
+        return self
+
+
+def wait(event):
+    assert event.wait(WAIT), 'timed out'
+
+
+def settle():
+    """Let the hub run whole loop iterations (to show that nothing more happens)."""
+    turn_the_hub(3)
+
+
+def unread(fd):
+    """Bytes the kernel holds for ``fd`` that nobody has read yet."""
+    return struct.unpack('i', fcntl.ioctl(fd, termios.FIONREAD, b'\0' * 4))[0]
+
+
+def recv_all(sock, count):
+    """Read ``count`` bytes cooperatively into one preallocated buffer."""
+    data = bytearray(count)
+    view = memoryview(data)
+    got = 0
+    while got < count:
+        n = sock.recv_into(view[got:])
+        assert n, f'EOF after {got} of {count} bytes'
+        got += n
+    return bytes(data)
+
+
+def keep_all(stream, buffer, eof):
+    return 0
+
+
+def small_buffers(a, b):
+    """Shrink the kernel buffers between ``a`` and ``b`` (TCP loopback would
+    otherwise take megabytes before a send blocks)."""
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+    b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+
+
+def make_stream(loop, sock, **params):
+    params.setdefault('on_read', keep_all)
+    stream = geventio.Stream(handle=sock, **params)
+    loop.add(stream)
+    return stream
+
+
+def seqpacket_pair(sockets):
+    """A unix SOCK_SEQPACKET pair: each recv returns exactly one send, so the
+    peer sees how the stream grouped its system calls."""
+    return sockets.keep(*gevent.socket.socketpair(socket.AF_UNIX,
+                                                  socket.SOCK_SEQPACKET))
+
+
+# -- order -----------------------------------------------------------------------
+
+def test_writes_arrive_in_call_order(loop, pair):
+    a, b = pair
+    stream = make_stream(loop, a)
+    pieces = [b'%05d' % i * (1 + i * 37 % 500) for i in range(300)]
+    futures = [stream.write(piece) for piece in pieces]
+    expected = b''.join(pieces)
+    assert recv_all(b, len(expected)) == expected
+    for future in futures:
+        assert future.get(timeout=WAIT) is None
+
+
+def test_write_callbacks_fire_in_the_documented_order(loop, socketpair):
+    """on_write, the future, on_flush, the later pieces, on_outgoing_empty,
+    then on_closed."""
+    a, b = socketpair
+    events = Log()
+    futures = {}
+    stream = make_stream(loop, a,
+                         on_outgoing_empty=lambda s: events.append('outgoing_empty'),
+                         on_closed=lambda s: events.append('closed'))
+    for name in ('first', 'second'):
+        futures[name] = stream.write(
+            name.encode(),
+            on_write=lambda s, n, name=name: events.append(
+                (name, 'on_write', n, futures[name].ready())),
+            on_flush=lambda s, name=name: events.append(
+                (name, 'on_flush', futures[name].ready())))
+    stream.close_when_empty()
+    stream.new_close_future().get(timeout=WAIT)
+    assert events == [('first', 'on_write', 5, False), ('first', 'on_flush', True),
+                      ('second', 'on_write', 6, False), ('second', 'on_flush', True),
+                      'outgoing_empty', 'closed']
+    assert recv_exactly(b, 11) == b'firstsecond'
+
+
+def test_on_write_fires_once_per_system_call_with_its_byte_count(loop, socketpair):
+    a, b = socketpair
+    counts = []
+    stream = make_stream(loop, a)
+    future = stream.write(b'x' * 100, write_len=10,
+                          on_write=lambda s, n: counts.append(n))
+    future.get(timeout=WAIT)
+    assert counts == [10] * 10
+    assert recv_exactly(b, 100) == b'x' * 100
+
+
+def test_write_len_parameter_caps_each_system_call(loop, sockets):
+    a, b = seqpacket_pair(sockets)
+    stream = make_stream(loop, a, write_len=4)
+    stream.write(b'0123456789')
+    assert [b.recv(100) for _ in range(3)] == [b'0123', b'4567', b'89']
+
+
+def test_adjacent_writes_are_merged_into_one_system_call(loop, sockets):
+    a, b = seqpacket_pair(sockets)
+    stream = make_stream(loop, a)
+    futures = [stream.write(piece) for piece in (b'one', b'two', b'three')]
+    assert b.recv(100) == b'onetwothree'
+    for future in futures:
+        future.get(timeout=WAIT)
+
+
+def test_merging_stops_at_write_len(loop, sockets):
+    a, b = seqpacket_pair(sockets)
+    stream = make_stream(loop, a, write_len=6)
+    for piece in (b'one', b'two', b'three'):
+        stream.write(piece)
+    assert [b.recv(100) for _ in range(2)] == [b'onetwo', b'three']
+
+
+@pytest.mark.parametrize('write_all', [False, True])
+def test_write_all_writes_until_the_kernel_would_block(loop, sockets, write_all):
+    """Without write_all each wake-up makes one call, so two busy streams take
+    turns; with it one wake-up sends everything."""
+    order = []
+    streams = []
+    for name in 'AB':
+        a, b = sockets.keep(*gevent.socket.socketpair())
+        streams.append((make_stream(loop, a, write_len=10, write_all=write_all), b))
+    futures = [stream.write(b'x' * 50,
+                            on_write=lambda s, n, name=name: order.append(name))
+               for name, (stream, _) in zip('AB', streams)]
+    for future in futures:
+        future.get(timeout=WAIT)
+    runs = [order[0]]
+    for name in order[1:]:
+        if name != runs[-1][-1]:
+            runs.append('')
+        runs[-1] += name
+    assert sorted(order) == ['A'] * 5 + ['B'] * 5
+    if write_all:
+        assert len(runs) == 2
+    else:
+        assert max(map(len, runs)) <= 2
+    for _, b in streams:
+        assert recv_exactly(b, 50) == b'x' * 50
+
+
+# -- generators and futures as data ------------------------------------------------
+
+def test_generator_is_called_when_reached_until_it_returns_none(loop, socketpair):
+    a, b = socketpair
+    events = Log()
+    chunks = [b'one', b'two', b'three']
+
+    def generator(stream):
+        events.append(('called', stream))
+        return chunks.pop(0) if chunks else None
+
+    stream = make_stream(loop, a)
+    stream.write(b'first', on_flush=lambda s: events.append('first flushed'))
+    future = stream.write(generator, on_flush=lambda s: events.append('flushed'))
+    assert recv_exactly(b, 16) == b'firstonetwothree'
+    future.get(timeout=WAIT)
+    events.wait_for(6)
+    assert events == ['first flushed'] + [('called', stream)] * 4 + ['flushed']
+
+
+def test_generator_may_return_str_only_with_an_encoding(
+        loop, socketpair, callback_errors):
+    a, b = socketpair
+    stream = make_stream(loop, a)
+    closed = stream.new_close_future()
+    stream.write(lambda s: 'text')
+    closed.get(timeout=WAIT)
+    assert 'generator' in str(callback_errors[0].exc_info[1])
+
+
+def test_future_as_data_is_written_when_it_resolves_without_spinning(loop, socketpair):
+    a, b = socketpair
+    stream = make_stream(loop, a)
+    data = AsyncResult()
+    stream.write(b'a')
+    future = stream.write(data)
+    stream.write(b'c')
+    assert recv_exactly(b, 1) == b'a'
+    hub = gevent.get_hub()
+    iterations = hub.loop.iteration
+
+    def resolve_later():
+        loop.delay_future(after=0.05).get()
+        data.set(b'b')
+
+    resolver = gevent.spawn(resolve_later)
+    assert recv_exactly(b, 2) == b'bc'
+    # A stream polling its pending future would make thousands of iterations.
+    assert hub.loop.iteration - iterations < 50
+    future.get(timeout=WAIT)
+    resolver.get()
+
+
+def test_resolved_future_as_data_is_written_at_once(loop, socketpair):
+    a, b = socketpair
+    stream = make_stream(loop, a)
+    data = AsyncResult()
+    data.set(b'ready')
+    stream.write(data).get(timeout=WAIT)
+    assert recv_exactly(b, 5) == b'ready'
+
+
+def test_mutable_data_is_taken_at_the_call(loop, socketpair):
+    """A bytearray given to write() may be reused at once: an echo that writes its
+    read buffer and then clears it still sends the bytes."""
+    a, b = socketpair
+
+    def echo(stream, buffer, eof):
+        stream.write(buffer)
+        del buffer[:]
+        return 0
+
+    make_stream(loop, a, on_read=echo)
+    b.sendall(b'echo me')
+    assert recv_exactly(b, 7) == b'echo me'
+
+
+# -- autoflush ---------------------------------------------------------------------
+
+def test_autoflush_sends_inside_write_without_on_outgoing_empty(loop, socketpair):
+    a, b = socketpair
+    empties = Log()
+    stream = make_stream(loop, a, autoflush=True,
+                         on_outgoing_empty=lambda s: empties.append(s))
+    future = stream.write(b'now')
+    assert future.ready()
+    assert unread(b.fileno()) == 3
+    assert recv_exactly(b, 3) == b'now'
+    settle()
+    assert empties == []
+    stream.configure(autoflush=False)
+    future = stream.write(b'later')
+    assert not future.ready()
+    assert empties.wait_for(1) == [stream]
+    assert recv_exactly(b, 5) == b'later'
+
+
+def test_autoflush_write_that_blocks_finishes_through_readiness(loop, pair):
+    a, b = pair
+    small_buffers(a, b)
+    events = Log()
+    stream = make_stream(loop, a, autoflush=True,
+                         on_writeable_stop=lambda s: events.append('stop'),
+                         on_writeable_start=lambda s: events.append('start'),
+                         on_outgoing_empty=lambda s: events.append('empty'))
+    future = stream.write(b'x' * BIG)
+    assert events == ['stop']
+    assert not future.ready()
+    assert recv_all(b, BIG) == b'x' * BIG
+    future.get(timeout=WAIT)
+    assert events.wait_for(3)[-2:] == ['start', 'empty']
+
+
+def test_writeable_stop_and_start_alternate_starting_with_stop(loop, pair):
+    a, b = pair
+    small_buffers(a, b)
+    events = Log()
+    stream = make_stream(loop, a,
+                         on_writeable_stop=lambda s: events.append('stop'),
+                         on_writeable_start=lambda s: events.append('start'))
+    future = stream.write(b'y' * BIG)
+    assert events.wait_for(1) == ['stop']
+    assert recv_all(b, BIG) == b'y' * BIG
+    future.get(timeout=WAIT)
+    assert events[-1] == 'start'
+    assert events == ['stop', 'start'] * (len(events) // 2)
+
+
+def test_writes_made_while_the_kernel_is_full_keep_their_order(loop, pair):
+    a, b = pair
+    small_buffers(a, b)
+    stopped = Event()
+    stream = make_stream(loop, a, on_writeable_stop=lambda s: stopped.set())
+    pieces = [b'%d:' % i * 1000 for i in range(200)]
+    stream.write(pieces[0])
+    stream.write(b'x' * BIG)
+    assert stopped.wait(WAIT)
+    writers = [gevent.spawn(stream.write, piece) for piece in pieces[1:]]
+    gevent.joinall(writers, raise_error=True)
+    expected = pieces[0] + b'x' * BIG + b''.join(pieces[1:])
+    assert recv_all(b, len(expected)) == expected
+
+
+# -- before a handle ---------------------------------------------------------------
+
+def test_writes_queued_before_the_stream_has_a_handle_are_sent_once_it_has_one(
+        loop, socketpair):
+    a, b = socketpair
+    stream = geventio.Stream(on_read=keep_all)
+    loop.add(stream)
+    first = stream.write(b'queued ')
+    second = stream.write(b'early')
+    assert not first.ready()
+    stream.set_handle(a)
+    assert recv_exactly(b, 12) == b'queued early'
+    first.get(timeout=WAIT)
+    second.get(timeout=WAIT)
+
+
+def test_writes_queued_before_joining_a_loop_are_sent_once_it_joins(loop, socketpair):
+    a, b = socketpair
+    stream = geventio.Stream(on_read=keep_all)
+    future = stream.write(b'hello')
+    stream.configure(handle=a)
+    settle()
+    assert not future.ready()
+    loop.add(stream)
+    assert recv_exactly(b, 5) == b'hello'
+    future.get(timeout=WAIT)
+
+
+# -- EPIPE -------------------------------------------------------------------------
+
+def test_epipe_without_on_write_error_closes_the_stream(loop, pipe):
+    r, w = pipe
+    events = Log()
+    stream = geventio.Stream(
+        write_handle=w,
+        on_write_eof=lambda s: events.append('write_eof'),
+        on_closed=lambda s: events.append('closed'))
+    loop.add(stream)
+    r.close()
+    first = stream.write(b'x', on_error=lambda s, e: events.append(('x', type(e))))
+    second = stream.write(b'y', on_error=lambda s, e: events.append(('y', type(e))))
+    stream.new_close_future().get(timeout=WAIT)
+    assert events == ['write_eof', ('x', BrokenPipeError), ('y', BrokenPipeError),
+                      'closed']
+    for future in (first, second):
+        with pytest.raises(BrokenPipeError):
+            future.get()
+    assert stream.is_write_eof
+    assert stream not in loop.notifiers
+
+
+def test_epipe_with_on_write_error_reports_once_and_keeps_the_stream(
+        loop, socketpair):
+    a, b = socketpair
+    events = Log()
+    stream = make_stream(
+        loop, a,
+        on_write_eof=lambda s: events.append('write_eof'),
+        on_write_error=lambda s, e: events.append(('write_error', e.errno)))
+    b.shutdown(socket.SHUT_RD)
+    future = stream.write(b'lost', on_error=lambda s, e: events.append('on_error'))
+    with pytest.raises(BrokenPipeError):
+        future.get(timeout=WAIT)
+    events.wait_for(3)
+    settle()
+    assert events == ['write_eof', 'on_error', ('write_error', errno.EPIPE)]
+    assert stream.is_write_eof and not stream.is_closed
+    stream.close()
+
+
+def test_epipe_under_autoflush_is_reported_inside_write(loop, socketpair):
+    a, b = socketpair
+    events = []
+    stream = make_stream(loop, a, autoflush=True,
+                         on_write_error=lambda s, e: events.append(type(e)))
+    b.shutdown(socket.SHUT_RD)
+    future = stream.write(b'lost')
+    assert events == [BrokenPipeError]
+    with pytest.raises(BrokenPipeError):
+        future.get(timeout=0)
+    stream.close()
+
+
+# -- flush markers and futures -----------------------------------------------------
+
+def test_empty_write_is_a_flush_marker_in_order(loop, socketpair):
+    a, b = socketpair
+    order = Log()
+    stream = make_stream(loop, a)
+    stream.write(b'data', on_flush=lambda s: order.append('data'))
+    stream.write(b'', on_flush=lambda s: order.append('marker'))
+    stream.write(b'more', on_flush=lambda s: order.append('more'))
+    assert order.wait_for(3) == ['data', 'marker', 'more']
+    assert recv_exactly(b, 8) == b'datamore'
+    marker = stream.write(b'', on_flush=lambda s: order.append('alone'))
+    assert marker.get(timeout=WAIT) is None
+    assert order[-1] == 'alone'
+
+
+def test_write_futures_can_be_waited_on_from_other_greenlets(loop, socketpair):
+    a, b = socketpair
+    stream = make_stream(loop, a)
+    writers = [gevent.spawn(lambda i=i: stream.write(b'%d;' % i).get(timeout=WAIT))
+               for i in range(10)]
+    gevent.joinall(writers, raise_error=True)
+    data = recv_exactly(b, sum(len(b'%d;' % i) for i in range(10)))
+    assert sorted(data.split(b';')[:-1], key=int) == [b'%d' % i for i in range(10)]
+
+
+def test_on_read_may_block_on_its_own_write_future(loop, socketpair):
+    a, b = socketpair
+    reply = b'r' * (1024 * 1024)
+    done = Log()
+
+    def on_read(stream, buffer, eof):
+        if buffer:
+            del buffer[:]
+            stream.write(reply).get(timeout=WAIT)
+            done.append(True)
+        return 0
+
+    make_stream(loop, a, on_read=on_read)
+    b.sendall(b'go')
+    assert recv_all(b, len(reply)) == reply
+    done.wait_for(1)
+
+
+@pytest.mark.parametrize('body_arrives', ['later', 'with the head'])
+def test_on_read_may_block_on_its_own_read_future(loop, socketpair, body_arrives):
+    a, b = socketpair
+    bodies = Log()
+
+    def on_read(stream, buffer, eof):
+        if buffer[:4] == b'HEAD':
+            del buffer[:4]
+            bodies.append(stream.read_exactly(4).get(timeout=WAIT))
+            stream.write(b'ok')
+        return 0
+
+    make_stream(loop, a, on_read=on_read)
+    if body_arrives == 'later':
+        b.sendall(b'HEAD')
+        settle()
+        b.sendall(b'BODY')
+    else:
+        b.sendall(b'HEADBODY')
+    assert bodies.wait_for(1) == [b'BODY']
+    assert recv_exactly(b, 2) == b'ok'
+
+
+# -- bad input ---------------------------------------------------------------------
+
+@pytest.mark.parametrize('data, named', [
+    (123, 'data'), (None, 'data'), ('text', 'data'), ([b'a'], 'data'),
+])
+def test_write_of_a_wrong_kind_of_data_raises_type_error(loop, socketpair, data, named):
+    a, _ = socketpair
+    stream = make_stream(loop, a)
+    with pytest.raises(TypeError, match=named):
+        stream.write(data)
+
+
+@pytest.mark.parametrize('kwargs, exc, named', [
+    ({'on_write': 5}, TypeError, 'on_write'),
+    ({'on_flush': 'x'}, TypeError, 'on_flush'),
+    ({'on_error': 1}, TypeError, 'on_error'),
+    ({'write_len': 0}, ValueError, 'write_len'),
+    ({'write_len': '10'}, TypeError, 'write_len'),
+])
+def test_write_arguments_are_checked_at_the_call(loop, socketpair, kwargs, exc, named):
+    a, b = socketpair
+    stream = make_stream(loop, a)
+    with pytest.raises(exc, match=named):
+        stream.write(b'x', **kwargs)
+    stream.write(b'ok').get(timeout=WAIT)
+    assert recv_exactly(b, 2) == b'ok'
+
+
+def test_write_to_a_closed_stream_raises_stream_closed_error(loop, socketpair):
+    a, _ = socketpair
+    stream = make_stream(loop, a)
+    stream.close()
+    with pytest.raises(StreamClosedError):
+        stream.write(b'x')
