@@ -11,22 +11,28 @@ every class that moves bytes. The contract is API.md; the interfaces are in
 """
 
 from ._buffer import TextBuffer
+from .connector import Connector
+from .datagram import Socket
 from .errors import (ConnectError, IncompleteReadError, LimitOverrunError,
                      ListenError, ResolveError, StreamClosedError)
 from .handle import Handle
+from .listener import Listener
 from .loop import Loop
 from .notifier import Notifier
 from .stream import Stream
 
 __all__ = [
     'ConnectError',
+    'Connector',
     'Handle',
     'IncompleteReadError',
     'LimitOverrunError',
     'ListenError',
+    'Listener',
     'Loop',
     'Notifier',
     'ResolveError',
+    'Socket',
     'Stream',
     'StreamClosedError',
     'TextBuffer',

@@ -9,7 +9,8 @@ at the call, so that a bad one raises before any socket is made.
 import collections
 import socket
 
-__all__ = ['Address', 'parse_address', 'parse_addresses', 'parse_family',
+__all__ = ['Address', 'agrees', 'combine', 'from_getaddrinfo', 'parse_address',
+           'parse_addresses', 'parse_family', 'parse_host', 'parse_service',
            'parse_socktype']
 
 #: The string spellings of address families (API.md section 1).
@@ -105,7 +106,7 @@ def _parse_dict(value, name):
             raise TypeError(f'{name} path must be str or bytes, not {sockaddr!r}')
     else:
         if 'path' in value:
-            raise ValueError(f'path is only for unix addresses: {value!r}')
+            raise ValueError(f'{name}: path is only for unix addresses: {value!r}')
         port = value.get('port', 0)
         _check_port(port, name)
         ip = value.get('ip', '::' if family == socket.AF_INET6 else '0.0.0.0')
@@ -124,3 +125,52 @@ def _protocol(value, name):
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f'{name} protocol must be an int, not {value!r}')
     return value
+
+
+def parse_service(value, name='service'):
+    """A port number or a service name for getaddrinfo; ``None`` and ``''`` mean 0.
+
+    Raises:
+        TypeError: for something that is neither an int nor a string.
+        ValueError: for a port outside 0..65535.
+    """
+    if value is None or value == '':
+        return 0
+    if isinstance(value, str):
+        port = int(value) if value.isdigit() else 0
+    elif isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f'{name} must be a port number or a service name, '
+                        f'not {value!r}')
+    else:
+        port = value
+    if not 0 <= port <= 65535:
+        raise ValueError(f'{name} must be in 0..65535, not {value!r}')
+    return value
+
+
+def parse_host(value, name='host'):
+    """A host name or numeric address (``str``), or ``None``."""
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f'{name} must be a str or None, not {value!r}')
+    return value
+
+
+def from_getaddrinfo(results):
+    """`Address` tuples from ``getaddrinfo`` 5-tuples, in the same order."""
+    return [Address(family, socktype, protocol, sockaddr)
+            for family, socktype, protocol, _canonname, sockaddr in results]
+
+
+def agrees(local, peer):
+    """Whether two addresses can share a socket: family, type and protocol are
+    each equal, or 0 on one side (IO::Async::Connector's candidate rule)."""
+    return all(not a or not b or a == b for a, b in zip(local[:3], peer[:3]))
+
+
+def combine(local, peer):
+    """The ``(family, socktype, protocol)`` for a socket serving both addresses:
+    each field from whichever side gives it. A socket type still unknown is
+    ``SOCK_STREAM`` (Linux refuses type 0), so a dict without ``socktype``
+    means a stream socket."""
+    family, socktype, protocol = (a or b for a, b in zip(local[:3], peer[:3]))
+    return family, socktype or socket.SOCK_STREAM, protocol

@@ -222,47 +222,84 @@ class ISocket(IHandle):
     """A datagram (or raw) socket with a send queue.
 
     Events:
-        on_recv(socket, data, addr): required; one datagram, ``addr`` as recvfrom
-            returns it.
+        on_recv(socket, data, addr): required; one datagram (``bytes``, maybe
+            empty), ``addr`` as recvfrom returns it.
         on_recv_error(socket, err), on_send_error(socket, err): without a
-            handler the socket closes.
+            handler the socket closes. A datagram longer than ``recv_len``
+            arrives here, not at on_recv, as an ``OSError`` with errno
+            ``EMSGSIZE`` carrying ``data`` (the truncated head) and ``addr``.
+            A failed send drops that one datagram (``err.data``, ``err.addr``).
         on_outgoing_empty(socket): the send queue drained through write-readiness.
         on_closed(socket): once, last.
 
-    Guarantees: datagrams are sent in call order; one that meets EAGAIN is kept
-    and retried, never dropped; empty datagrams are ordinary data.
+    Guarantees: datagrams are sent in call order and never merged; one that
+    meets EAGAIN is kept and retried, never dropped; empty datagrams are
+    ordinary data; no datagram is truncated silently; without ``recv_all``
+    at most one datagram is received per readiness.
     """
 
     def send(data, flags=0, addr=None):
-        """Queue one datagram (sent at once with autoflush)."""
+        """Queue one datagram (sent at once with autoflush), to ``addr`` or to
+        the connected peer. Raises TypeError for ``str`` data, ValueError for an
+        ``addr`` of another address family, and StreamClosedError when there is
+        no write handle; a failed send is reported to on_send_error instead."""
 
 
 class IListener(IHandle):
     """Accepts connections on one or more listening sockets.
 
-    Events (exactly one of the first three):
+    Events (exactly one of the first three; setting one clears the others):
         on_accept(listener, sock), on_stream(listener, stream),
-        on_socket(listener, socket): a new connection; a Stream/Socket given
-            this way is not yet in a loop.
-        on_accept_error(listener, sock, err): accept failed; capacity errors
+        on_socket(listener, socket): a new connection, as a gevent socket or
+            wrapped in a Stream/Socket that is not yet in a loop. Called once
+            per accepted connection, never after close(). If it raises, the
+            error is logged and that connection is closed; the listener goes on.
+        on_accept_error(listener, sock, err): accept on listening socket
+            ``sock`` failed, or a client's TLS handshake did. Capacity errors
             (EMFILE, ENFILE, ENOBUFS, ENOMEM, ECONNABORTED) never close the
-            listener.
+            listener: accepting backs off and resumes. Other errors on the
+            listening socket close it when there is no handler.
+        handle_constructor(listener): returns the handle each new connection
+            is wrapped in (instead of ``handle_class``).
+        on_closed(listener): once, when closed.
+
+    At loop level (``loop.listen``) the accept events get only the new object
+    and on_accept_error gets ``(sock, err)``.
     """
 
     sockets = Attribute('List of listening gevent sockets, one per address.')
-    sockname = Attribute('sockets[0].getsockname().')
-    family = Attribute('Address family of the first listening socket.')
-    socktype = Attribute('Socket type of the first listening socket.')
-    is_listening = Attribute('True while accepting.')
+    sockname = Attribute('sockets[0].getsockname(), or None.')
+    family = Attribute('Address family of the first listening socket, or None.')
+    socktype = Attribute('Socket type of the first listening socket, or None.')
+    is_listening = Attribute('True while it has listening sockets and is open.')
 
     def listen(**params):
-        """Listen on addresses, resolved names or an existing socket; a future
-        of this listener. Every address that succeeds gets its own socket."""
+        """Listen on addresses (addr/addrs), resolved names (service, host) or
+        an existing listening socket (handle); a future of this listener.
+
+        Every address that succeeds gets its own socket; each failed step is
+        reported to on_fail; only when all fail does on_listen_error fire and
+        the future fail with ListenError (listen over bind over sockopt over
+        socket). Needs the listener in a loop (ValueError otherwise); bad
+        parameters raise TypeError/ValueError at the call."""
 
 
 class IConnector(Interface):
-    """Makes outgoing connections, trying candidate addresses in order."""
+    """Makes outgoing connections, trying candidate addresses in order.
+
+    Candidates are every (local, peer) address pair whose family, socket type
+    and protocol agree, tried one at a time in order (staggered when
+    happy_eyeballs_delay is given). Each failed system call is reported to
+    on_fail as it happens. On success exactly one of on_connected,
+    on_stream, on_socket is called (or the handle= given is connected), and
+    every other socket made is closed.
+    """
 
     def connect(**params):
-        """A future of the connected object; fails with ConnectError or
-        ResolveError after reporting each failed attempt to on_fail."""
+        """A future of the connected object (the gevent socket, a Stream, a
+        Socket or the handle given).
+
+        It fails with ResolveError (after on_resolve_error), ConnectError
+        carrying the most significant failure, connect over bind over socket
+        (after on_connect_error), or the ssl.SSLError of a failed TLS
+        handshake. Bad parameters raise TypeError/ValueError at the call."""

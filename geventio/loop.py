@@ -76,7 +76,9 @@ class Loop:
 
     def close(self):
         """See `ILoop.close`."""
-        for notifier in list(self._notifiers):
+        while self._notifiers:
+            # Not a snapshot: a closing Listener hands its children to the loop.
+            notifier = self._notifiers[0]
             # close_now where there is one: a stream still flushing would stay
             # open after leaving the loop, with nothing left to flush it.
             close = getattr(notifier, 'close_now', None) or \

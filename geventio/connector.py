@@ -1,0 +1,427 @@
+"""Connector: outgoing connections, trying every candidate address in order.
+
+The Python form of IO::Async::Connector (interface `IConnector`), reached through
+``loop.connect()`` and ``handle.connect()`` (API.md section 7). Targets are
+resolved names (the gevent hub's resolver), plain addresses or a listening
+socket; the result is the gevent socket, a `Stream`, a `Socket` or the caller's
+handle. Extensions: a per-attempt ``timeout``, Happy Eyeballs and TLS.
+
+Design: how candidates are tried
+--------------------------------
+IO::Async tries candidates strictly one after another, reporting each failed
+syscall to ``on_fail``; when all fail, connect errors outrank bind errors,
+which outrank socket errors, and the last of a kind wins. A dead first address
+(an IPv6 route that silently drops packets) then costs a full connect timeout.
+RFC 8305 section 5 (Happy Eyeballs v2) starts the next attempt after a short
+delay (recommended 250 ms) without abandoning the previous one, takes the first
+success and cancels the rest; section 4 interleaves address families so that
+the second attempt uses the other family. asyncio does this only when asked
+(``base_events.create_connection(happy_eyeballs_delay=, interleave=)`` over
+``staggered.staggered_race``); trio always does it
+(``_highlevel_open_tcp_stream.py``, ``DEFAULT_DELAY = 0.250``, interleaving
+families, a failure starting the next attempt at once, ``close_all`` closing
+the losers); Twisted's ``HostnameEndpoint`` always does (0.3 s); gevent's
+``create_connection`` is sequential.
+
+We keep IO::Async's behaviour by default (``happy_eyeballs_delay=None``), so
+``on_fail`` order and error priority are exactly the original's. With a delay,
+attempts are staggered as in RFC 8305: the next starts when the delay passes
+or the previous attempt fails, whichever is first; resolved addresses are
+interleaved by family (addresses given explicitly keep the caller's order);
+the first connected socket wins and `_Attempts` is the one guard that closes
+every other socket, whatever happened. TLS (``ssl=``) is negotiated only on the
+winner: a failed handshake is an answer from the right server, so no other
+candidate is tried.
+"""
+
+import collections
+import errno
+import logging
+import socket
+
+import gevent
+from gevent.event import AsyncResult, Event
+from zope.interface import implementer
+
+from . import _sockets, _tls, addresses
+from ._sockets import bind_handle  # noqa: F401  (Handle.bind imports it from here)
+from .errors import ConnectError, ResolveError
+from .interfaces import IConnector
+
+__all__ = ['Connector']
+
+log = logging.getLogger('geventio')
+
+#: Syscalls from least to most significant failure (IO::Async::Connector).
+ERROR_RANKING = ('socket', 'bind', 'connect')
+
+_CONTINUATIONS = ('on_connected', 'on_stream', 'on_socket', 'on_connect_error',
+                  'on_resolve_error', 'on_fail')
+
+_HINTS = frozenset({'family', 'socktype', 'protocol', 'flags'})
+
+#: One attempt: the socket to make, where to bind it (or None) and the peer.
+_Candidate = collections.namedtuple(
+    '_Candidate', 'family socktype protocol local peer')
+
+
+@implementer(IConnector)
+class Connector:
+    """See `IConnector`.
+
+    ``connect(**params)`` takes the keys of API.md section 7: a target
+    (``host`` + ``service`` with hints ``family``, ``socktype`` (default
+    stream), ``protocol``, ``flags``; ``addr``/``addrs``; or ``peer``), a local
+    side (``local_host``/``local_service`` or ``local_addr``/``local_addrs``),
+    what to hand over (``on_connected``, ``on_stream``, ``on_socket`` or
+    ``handle``), ``on_connect_error``, ``on_resolve_error``, ``on_fail``,
+    ``timeout``, ``happy_eyeballs_delay``, ``ssl`` and ``server_hostname``.
+    Bad parameters raise ``TypeError``/``ValueError`` at the call; everything
+    else is reported through the continuations and the future.
+    """
+
+    #: Makes each candidate's socket: ``socket_factory(family, socktype,
+    #: protocol)``. gevent's socket (API.md section 1); replace it to set
+    #: options on every socket or to observe attempts.
+    socket_factory = staticmethod(_sockets.new_socket)
+
+    def __init__(self, loop=None):
+        self._loop = loop
+
+    def __repr__(self):
+        return f'<Connector loop={self._loop!r}>'
+
+    def connect(self, **params):
+        """See `IConnector.connect`.
+
+        Returns:
+            A future of the connected object. It fails with `ResolveError`,
+            `ConnectError` or, for a failed TLS handshake, the ``ssl.SSLError``.
+
+        Raises:
+            TypeError, ValueError: bad parameters (no target, two targets, an
+                unknown key, a bad address...), before anything is attempted.
+        """
+        request = _Request(params)
+        future = AsyncResult()
+        gevent.spawn(self._connect, request, future)
+        return future
+
+    def _connect(self, req, future):
+        try:
+            sock = self._establish(req)
+        except _Failed as failed:
+            future.set_exception(failed.error)
+            return
+        try:
+            obj = self._wrap(req, sock)
+        except Exception as err:      # e.g. handle= was closed meanwhile
+            sock.close()
+            future.set_exception(err)
+            return
+        self._deliver(req, obj, future)
+
+    def _deliver(self, req, obj, future):
+        callback = getattr(req, req.callback_name)
+        try:
+            if callback is not None:
+                callback(obj)
+        except Exception as err:
+            # API.md section 1: log it and close what the callback was given.
+            log.error('%s raised; closing %r', req.callback_name, obj, exc_info=True)
+            _close(obj)
+            future.set_exception(err)
+        else:
+            future.set(obj)
+
+    def _establish(self, req):
+        """The connected (and, with ``ssl``, secured) socket, or `_Failed`."""
+        try:
+            peers, locals_ = req.addresses(self._loop)
+        except ResolveError as err:
+            _sockets.call(req.on_resolve_error, err)
+            raise _Failed(err) from None
+        if req.happy_eyeballs_delay is not None and req.resolving:
+            peers = _interleave(peers)
+        attempts = _Attempts(self.socket_factory, req)
+        try:
+            sock = attempts.run(_candidates(peers, locals_), req.happy_eyeballs_delay)
+        finally:
+            attempts.close_losers()
+        if sock is None:
+            syscall, err = attempts.most_significant()
+            _sockets.call(req.on_connect_error, syscall, err)
+            raise _Failed(ConnectError(syscall, err, attempts.failures))
+        return self._secure(req, sock) if req.ssl is not None else sock
+
+    def _secure(self, req, sock):
+        try:
+            return _tls.secure(sock, req.ssl, False, req.server_hostname, req.timeout)
+        except OSError as err:
+            _sockets.call(req.on_connect_error, 'ssl', err)
+            raise _Failed(err) from None
+
+    def _wrap(self, req, sock):
+        """What the caller gets: its handle, a new Stream or Socket, or the socket."""
+        if req.handle is not None:
+            req.handle.set_handle(sock)
+            return req.handle
+        if req.on_stream is not None:
+            from .stream import Stream
+            return Stream(handle=sock)
+        if req.on_socket is not None:
+            from .datagram import Socket
+            return Socket(handle=sock)
+        return sock
+
+
+class _Failed(Exception):
+    """Internal: the connect() future fails with ``error`` (callbacks were called)."""
+
+    def __init__(self, error):
+        super().__init__(error)
+        self.error = error
+
+
+class _Attempts:
+    """The attempts of one connect() and the guard that closes every loser."""
+
+    def __init__(self, factory, req):
+        self._factory = factory
+        self._req = req
+        self.failures = []
+        self._sockets = []
+        self._greenlets = []
+        self._winner = None
+        self._won = Event()
+
+    def run(self, candidates, delay):
+        """Start the attempts in order; each next one when the previous failed
+        or ``delay`` seconds passed (``None``: only when it failed).
+
+        Returns:
+            The first connected socket, or ``None`` when every attempt failed.
+        """
+        for candidate in candidates:
+            if self._won.is_set():
+                break
+            attempt = gevent.spawn(self._attempt, candidate)
+            self._greenlets.append(attempt)
+            gevent.wait([attempt, self._won], timeout=delay, count=1)
+        while not self._won.is_set():
+            running = [glet for glet in self._greenlets if not glet.dead]
+            if not running:
+                break
+            gevent.wait(running + [self._won], count=1)
+        return self._winner
+
+    def _attempt(self, candidate):
+        family, socktype, protocol, local, peer = candidate
+        try:
+            sock = self._factory(family, socktype, protocol)
+        except OSError as err:
+            self._failed(None, 'socket', family, socktype, protocol, err)
+            return
+        self._sockets.append(sock)
+        if local is not None:
+            try:
+                sock.bind(local)
+            except OSError as err:
+                self._failed(sock, 'bind', sock, local, err)
+                return
+        if self._connect(sock, peer) and self._winner is None:
+            self._winner = sock
+            self._won.set()
+
+    def _connect(self, sock, peer):
+        timeout = self._req.timeout
+        sock.settimeout(timeout)
+        try:
+            sock.connect(peer)
+        except OSError as err:
+            if isinstance(err, socket.timeout) and err.errno is None:
+                err = TimeoutError(errno.ETIMEDOUT,
+                                   f'connect timed out after {timeout} s')
+            self._failed(sock, 'connect', sock, peer, err)
+            return False
+        sock.settimeout(None)
+        return True
+
+    def _failed(self, sock, syscall, *args):
+        """Record a failure, tell on_fail, then close the attempt's socket."""
+        self.failures.append((syscall, args[-1]))
+        _sockets.call(self._req.on_fail, syscall, *args)
+        if sock is not None:
+            self._sockets.remove(sock)
+            sock.close()
+
+    def most_significant(self):
+        """``(syscall, err)`` to report; with no candidate at all, a connect
+        failure with ``EADDRNOTAVAIL``."""
+        return _sockets.most_significant(self.failures, ERROR_RANKING) or (
+            'connect', OSError(errno.EADDRNOTAVAIL,
+                               'no candidate address to connect to'))
+
+    def close_losers(self):
+        """Stop every attempt still running and close every socket but the winner."""
+        gevent.killall([glet for glet in self._greenlets if not glet.dead])
+        for sock in self._sockets:
+            if sock is not self._winner:
+                sock.close()
+        self._sockets = []
+
+
+def _candidates(peers, locals_):
+    """Every (local, peer) pair whose family, type and protocol agree, peer-major
+    (IO::Async's order); without local addresses, one candidate per peer."""
+    result = []
+    for peer in peers:
+        for local in locals_ or [None]:
+            if local is not None and not addresses.agrees(local, peer):
+                continue
+            family, socktype, protocol = addresses.combine(local or peer, peer)
+            result.append(_Candidate(family, socktype, protocol,
+                                     local and local.sockaddr, peer.sockaddr))
+    return result
+
+
+def _interleave(peers):
+    """RFC 8305 section 4: alternate address families, the first one first."""
+    by_family = {}
+    for peer in peers:
+        by_family.setdefault(peer.family, collections.deque()).append(peer)
+    queues, result = list(by_family.values()), []
+    while any(queues):
+        result.extend(queue.popleft() for queue in queues if queue)
+    return result
+
+
+def _close(obj):
+    close = getattr(obj, 'close_now', None) or obj.close
+    close()
+
+
+class _Request:
+    """The checked parameters of one connect() call (API.md section 7)."""
+
+    def __init__(self, params):
+        params = dict(params)
+        _sockets.check_callables(params, _CONTINUATIONS)
+        for name in _CONTINUATIONS:
+            setattr(self, name, params.pop(name, None))
+        self._pop_target(params)
+        self._pop_local(params)
+        hints = _HINTS & params.keys()
+        if hints and not (self.resolving or self._local_query is not None):
+            raise TypeError(f'{sorted(hints)[0]} is a resolver hint: it needs '
+                            'host= or local_host=/local_service=')
+        self.hints = _sockets.pop_hints(params, socket.SOCK_STREAM)
+        self._pop_result(params)
+        self._pop_options(params)
+        _sockets.check_unknown(params, 'connect')
+
+    def _pop_target(self, params):
+        host, service = params.pop('host', None), params.pop('service', None)
+        addr, addrs, peer = (params.pop(name, None) for name in ('addr', 'addrs', 'peer'))
+        mode = _sockets.one_of('connect', [
+            ('host/service', _sockets.first_given(host, service)), ('addr', addr),
+            ('addrs', addrs), ('peer', peer)])
+        self.resolving, self.host = mode == 'host/service', None
+        if self.resolving:
+            if host is None or service is None:
+                raise TypeError(f'connect needs both host= and service=, '
+                                f'not only {"host" if service is None else "service"}=')
+            self.host = addresses.parse_host(host)
+            self._query = (self.host, addresses.parse_service(service))
+        elif mode == 'peer':
+            self._peers = [_peer_address(peer)]
+        else:
+            self._peers = _parse_addrs(addr, addrs, 'addr')
+
+    def _pop_local(self, params):
+        local_host = params.pop('local_host', None)
+        local_service = params.pop('local_service', None)
+        local_addr = params.pop('local_addr', None)
+        local_addrs = params.pop('local_addrs', None)
+        mode = _sockets.one_of('connect', [
+            ('local_host/local_service', _sockets.first_given(local_host, local_service)),
+            ('local_addr', local_addr), ('local_addrs', local_addrs)], required=False)
+        self._local_query = self._locals = None
+        if mode == 'local_host/local_service':
+            self._local_query = (addresses.parse_host(local_host, 'local_host'),
+                                 addresses.parse_service(local_service, 'local_service'))
+        elif mode is not None:
+            self._locals = _parse_addrs(local_addr, local_addrs, 'local_addr')
+
+    def _pop_result(self, params):
+        self.handle = params.pop('handle', None)
+        given = [name for name in ('on_connected', 'on_stream', 'on_socket')
+                 if getattr(self, name) is not None]
+        if len(given) > 1:
+            raise TypeError(f'give one of on_connected, on_stream and on_socket, '
+                            f'not {" and ".join(given)}')
+        if self.handle is not None:
+            from .handle import Handle
+            if not isinstance(self.handle, Handle):
+                raise TypeError(f'handle must be a geventio Handle, not {self.handle!r}')
+            if given and given[0] != 'on_connected':
+                raise TypeError(f'{given[0]} cannot be combined with handle=')
+        if self.on_socket is not None:
+            from .datagram import Socket    # noqa: F401  (fail at the call if missing)
+        self.callback_name = given[0] if given else 'on_connected'
+
+    def _pop_options(self, params):
+        self.timeout = _sockets.check_seconds(params.pop('timeout', None), 'timeout')
+        self.happy_eyeballs_delay = _sockets.check_seconds(
+            params.pop('happy_eyeballs_delay', None), 'happy_eyeballs_delay', zero=True)
+        tls = params.pop('ssl', None)
+        server_hostname = params.pop('server_hostname', None)
+        self.ssl = None if tls in (None, False) else _tls.check_context(tls)
+        if self.ssl is None:
+            if server_hostname is not None:
+                raise TypeError('server_hostname= needs ssl=')
+            return
+        if self.on_socket is not None or self.hints[1] == socket.SOCK_DGRAM:
+            raise ValueError('ssl= works on stream sockets only')
+        self.server_hostname = addresses.parse_host(
+            server_hostname if server_hostname is not None else self.host,
+            'server_hostname')
+        if self.ssl.check_hostname and not self.server_hostname:
+            raise ValueError('ssl= checks the host name: give host= or server_hostname=')
+
+    def addresses(self, loop):
+        """The peer and local `Address` lists, resolving what needs it.
+
+        Raises:
+            ResolveError: a lookup failed.
+        """
+        family, socktype, protocol, flags = self.hints
+        peers = self._peers if not self.resolving else _sockets.resolve(
+            loop, *self._query, self.hints)
+        locals_ = self._locals
+        if self._local_query is not None:
+            locals_ = _sockets.resolve(loop, *self._local_query, (
+                family, socktype, protocol, flags | socket.AI_PASSIVE))
+        return peers, locals_
+
+
+def _parse_addrs(addr, addrs, name):
+    """The `Address` list of ``addr=`` (one) or ``addrs=`` (a list)."""
+    if addrs is None:
+        return [addresses.parse_address(addr, name)]
+    return addresses.parse_addresses(addrs, name + 's')
+
+
+def _peer_address(peer):
+    """The `Address` of ``peer=``, a listening (or bound datagram) socket."""
+    if not hasattr(peer, 'getsockname'):
+        raise TypeError(f'peer must be a socket, not {peer!r}')
+    try:
+        listening = peer.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+        sockname = peer.getsockname()
+    except OSError as err:
+        raise ValueError(f'peer {peer!r} is not a usable socket: {err}') from None
+    if peer.type == socket.SOCK_STREAM and not listening:
+        raise ValueError(f'peer {peer!r} is not listening')
+    return addresses.Address(peer.family, peer.type, peer.proto, sockname)
+

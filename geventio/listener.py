@@ -1,0 +1,447 @@
+"""Listener: accepts connections on one or more listening sockets.
+
+The Python form of IO::Async::Listener (interface `IListener`), reached through
+``loop.listen()`` or used directly (API.md section 6). Each accepted socket is
+handed over as the gevent socket (``on_accept``) or wrapped in a `Stream` or
+`Socket` (``on_stream``/``on_socket``); with ``ssl=`` each is secured first on
+a greenlet of its own. Making the listening sockets is `_listening`'s job;
+each listening socket accepts on an `_acceptor.Acceptor` greenlet of its own.
+
+Design: accept errors
+---------------------
+accept(2) fails for two different reasons. *Capacity*: the process or the
+system is out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM); the
+connection stays queued in the kernel and the socket stays readable, so a
+level-triggered loop that retries at once spins. *Per connection*: the
+client's connection died before it was accepted (ECONNABORTED), and on Linux
+accept(2) also returns errors that belong to the new connection (accept(2)
+NOTES: ENETDOWN, EPROTO, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH,
+EOPNOTSUPP, ENETUNREACH, plus EPERM from a firewall); the next accept may well
+succeed. Anything else (EBADF, EINVAL, ENOTSOCK) means the listening socket
+itself is broken.
+
+What others do: asyncio (``selector_events._accept_connection``) stops
+watching for ``constants.ACCEPT_RETRY_DELAY`` (1 s) on the capacity errnos and
+ignores ECONNABORTED; trio (``_highlevel_serve_listeners.py``) sleeps
+``SLEEP_TIME`` (0.1 s) on ``ACCEPT_CAPACITY_ERRNOS`` and retries the Linux
+per-connection errnos at once (``_highlevel_socket.py``); Twisted
+(``internet/tcp.py``, ``Port.doRead``) logs ``_ACCEPT_ERRORS`` and waits for
+the next readiness; gevent (``baseserver.py``, ``_do_read``) backs off from
+``min_delay`` doubling to ``max_delay`` on any error and closes on
+``fatal_errors``. libev's manual ("the special problem of accept()ing when you
+can't") suggests keeping a spare descriptor to accept and drop the client.
+
+We choose: capacity errors (API.md lists ECONNABORTED with them) never close
+the listener: ``on_accept_error`` is told if it exists and accepting pauses,
+gevent-style, for `Listener.min_delay` seconds doubling to `Listener.max_delay`,
+reset by the next success. Per-connection errors are told and accepting goes on
+at once. Other errors are told to ``on_accept_error`` and back off like capacity
+errors; with no handler they close the listener (IO::Async's rule for an error
+event without a handler). No spare descriptor is kept: it would cost one
+descriptor per listener to turn a client that is waiting into one that is
+reset, while the back-off already keeps the loop from spinning and serves that
+client once descriptors are free.
+"""
+
+import errno
+import logging
+
+import gevent
+from gevent.event import AsyncResult
+from zope.interface import implementer
+
+from . import _listening, _sockets, _tls
+from ._acceptor import Acceptor
+from .errors import ListenError, ResolveError
+from .handle import _MISSING, Handle
+from .interfaces import IListener
+
+__all__ = ['Listener']  # and listen_from_loop, for Loop.listen
+
+log = logging.getLogger('geventio')
+
+#: accept() errnos meaning "out of descriptors or memory": back off and retry
+#: (API.md section 6; trio ACCEPT_CAPACITY_ERRNOS plus ECONNABORTED).
+ACCEPT_CAPACITY_ERRNOS = frozenset({
+    errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.ECONNABORTED})
+
+#: accept() errnos that belong to one dead connection: retry at once (Linux
+#: accept(2) NOTES; trio _ignorable_accept_errno_names).
+ACCEPT_CONNECTION_ERRNOS = frozenset(
+    getattr(errno, name) for name in (
+        'EPERM', 'EPROTO', 'ENETDOWN', 'ENOPROTOOPT', 'EHOSTDOWN', 'ENONET',
+        'EHOSTUNREACH', 'EOPNOTSUPP', 'ENETUNREACH', 'ECONNRESET', 'ETIMEDOUT')
+    if hasattr(errno, name))
+
+_ACCEPT_EVENTS = ('on_accept', 'on_stream', 'on_socket')
+
+
+@implementer(IListener)
+class Listener(Handle):
+    """See `IListener`.
+
+    Parameters:
+        handle: a socket that is already listening (the same as
+            ``listen(handle=...)``, allowed before the listener is in a loop).
+        handle_class: the class made for ``on_stream``/``on_socket`` (default
+            `Stream` / `Socket`), called with no arguments.
+
+    Events:
+        on_accept(listener, sock), on_stream(listener, stream),
+        on_socket(listener, socket): exactly one; setting one clears the
+            others. A Stream/Socket is not yet in a loop: the callback adds it
+            (to the loop or as a child of the listener). A callback that
+            raises is logged and the new connection is closed; the listener
+            goes on.
+        on_accept_error(listener, sock, err): ``sock`` is the listening socket.
+            See the module's design comment; also told of a failed TLS
+            handshake (an ``ssl.SSLError``, ``OSError`` or ``TimeoutError``),
+            which never closes the listener.
+        handle_constructor(listener): returns the handle to wrap each new
+            connection in (overrides ``handle_class``).
+        on_closed(listener): once, when closed.
+    """
+
+    _EVENTS = Handle._EVENTS | set(_ACCEPT_EVENTS) | {
+        'on_accept_error', 'handle_constructor'}
+
+    #: Seconds accepting pauses after the first capacity error; doubles on each
+    #: further one (gevent BaseServer.min_delay).
+    min_delay = 0.01
+
+    #: Longest pause in seconds between accept attempts while errors go on
+    #: (gevent BaseServer.max_delay).
+    max_delay = 1.0
+
+    #: Connections accepted per wake-up before other greenlets get a turn
+    #: (gevent BaseServer.max_accept).
+    max_accept = 100
+
+    #: Seconds an accepted client has to finish its TLS handshake with ``ssl=``
+    #: (asyncio's ssl_handshake_timeout default); a silent client is dropped.
+    ssl_handshake_timeout = 60.0
+
+    def __init__(self, **params):
+        self._accept_mode = None
+        self._handle_class = None
+        self._sockets = []
+        self._acceptors = []
+        self._ssl = None
+        self._handshakes = set()
+        super().__init__(**params)
+
+    def __repr__(self):
+        names = ', '.join(str(_listening.sockname(sock)) for sock in self._sockets)
+        state = 'closed' if self._closed else 'listening' if self._sockets else 'idle'
+        return f'<Listener [{names}] {state}>'
+
+    # -- configuration ---------------------------------------------------------
+
+    def configure(self, **params):
+        """See `INotifier.configure`; Listener takes ``handle``, ``handle_class``
+        and its events (not ``read_handle``/``write_handle``/``want_*``)."""
+        handle, handle_class = self._pop_own(params)
+        mode = _sockets.one_of('Listener', [(name, params.get(name))
+                                            for name in _ACCEPT_EVENTS], required=False)
+        super().configure(**params)
+        if mode is not None:
+            self._choose_accept_event(mode)
+        if handle_class is not _MISSING:
+            self._handle_class = handle_class
+        if handle is not _MISSING:
+            self._adopt([handle])
+
+    def _pop_own(self, params):
+        """Pop and check ``handle`` and ``handle_class``; refuse the Handle
+        parameters a Listener does not have."""
+        for name in ('read_handle', 'write_handle', 'want_readready', 'want_writeready'):
+            if name in params:
+                raise TypeError(f'Listener: unknown parameter {name!r}')
+        handle = params.pop('handle', _MISSING)
+        if handle is not _MISSING:
+            handle = _listening.check_listening(handle)
+        handle_class = params.pop('handle_class', _MISSING)
+        if handle_class not in (_MISSING, None) and not isinstance(handle_class, type):
+            raise TypeError(f'handle_class must be a class, not {handle_class!r}')
+        return handle, handle_class
+
+    def _choose_accept_event(self, name):
+        self._accept_mode = name
+        for other in _ACCEPT_EVENTS:
+            if other != name:
+                self._event_keywords.pop(other, None)
+            self._bind_event(other)
+
+    def _bind_event(self, name):
+        super()._bind_event(name)
+        if name in _ACCEPT_EVENTS and self._accept_mode not in (None, name):
+            self._handlers[name] = None    # cleared, even if a method exists
+
+    def _accept_event(self):
+        """The one accept event in use, or ``None`` if none or several."""
+        if self._accept_mode is not None:
+            return self._accept_mode
+        found = [name for name in _ACCEPT_EVENTS if self.can_event(name)]
+        return found[0] if len(found) == 1 else None
+
+    def _check_addable(self):
+        super()._check_addable()
+        if self._accept_event() is None:
+            raise TypeError('Listener needs exactly one of on_accept, on_stream '
+                            'and on_socket before it can be added to a loop')
+
+    # -- properties ------------------------------------------------------------
+
+    @property
+    def sockets(self):
+        """See `IListener.sockets`."""
+        return list(self._sockets)
+
+    @property
+    def sockname(self):
+        """See `IListener.sockname`; ``None`` when not listening."""
+        return self._sockets[0].getsockname() if self._sockets else None
+
+    @property
+    def family(self):
+        """See `IListener.family`; ``None`` when not listening."""
+        return self._sockets[0].family if self._sockets else None
+
+    @property
+    def socktype(self):
+        """See `IListener.socktype`; ``None`` when not listening."""
+        return self._sockets[0].type if self._sockets else None
+
+    @property
+    def is_listening(self):
+        """See `IListener.is_listening`."""
+        return bool(self._sockets) and not self._closed
+
+    @property
+    def read_handle(self):
+        """The first listening socket, or ``None``."""
+        return self._sockets[0] if self._sockets else None
+
+    @property
+    def read_fileno(self):
+        """File descriptor of the first listening socket, or ``None``."""
+        return self._sockets[0].fileno() if self._sockets else None
+
+    # -- listening -------------------------------------------------------------
+
+    def listen(self, **params):
+        """See `IListener.listen`.
+
+        Returns:
+            A future of this listener; it fails with `ListenError` or
+            `ResolveError`. Plain-address and ``handle=`` modes finish (and call
+            ``on_listen``/``on_listen_error``) before this returns.
+
+        Raises:
+            ValueError: not in a loop, already listening, or a bad value.
+            TypeError: an unknown key, a missing or doubled target, a bad type.
+        """
+        if self._loop is None:
+            raise ValueError(f'{self!r} must be in a loop to listen')
+        if self._sockets:
+            raise ValueError(f'{self!r} is already listening')
+        plan = _listening.Plan(params)
+        future = AsyncResult()
+        if plan.query is None:
+            self._open(plan, plan.addrs, future)
+        else:
+            gevent.spawn(self._resolve_and_open, plan, future)
+        return future
+
+    def _resolve_and_open(self, plan, future):
+        try:
+            addrs = _sockets.resolve(self._loop, *plan.query)
+        except ResolveError as err:
+            _sockets.call(plan.on_resolve_error, err)
+            future.set_exception(err)
+            return
+        self._open(plan, addrs, future)
+
+    def _open(self, plan, addrs, future):
+        if self._loop is None:        # closed or removed while resolving
+            future.set_exception(ListenError('listen', OSError(
+                errno.ECANCELED, f'{self!r} left its loop before listening')))
+            return
+        if plan.handle is not None:
+            sockets, failures = [plan.handle], []
+        else:
+            sockets, failures = _listening.open_all(addrs, plan)
+        if not sockets:
+            syscall, err = _listening.most_significant(failures)
+            _sockets.call(plan.on_listen_error, syscall, err)
+            future.set_exception(ListenError(syscall, err))
+            return
+        self._ssl = plan.ssl
+        self._adopt(sockets)
+        _sockets.call(plan.on_listen, self)
+        future.set(self)
+
+    def _adopt(self, sockets):
+        for sock in sockets:
+            sock.setblocking(False)
+        self._sockets = list(sockets)
+        self._closed = False
+        if self._loop is not None:
+            self._start_accepting()
+
+    # -- accepting ---------------------------------------------------------------
+
+    def _start_watching(self):
+        super()._start_watching()
+        self._start_accepting()
+
+    def _stop_watching(self):
+        self._stop_accepting()
+        super()._stop_watching()
+
+    def _start_accepting(self):
+        if self._closed or self._acceptors or self._loop is None:
+            return
+        self._acceptors = [Acceptor(self, sock, self._loop._hub)
+                           for sock in self._sockets]
+
+    def _stop_accepting(self):
+        acceptors, self._acceptors = self._acceptors, []
+        for acceptor in acceptors:
+            acceptor.stop()
+
+    def _accept_failed(self, sock, err, delay):
+        """Apply the accept-error policy (module docstring); returns the seconds
+        to pause before accepting again (0: go on now), or ``None`` to stop."""
+        if err.errno in ACCEPT_CONNECTION_ERRNOS:
+            self._tell_accept_error(sock, err)
+            return 0
+        if err.errno not in ACCEPT_CAPACITY_ERRNOS and not self.can_event('on_accept_error'):
+            log.error('accept on %r failed: %s; closing %r', sock, err, self)
+            self.close()
+            return None
+        self._tell_accept_error(sock, err)
+        return min(self.max_delay, delay * 2) if delay else self.min_delay
+
+    def _tell_accept_error(self, sock, err):
+        try:
+            self.maybe_invoke_event('on_accept_error', sock, err)
+        except Exception:
+            log.error('on_accept_error raised in %r', self, exc_info=True)
+
+    def _accepted(self, sock, client):
+        client = _listening.as_gevent_socket(client)
+        if self._ssl is None:
+            self._deliver(client)
+            return
+        handshake = gevent.spawn(self._secure, sock, client)
+        self._handshakes.add(handshake)
+        handshake.link(self._handshakes.discard)
+
+    def _secure(self, sock, client):
+        """Wrap and handshake one client on its own greenlet, then deliver it."""
+        try:
+            tls_sock = _tls.secure(client, self._ssl, True, None,
+                                   self.ssl_handshake_timeout)
+        except OSError as err:
+            log.debug('TLS handshake on %r failed: %s', self, err)
+            self._tell_accept_error(sock, err)
+            return
+        if self._closed:
+            tls_sock.close()
+        else:
+            self._deliver(tls_sock)
+
+    def _deliver(self, client):
+        event = self._accept_event()
+        obj = client
+        try:
+            if event != 'on_accept':
+                obj = self._new_handle(event)
+                obj.set_handle(client)
+            self.invoke_event(event, obj)
+        except Exception:
+            log.error('%s raised in %r; closing %r', event, self, obj, exc_info=True)
+            (getattr(obj, 'close_now', None) or obj.close)()
+            if obj is not client:
+                client.close()
+
+    def _new_handle(self, event):
+        if self.can_event('handle_constructor'):
+            return self.invoke_event('handle_constructor')
+        if self._handle_class is not None:
+            return self._handle_class()
+        if event == 'on_stream':
+            from .stream import Stream
+            return Stream()
+        from .datagram import Socket
+        return Socket()
+
+    # -- closing -----------------------------------------------------------------
+
+    def close(self):
+        """See `IHandle.close`: stop accepting, then close the listening sockets.
+
+        Accepted children are detached first and stay open in the loop;
+        clients still in their TLS handshake are dropped.
+        """
+        if self._closed:
+            return
+        self._stop_accepting()
+        loop = self._loop
+        for child in list(self._children):
+            self.remove_child(child)
+            if loop is not None:
+                loop.add(child)
+        super().close()
+
+    def _closed_hook(self):
+        for handshake in list(self._handshakes):
+            handshake.kill(block=False)
+        sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            sock.close()
+        self._ssl = None
+
+
+def listen_from_loop(loop, params):
+    """``Loop.listen``: a new Listener in ``loop``, listening; a future of it.
+
+    The accept callbacks and ``on_accept_error`` are continuations here and
+    get no listener argument (API.md section 6). A listener whose listen()
+    fails is closed again.
+    """
+    params = dict(params)
+    own = {name: params.pop(name) for name in _LOOP_KEYS if name in params}
+    _sockets.check_callables(own, _LOOP_KEYS[:-1])
+    for name in _ACCEPT_EVENTS + ('on_accept_error',):
+        if own.get(name) is not None:
+            own[name] = _dropping_listener(own[name])
+    listener = Listener(**own)
+    loop.add(listener)
+    try:
+        future = listener.listen(**params)
+    except Exception:
+        listener.close()
+        raise
+    if future.ready():
+        _close_unless_listening(listener, future)
+    else:
+        future.rawlink(lambda done: _close_unless_listening(listener, done))
+    return future
+
+
+def _close_unless_listening(listener, future):
+    if not future.successful():
+        listener.close()
+
+
+#: Keys loop.listen() gives to the new Listener rather than to listen().
+_LOOP_KEYS = _ACCEPT_EVENTS + ('on_accept_error', 'handle_constructor', 'handle_class')
+
+
+def _dropping_listener(callback):
+    """``callback`` called without the listener argument (a continuation)."""
+    def event(_listener, *args):
+        return callback(*args)
+    return event

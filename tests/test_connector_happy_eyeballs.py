@@ -1,0 +1,143 @@
+"""Happy Eyeballs (RFC 8305) in Connector: staggered attempts over real loopback
+peers, scenario by scenario, asserting the winner and when each attempt began.
+
+Peers: ``live`` (a listener with room in its queue), ``refused`` (a closed
+port) and ``blackhole`` (a listener whose accept queue is full, so the SYN gets
+no answer). Only the resolver is stubbed, in the interleaving test.
+"""
+
+import contextlib
+import errno
+import socket
+import time
+
+import gevent
+import pytest
+
+import geventio
+from conftest import HAS_IPV6
+from netutil import blackhole, closed_port, live_listener
+
+#: How far (seconds) an attempt may start after its planned time; it may
+#: never start before it.
+LATE = 0.1
+
+
+class RecordingConnector(geventio.Connector):
+    """A Connector that notes when each attempt makes its socket."""
+
+    def __init__(self, loop):
+        super().__init__(loop)
+        self.t0 = time.monotonic()
+        self.started = []
+        self.sockets = []
+
+    def socket_factory(self, family, socktype, protocol):
+        self.started.append(time.monotonic() - self.t0)
+        sock = geventio.Connector.socket_factory(family, socktype, protocol)
+        self.sockets.append(sock)
+        return sock
+
+
+@contextlib.contextmanager
+def peers(kinds, family=socket.AF_INET):
+    """The ``(host, port)`` of each peer kind, alive for the block."""
+    with contextlib.ExitStack() as stack:
+        made = []
+        for kind in kinds:
+            if kind == 'live':
+                made.append(stack.enter_context(live_listener(family)).getsockname()[:2])
+            elif kind == 'blackhole':
+                made.append(stack.enter_context(blackhole(family)))
+            else:
+                made.append(closed_port(family))
+        yield made
+
+
+def addr(host_port, family=socket.AF_INET):
+    return (family, socket.SOCK_STREAM, 0, host_port)
+
+
+SCENARIOS = [
+    # peers, happy_eyeballs_delay, winner, planned start of each attempt
+    (['blackhole', 'live'], 0.2, 1, [0, 0.2]),
+    (['live', 'blackhole'], 0.2, 0, [0]),
+    (['refused', 'live'], 0.5, 1, [0, 0]),
+    (['blackhole', 'blackhole', 'live'], 0.15, 2, [0, 0.15, 0.3]),
+    (['blackhole', 'refused', 'live'], 0.2, 2, [0, 0.2, 0.2]),
+    (['blackhole', 'live'], 0, 1, [0, 0]),
+    (['refused', 'refused', 'live'], None, 2, [0, 0, 0]),
+]
+
+
+@pytest.mark.parametrize('kinds, delay, winner, starts', SCENARIOS)
+def test_scenario(loop, kinds, delay, winner, starts):
+    with peers(kinds) as made:
+        connector = RecordingConnector(loop)
+        connector.t0 = time.monotonic()
+        sock = connector.connect(addrs=[addr(peer) for peer in made],
+                                 happy_eyeballs_delay=delay).get()
+        with sock:
+            assert sock.getpeername() == made[winner]
+    assert len(connector.started) == len(starts)
+    for actual, planned in zip(connector.started, starts):
+        assert planned - 0.01 <= actual <= planned + LATE, connector.started
+    losers = [s for s in connector.sockets if s is not sock]
+    assert all(s.fileno() == -1 for s in losers)
+
+
+def test_every_attempt_timing_out_reports_each_and_fails(loop):
+    fails = []
+    with peers(['blackhole', 'blackhole']) as made:
+        future = loop.connect(addrs=[addr(peer) for peer in made], timeout=0.3,
+                              happy_eyeballs_delay=0.1,
+                              on_fail=lambda *args: fails.append(args))
+        with pytest.raises(geventio.ConnectError) as info:
+            future.get()
+    assert info.value.errno == errno.ETIMEDOUT
+    assert [(call[0], call[2]) for call in fails] == [('connect', made[0]),
+                                                     ('connect', made[1])]
+
+
+def test_the_winner_alone_is_handed_over_and_on_fail_hears_only_real_failures(loop):
+    fails, got = [], []
+    with peers(['blackhole', 'live']) as made:
+        stream = loop.connect(addrs=[addr(peer) for peer in made],
+                              happy_eyeballs_delay=0.05, on_stream=got.append,
+                              on_fail=lambda *args: fails.append(args)).get()
+        assert got == [stream]
+        assert stream.read_handle.getpeername() == made[1]
+        stream.close()
+    assert fails == []     # the cancelled blackhole attempt is no failure
+
+
+class StubResolver:
+    """Answers every lookup with fixed getaddrinfo results."""
+
+    def __init__(self, results):
+        self.results = results
+
+    def getaddrinfo(self, host, port, family=0, socktype=0, proto=0, flags=0):
+        return self.results
+
+    def close(self):
+        pass
+
+
+@pytest.mark.skipif(not HAS_IPV6, reason='no IPv6 loopback')
+@pytest.mark.parametrize('delay, tried', [(0.5, 2), (None, 3)])
+def test_resolved_addresses_are_interleaved_by_family(loop, monkeypatch, delay, tried):
+    """RFC 8305 section 4: with a delay the second attempt uses the other
+    family; without one the resolver's order is kept."""
+    refused = [closed_port(socket.AF_INET6), closed_port(socket.AF_INET6)]
+    with live_listener(socket.AF_INET) as server:
+        results = [(socket.AF_INET6, socket.SOCK_STREAM, 6, '', refused[0] + (0, 0)),
+                   (socket.AF_INET6, socket.SOCK_STREAM, 6, '', refused[1] + (0, 0)),
+                   (socket.AF_INET, socket.SOCK_STREAM, 6, '', server.getsockname())]
+        monkeypatch.setattr(gevent.get_hub(), 'resolver', StubResolver(results))
+        connector = RecordingConnector(loop)
+        sock = connector.connect(host='dual.example', service=80,
+                                 happy_eyeballs_delay=delay).get()
+        with sock:
+            assert sock.family == socket.AF_INET
+    assert len(connector.started) == tried
