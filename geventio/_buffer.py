@@ -43,6 +43,14 @@ def read_into(fd, buffer, view, size, tls_handle=None):
     return count
 
 
+def read_view(scratch, size):
+    """``(view,)`` for ``os.readv``: the first ``size`` bytes of the loop's
+    scratch buffer, or a buffer of its own for a ``read_len`` larger than that."""
+    if size > len(scratch):
+        return (memoryview(bytearray(size)),)
+    return (scratch[:size],)
+
+
 class TextBuffer:
     """A mutable string: the read buffer of a Stream with an ``encoding``.
 

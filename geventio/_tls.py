@@ -212,8 +212,7 @@ def _install(stream, transport, was_reading):
     The file descriptor is the same, so the stream's watchers stay as they are;
     the stream's read and send paths use a TLS handle's ``recv_into``/``send``.
     """
-    stream._read_handle = stream._write_handle = transport
-    stream._tls_read = stream._tls_write = True
+    stream._install_transport(transport)
     if was_reading and not stream.is_read_eof:
         stream.want_readready = True
     if transport.pending() and stream._glet is not None:

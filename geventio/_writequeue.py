@@ -48,23 +48,20 @@ class Piece:
             for its next chunk.
         offset: how much of ``data`` the kernel has taken.
         limit: the most bytes one system call may carry for this piece.
+        source: what pull() draws data from, or ``None`` for plain data.
     """
 
-    __slots__ = ('data', 'offset', 'limit')
+    __slots__ = ('data', 'offset', 'limit', 'source')
 
-    def __init__(self, data, limit):
+    def __init__(self, data, limit, source=None):
         self.data = data
         self.offset = 0
         self.limit = limit
+        self.source = source
 
     def pull(self):
-        """Next chunk of a source: bytes, ``None`` when finished, or ``NOT_YET``."""
+        """Next chunk of ``source``: bytes, ``None`` when finished, or ``NOT_YET``."""
         return None
-
-    @property
-    def is_source(self):
-        """Whether data comes from pull() rather than being fixed at creation."""
-        return False
 
     def written(self, count):
         """The kernel took ``count`` bytes of this piece in one call."""
@@ -76,30 +73,20 @@ class Piece:
         """The piece will never be sent (``err`` says why)."""
 
 
-class WriteQueue:
-    """Pieces in call order and the flushing loop over them."""
+class WriteQueue(collections.deque):
+    """Pieces in call order and the flushing loop over them.
 
-    __slots__ = ('_pieces',)
+    A deque itself, so that the per-write ``append`` and the emptiness checks
+    on the hot path are C calls.
+    """
 
-    def __init__(self):
-        self._pieces = collections.deque()
-
-    def __bool__(self):
-        return bool(self._pieces)
-
-    def __len__(self):
-        return len(self._pieces)
-
-    def append(self, piece):
-        """Queue ``piece`` after everything queued before."""
-        self._pieces.append(piece)
+    __slots__ = ()
 
     def flush(self, send, calls=None):
         """Send from the head until the queue is empty or the writer would block.
 
-        ``send(data)`` returns the byte count the kernel took and raises
-        ``BlockingIOError`` (or another would-block error listed in
-        ``would_block``) when it took nothing. ``calls`` bounds the number of
+        ``send(data)`` returns the byte count the kernel took and raises one of
+        ``WOULD_BLOCK`` when it took nothing. ``calls`` bounds the number of
         system calls (``None``: no bound).
 
         Returns:
@@ -111,22 +98,28 @@ class WriteQueue:
             OSError: the send failed; the head piece is still queued, so the
                 owner decides what fails (see `fail_all`).
         """
-        pieces = self._pieces
-        while pieces:
-            piece = pieces[0]
-            if piece.data is None:
+        while self:
+            piece = self[0]
+            data = piece.data
+            if data is None:
                 data = piece.pull()
                 if data is NOT_YET:
                     return WAITING
                 if data is None:
-                    pieces.popleft()
+                    self.popleft()
                     piece.done()
                     continue
                 piece.data, piece.offset = data, 0
-            chunk = self._next_chunk(piece)
-            if not chunk:
+            if piece.offset or len(self) > 1 or len(data) > piece.limit:
+                chunk = self._next_chunk(piece)
+                if not chunk:
+                    self._advance(0)
+                    continue
+            elif not data:
                 self._advance(0)
                 continue
+            else:
+                chunk = data
             if calls is not None:
                 if calls <= 0:
                     return MORE
@@ -135,6 +128,13 @@ class WriteQueue:
                 count = send(chunk)
             except WOULD_BLOCK:
                 return BLOCKED
+            if chunk is data and count == len(data) and piece.source is None:
+                # The whole of a lone plain piece went in one call.
+                self.popleft()
+                piece.offset = count
+                piece.written(count)
+                piece.done()
+                continue
             self._advance(count)
             if count < len(chunk):
                 return BLOCKED
@@ -143,14 +143,14 @@ class WriteQueue:
     def _next_chunk(self, piece):
         data, offset, limit = piece.data, piece.offset, piece.limit
         remaining = len(data) - offset
-        if remaining >= limit or piece.is_source or len(self._pieces) == 1:
+        if remaining >= limit or piece.source is not None or len(self) == 1:
             if offset == 0 and remaining <= limit:
                 return data
             return memoryview(data)[offset:offset + limit]
         parts = [memoryview(data)[offset:]]
         total = remaining
-        for other in itertools.islice(self._pieces, 1, MAX_MERGE):
-            if other.is_source or other.data is None:
+        for other in itertools.islice(self, 1, MAX_MERGE):
+            if other.source is not None or other.data is None:
                 break
             size = len(other.data)
             if total + size > limit:
@@ -161,9 +161,8 @@ class WriteQueue:
 
     def _advance(self, count):
         """Share ``count`` sent bytes out to the pieces at the head, in order."""
-        pieces = self._pieces
-        while pieces:
-            piece = pieces[0]
+        while self:
+            piece = self[0]
             remaining = len(piece.data) - piece.offset
             taken = min(count, remaining)
             if taken:
@@ -172,16 +171,17 @@ class WriteQueue:
                 piece.written(taken)
             if taken < remaining:
                 return
-            if piece.is_source:
+            if piece.source is not None:
                 piece.data = None
             else:
-                pieces.popleft()
+                self.popleft()
                 piece.done()
             if not count:
                 return
 
     def fail_all(self, err):
         """Drop every piece, telling each (in order) that it failed with ``err``."""
-        pieces, self._pieces = self._pieces, collections.deque()
+        pieces = list(self)
+        self.clear()
         for piece in pieces:
             piece.failed(err)

@@ -25,6 +25,7 @@ write future fails with the ``OSError`` of the failed send.
 
 import collections
 import codecs
+import functools
 import os
 import sys
 
@@ -42,6 +43,8 @@ from .handle import _MISSING, _READ, _WRITE, Handle
 from .interfaces import IStream
 
 __all__ = ['Stream']
+
+readv = os.readv
 
 #: How many reads ``read_all`` makes per wake-up before letting others run.
 READ_ALL_LIMIT = 16
@@ -80,20 +83,20 @@ def _future(stream):
 class _StreamPiece(Piece):
     """A write of a Stream: its callbacks and its future."""
 
-    __slots__ = ('stream', 'future', 'on_write', 'on_flush', 'on_error', 'source')
+    __slots__ = ('stream', 'future', 'on_write', 'on_flush', 'on_error')
 
     def __init__(self, stream, data, limit, source, on_write, on_flush, on_error):
-        super().__init__(data, limit)
-        self.stream = stream
+        # Piece.__init__ inlined: this runs once per write.
+        self.data = data
+        self.offset = 0
+        self.limit = limit
         self.source = source
-        self.future = _future(stream)
+        self.stream = stream
+        self.future = future = _StreamFuture()
+        future._stream = stream
         self.on_write = on_write
         self.on_flush = on_flush
         self.on_error = on_error
-
-    @property
-    def is_source(self):
-        return self.source is not None
 
     def pull(self):
         source, stream = self.source, self.stream
@@ -162,6 +165,9 @@ class Stream(Handle):
 
     def __init__(self, **params):
         self._on_read = None
+        self._on_outgoing_empty = None
+        self._send = None
+        self._read_view = None
         self._encoding = None
         self._decoder = None
         self._buffer = bytearray()
@@ -215,6 +221,8 @@ class Stream(Handle):
         super().configure(**params)
         for name, value in own.items():
             setattr(self, '_' + name, value)
+        if 'read_len' in own:
+            self._read_view = None
         if encoding is not _MISSING:
             self._set_encoding(encoding)
         if high is not _MISSING or low is not _MISSING:
@@ -235,11 +243,15 @@ class Stream(Handle):
     def _event_changed(self, name, handler):
         if name == 'on_read':
             self._on_read = handler
+        elif name == 'on_outgoing_empty':
+            self._on_outgoing_empty = handler
 
     def _required_events(self):
         return ['on_read'] if self._rfd is not None else []
 
     def _handles_changed(self):
+        self._set_sender()
+        self._read_view = None
         self._read_eof = self._write_eof = False
         self._closing = self._eof_wanted = False
         self._write_state = DRAINED
@@ -259,6 +271,30 @@ class Stream(Handle):
     # -- reading ---------------------------------------------------------------
 
     def _read_ready(self, readers_only=False):
+        if self._tls_read or self._decoder is not None or self._read_all or \
+                readers_only:
+            self._read_ready_general(readers_only)
+            return
+        # The common case, kept flat: one read of plain bytes, then dispatch.
+        view = self._read_view
+        if view is None:
+            view = self._read_view = _buffer.read_view(self._loop._scratch,
+                                                       self._read_len)
+        try:
+            count = readv(self._rfd, view)
+        except WOULD_BLOCK:
+            return
+        except OSError as err:
+            self._read_failed(err)
+            return
+        if not count:
+            self._got_eof(False)
+            return
+        self._buffer += view[0][:count]
+        self._dispatch(False)
+
+    def _read_ready_general(self, readers_only):
+        """Reads for TLS, text, ``read_all`` and blocked-greenlet service."""
         tls = self._read_handle if self._tls_read else None
         reads = READ_ALL_LIMIT if self._read_all else 1
         while reads:
@@ -439,15 +475,16 @@ class Stream(Handle):
         """
         if self._closing or self._closed or self._eof_wanted:
             raise StreamClosedError(f'cannot write to {self!r}: it is closing or closed')
-        for name, callback in (('on_write', on_write), ('on_flush', on_flush),
-                               ('on_error', on_error)):
-            if callback is not None and not callable(callback):
-                raise TypeError(f'{name} must be callable, not {callback!r}')
+        if on_write is not None or on_flush is not None or on_error is not None:
+            _check_callbacks(on_write=on_write, on_flush=on_flush, on_error=on_error)
         if write_len is None:
             write_len = self._write_len
         else:
             _check_positive(write_len, 'write_len')
-        if callable(data) or isinstance(data, AsyncResult):
+        if type(data) is bytes:
+            piece = _StreamPiece(self, data, write_len, None,
+                                 on_write, on_flush, on_error)
+        elif isinstance(data, AsyncResult) or callable(data):
             piece = _StreamPiece(self, None, write_len, data,
                                  on_write, on_flush, on_error)
         elif data is None:
@@ -456,7 +493,7 @@ class Stream(Handle):
             piece = _StreamPiece(self, self._encode(data, 'data'), write_len, None,
                                  on_write, on_flush, on_error)
         self._queue.append(piece)
-        if self._wfd is None or self._write_state is not DRAINED:
+        if self._write_state is not DRAINED or self._wfd is None:
             return piece.future
         if self._autoflush:
             self._flush(from_readiness=False)
@@ -477,10 +514,22 @@ class Stream(Handle):
         raise TypeError(f'{name} must be bytes, str (with an encoding), a generator '
                         f'callable or a future, not {data!r}')
 
-    def _send(self, data):
-        if self._tls_write:
-            return self._write_handle.send(data)
-        return os.write(self._wfd, data)
+    def _set_sender(self):
+        """Choose ``_send(data) -> count`` for the current write handle: the TLS
+        object's ``send``, or ``os.write`` on the descriptor (a C partial: this
+        runs once per write)."""
+        if self._wfd is None:
+            self._send = None
+        elif self._tls_write:
+            self._send = self._write_handle.send
+        else:
+            self._send = functools.partial(os.write, self._wfd)
+
+    def _install_transport(self, transport):
+        """Read and write through ``transport`` from now on (used by start_tls)."""
+        self._read_handle = self._write_handle = transport
+        self._tls_read = self._tls_write = True
+        self._set_sender()
 
     def _wants_write(self):
         # Not while a future source is pending, nor between rounds (_next_round).
@@ -519,6 +568,10 @@ class Stream(Handle):
             self._round = self._hub.loop.timer(0.0)
         if not self._round.active:
             self._round.start(self._wake_write)
+
+    def _added_to_loop(self, loop):
+        self._read_view = None    # a view of this loop's scratch buffer
+        super()._added_to_loop(loop)
 
     def _start_watching(self):
         super()._start_watching()
@@ -607,9 +660,10 @@ class Stream(Handle):
             if self._writeable_stopped:
                 self._writeable_stopped = False
                 self.maybe_invoke_event('on_writeable_start')
-            if from_readiness:
-                self.maybe_invoke_event('on_outgoing_empty')
-            self._queue_drained()
+            if from_readiness and self._on_outgoing_empty is not None:
+                self._on_outgoing_empty()
+            if self._closing or self._eof_wanted:
+                self._queue_drained()
             return
         if state is MORE:
             self._next_round()
@@ -727,6 +781,12 @@ class Stream(Handle):
         """A Stream reading standard input and writing standard output."""
         sys.stdout.flush()
         return cls(read_handle=sys.stdin, write_handle=sys.stdout, **params)
+
+
+def _check_callbacks(**callbacks):
+    for name, callback in callbacks.items():
+        if callback is not None and not callable(callback):
+            raise TypeError(f'{name} must be callable, not {callback!r}')
 
 
 def _check_positive(value, name, zero=False):
