@@ -259,26 +259,28 @@ class Handle(Notifier):
     def _run(self, what):
         """The handle's greenlet: dispatch one readiness, flush, park, repeat."""
         me = getcurrent()
-        hub = self._hub
+        switch = self._hub.switch
+        read_ready, write_ready = self._read_ready, self._write_ready
+        before_park, update_watchers = self._before_park, self._update_watchers
         # Started by its first wake-up, which found it "parked" (not started).
         self._parked = False
         try:
             while what is not _STOP:
                 if what is _READ:
-                    self._read_ready()
+                    read_ready()
                 elif what is _WRITE:
-                    self._write_ready()
+                    write_ready()
                 if self._glet is not me:
                     return
-                self._before_park()
+                before_park()
                 if self._glet is not me:
                     return
                 loop = self._loop
-                if loop is not None and loop._dispatched is not None:
+                if loop._dispatched is not None:
                     loop._note_dispatch()
-                self._update_watchers()
+                update_watchers()
                 self._parked = True
-                what = hub.switch()
+                what = switch()
                 self._parked = False
         except Exception:
             if self._glet is me:

@@ -635,14 +635,14 @@ class Stream(Handle):
         Driven by readiness, one system call is made (IO::Async's default; with
         ``write_all``, as many as the kernel takes); ``autoflush`` sends all it can.
         """
-        if self._flushing or self._wfd is None:
+        if self._flushing or self._send is None:
             return
-        if from_readiness and self._writeable_stopped:
+        if self._writeable_stopped and from_readiness:
             # Readiness after a stop: sending can go on (IO::Async fires this
             # before it writes).
             self._writeable_stopped = False
             self.maybe_invoke_event('on_writeable_start')
-            if self._wfd is None:
+            if self._send is None:
                 return
         self._flushing = True
         try:
