@@ -38,6 +38,8 @@ from .notifier import Notifier
 
 __all__ = ['Handle']
 
+_switch = greenlet.switch
+
 log = logging.getLogger('geventio')
 
 # What a watcher callback passes to the parked greenlet.
@@ -66,6 +68,10 @@ class Handle(Notifier):
     """
 
     _EVENTS = Notifier._EVENTS | {'on_read_ready', 'on_write_ready', 'on_closed'}
+
+    __slots__ = ('_read_handle', '_write_handle', '_rfd', '_wfd', '_tls_read',
+                 '_tls_write', '_want_read', '_want_write', '_closed', '_hub',
+                 '_glet', '_parked', '_rwatch', '_wwatch', '_close_futures')
 
     def __init__(self, **params):
         self._read_handle = None
@@ -259,28 +265,27 @@ class Handle(Notifier):
     def _run(self, what):
         """The handle's greenlet: dispatch one readiness, flush, park, repeat."""
         me = getcurrent()
-        switch = self._hub.switch
-        read_ready, write_ready = self._read_ready, self._write_ready
-        before_park, update_watchers = self._before_park, self._update_watchers
+        hub = self._hub
         # Started by its first wake-up, which found it "parked" (not started).
         self._parked = False
         try:
             while what is not _STOP:
                 if what is _READ:
-                    read_ready()
+                    self._read_ready()
                 elif what is _WRITE:
-                    write_ready()
+                    self._write_ready()
                 if self._glet is not me:
                     return
-                before_park()
+                self._before_park()
                 if self._glet is not me:
                     return
-                loop = self._loop
-                if loop._dispatched is not None:
-                    loop._note_dispatch()
-                update_watchers()
+                if self._loop._dispatched is not None:
+                    self._loop._note_dispatch()
+                self._update_watchers()
                 self._parked = True
-                what = switch()
+                # Straight to the hub: Hub.switch only adds a switch_out hook
+                # that raw greenlets do not have.
+                what = _switch(hub)
                 self._parked = False
         except Exception:
             if self._glet is me:

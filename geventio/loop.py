@@ -46,6 +46,7 @@ class Loop:
         self._dispatched = None
         # Reads land here before being appended to a stream's buffer (_buffer).
         self._scratch = memoryview(bytearray(_buffer.SCRATCH_SIZE))
+        self._read_views = {}
 
     def __repr__(self):
         return f'<Loop notifiers={len(self._notifiers)} running={self.is_running}>'
@@ -123,6 +124,14 @@ class Loop:
         dispatched = self._dispatched
         dispatched.clear()
         dispatched.wait(timeout)
+
+    def _read_view(self, size):
+        """``(view,)`` of ``size`` bytes for ``os.readv``, shared by this loop's
+        streams (reads never overlap: they run on this thread, one at a time)."""
+        views = self._read_views.get(size)
+        if views is None:
+            views = self._read_views[size] = _buffer.read_view(self._scratch, size)
+        return views
 
     def _note_dispatch(self):
         """Called after an event of this loop was dispatched (wakes loop_once)."""

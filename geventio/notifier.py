@@ -36,6 +36,11 @@ class Notifier:
     #: Names of the events this class knows (extended by subclasses).
     _EVENTS = frozenset()
 
+    # Slots keep an idle connection small (a dict per object cost ~1.2 KiB);
+    # '__dict__' keeps arbitrary attributes working, allocated on first use.
+    __slots__ = ('_loop', '_parent', '_children', '_event_keywords', '_handlers',
+                 '__dict__', '__weakref__')
+
     def __init__(self, **params):
         self._loop = None
         self._parent = None

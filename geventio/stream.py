@@ -46,6 +46,9 @@ __all__ = ['Stream']
 
 readv = os.readv
 
+#: The temporary handler queue of a stream that never had one (shared, empty).
+_NO_READERS = ()
+
 #: How many reads ``read_all`` makes per wake-up before letting others run.
 READ_ALL_LIMIT = 16
 
@@ -163,6 +166,13 @@ class Stream(Handle):
                  'write_all': False, 'autoflush': False,
                  'close_on_read_eof': True}
 
+    __slots__ = tuple('_' + name for name in _DEFAULTS) + (
+        '_on_read', '_on_outgoing_empty', '_send', '_read_view', '_encoding',
+        '_decoder', '_buffer', '_readers', '_dispatching', '_high', '_low',
+        '_at_high', '_queue', '_write_state', '_round', '_writeable_stopped',
+        '_flushing', '_closing', '_eof_wanted', '_read_eof', '_write_eof',
+        '_eof_undelivered')
+
     def __init__(self, **params):
         self._on_read = None
         self._on_outgoing_empty = None
@@ -171,7 +181,7 @@ class Stream(Handle):
         self._encoding = None
         self._decoder = None
         self._buffer = bytearray()
-        self._readers = collections.deque()
+        self._readers = _NO_READERS
         self._dispatching = False
         self._high = self._low = None
         self._at_high = False
@@ -278,8 +288,7 @@ class Stream(Handle):
         # The common case, kept flat: one read of plain bytes, then dispatch.
         view = self._read_view
         if view is None:
-            view = self._read_view = _buffer.read_view(self._loop._scratch,
-                                                       self._read_len)
+            view = self._read_view = self._loop._read_view(self._read_len)
         try:
             count = readv(self._rfd, view)
         except WOULD_BLOCK:
@@ -331,10 +340,11 @@ class Stream(Handle):
         ``readers_only`` serves the temporary readers but never ``on_read``: used
         when the stream's greenlet is blocked in a callback (see `_wake_read`).
         """
-        buffer, readers = self._buffer, self._readers
+        buffer = self._buffer
         outer, self._dispatching = self._dispatching, True
         try:
             while not self._closed:
+                readers = self._readers     # (a handler may have pushed one)
                 if readers:
                     handler = readers[0]
                     result = handler(self, buffer, eof)
@@ -349,7 +359,7 @@ class Stream(Handle):
                     if readers and readers[0] is handler:
                         readers[0] = result
                     else:
-                        readers.appendleft(result)
+                        self._queue_reader(result, first=True)
                 elif result is None and handler is not None:
                     if readers and readers[0] is handler:
                         readers.popleft()
@@ -400,7 +410,7 @@ class Stream(Handle):
             self.close_now()
 
     def _fail_readers(self, err):
-        readers, self._readers = self._readers, collections.deque()
+        readers, self._readers = self._readers, _NO_READERS
         for reader in readers:
             future = getattr(reader, 'future', None)
             if future is not None and not future.ready():
@@ -410,9 +420,19 @@ class Stream(Handle):
         """See `IStream.push_on_read`."""
         if not callable(handler):
             raise TypeError(f'handler must be callable, not {handler!r}')
-        self._readers.append(handler)
+        self._queue_reader(handler)
         if not self._dispatching and (self._buffer or self._read_eof):
             self._dispatch(self._read_eof)
+
+    def _queue_reader(self, handler, first=False):
+        """Add a temporary handler at the tail (or the head); the queue itself is
+        made on first use, as most streams never have one."""
+        if self._readers is _NO_READERS:
+            self._readers = collections.deque()
+        if first:
+            self._readers.appendleft(handler)
+        else:
+            self._readers.append(handler)
 
     def _push_reader(self, reader):
         if self._closed and self._rfd is None:
