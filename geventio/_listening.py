@@ -3,6 +3,27 @@ address, and the failure to report when every address failed.
 
 Not a public module; the steps and their ``on_fail`` shapes are
 IO::Async::Listener's (socket, sockopt, bind, listen), see API.md section 6.
+
+Design: socket options and the wildcard addresses
+-------------------------------------------------
+What the OS does: on Linux an IPv6 socket bound to ``::`` also takes IPv4
+(``net.ipv6.bindv6only=0``), so after ``0.0.0.0`` got a port, ``::`` on the
+same port fails with EADDRINUSE; a port whose connections are still in
+TIME_WAIT cannot be bound again without SO_REUSEADDR. ``getaddrinfo`` with
+``AI_PASSIVE`` and no host returns both wildcards.
+
+What others do: asyncio (``base_events.create_server``) sets SO_REUSEADDR by
+default on POSIX and IPV6_V6ONLY on every IPv6 socket; trio
+(``_highlevel_open_tcp_listeners.py``) does both always (SO_REUSEADDR not on
+Windows); gevent (``server.py``, ``DEFAULT_REUSE_ADDR``) sets SO_REUSEADDR
+outside Windows and leaves IPV6_V6ONLY alone. IO::Async sets SO_REUSEADDR
+unless ``reuseaddr`` is false.
+
+We choose: ``reuseaddr=True``, as all of them. IPV6_V6ONLY is left to the OS
+unless ``v6only`` is given or an IPv4 address is in the list too: then IPv4 and
+IPv6 never share a socket and both listen. In resolver mode a port picked for
+the first address is reused for the rest, so that ``service=0`` is one service
+on IPv4 and IPv6 alike rather than two unrelated ports.
 """
 
 import errno
@@ -11,15 +32,15 @@ import socket
 import gevent.socket
 
 from . import _sockets, _tls, addresses
+from ._params import check_flag, check_positive, check_unknown, first_given, one_of
 
-__all__ = []
+__all__ = ['Plan', 'as_gevent_socket', 'check_listening', 'most_significant',
+           'open_all', 'sockname']
 
 #: Syscalls from least to most significant failure (API.md section 6).
 ERROR_RANKING = ('socket', 'sockopt', 'bind', 'listen')
 
 _CONTINUATIONS = ('on_listen', 'on_listen_error', 'on_fail', 'on_resolve_error')
-
-_HINTS = frozenset({'family', 'socktype', 'protocol', 'flags'})
 
 _INET = (socket.AF_INET, socket.AF_INET6)
 
@@ -35,32 +56,27 @@ class Plan:
 
     def __init__(self, params):
         params = dict(params)
-        _sockets.check_callables(params, _CONTINUATIONS)
-        for name in _CONTINUATIONS:
-            setattr(self, name, params.pop(name, None))
+        _sockets.pop_continuations(self, params, _CONTINUATIONS)
         self._pop_target(params)
-        self.queuesize = _sockets.check_int(
-            params.pop('queuesize', socket.SOMAXCONN), 'queuesize')
-        if self.queuesize < 0:
-            raise ValueError(f'queuesize must not be negative, not {self.queuesize!r}')
-        self.reuseaddr = _flag(params.pop('reuseaddr', True), 'reuseaddr')
-        self.reuseport = _flag(params.pop('reuseport', False), 'reuseport')
+        self.queuesize = check_positive(
+            params.pop('queuesize', socket.SOMAXCONN), 'queuesize', zero=True)
+        self.reuseaddr = check_flag(params.pop('reuseaddr', True), 'reuseaddr')
+        self.reuseport = check_flag(params.pop('reuseport', False), 'reuseport')
         v6only = params.pop('v6only', None)
-        self.v6only = None if v6only is None else _flag(v6only, 'v6only')
+        self.v6only = None if v6only is None else check_flag(v6only, 'v6only')
         tls = params.pop('ssl', None)
         self.ssl = None if tls in (None, False) else _tls.check_context(tls, client=False)
-        _sockets.check_unknown(params, 'listen')
+        check_unknown(params, 'listen')
 
     def _pop_target(self, params):
         addr, addrs = params.pop('addr', None), params.pop('addrs', None)
         host, service = params.pop('host', None), params.pop('service', None)
         handle = params.pop('handle', None)
-        mode = _sockets.one_of('listen', [
+        mode = one_of('listen', [
             ('addr', addr), ('addrs', addrs),
-            ('host/service', _sockets.first_given(host, service)), ('handle', handle)])
-        hints = _HINTS & params.keys()
-        if hints and mode != 'host/service':
-            raise TypeError(f'{sorted(hints)[0]} is a resolver hint: it needs service=')
+            ('host/service', first_given(host, service)), ('handle', handle)])
+        if mode != 'host/service':
+            _sockets.refuse_hints(params, 'service=')
         self.addrs = self.query = self.handle = None
         if mode == 'host/service':
             self._pop_query(params, host, service)
@@ -73,33 +89,24 @@ class Plan:
 
     def _pop_query(self, params, host, service):
         if service is None:
-            raise TypeError('listen needs service= with host= (0 picks a free port)')
-        family, socktype, protocol, flags = _sockets.pop_hints(params, socket.SOCK_STREAM)
+            raise TypeError(f'listen needs service= with host={host!r} '
+                            '(0 picks a free port)')
+        hints = _sockets.pop_hints(params, socket.SOCK_STREAM)
         self.query = (addresses.parse_host(host), addresses.parse_service(service),
-                      (family, socktype, protocol, flags | socket.AI_PASSIVE))
+                      _sockets.passive(hints))
 
 
-def _flag(value, name):
-    if not isinstance(value, (bool, int)):
-        raise TypeError(f'{name} must be a bool, not {value!r}')
-    return bool(value)
-
-
-def check_listening(sock, name='handle'):
-    """``sock`` if it is a socket in listening state.
+def check_listening(sock):
+    """``sock`` if it is a socket in listening state (``handle=``).
 
     Raises:
         TypeError: it has no ``fileno``/``getsockopt`` (not a socket object).
         ValueError: it is a socket that is not listening, or closed.
     """
     if not hasattr(sock, 'fileno') or not hasattr(sock, 'getsockopt'):
-        raise TypeError(f'{name} must be a listening socket, not {sock!r}')
-    try:
-        listening = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
-    except OSError as err:
-        raise ValueError(f'{name} {sock!r} is not a usable socket: {err}') from None
-    if not listening:
-        raise ValueError(f'{name} {sock!r} is not listening (call listen() first)')
+        raise TypeError(f'handle must be a listening socket, not {sock!r}')
+    if not _sockets.is_listening(sock, 'handle'):
+        raise ValueError(f'handle {sock!r} is not listening (call listen() first)')
     return sock
 
 
@@ -131,28 +138,36 @@ def open_all(addrs, plan):
 
 
 def _open_one(address, plan, v6only, failures):
+    """A listening socket for ``address``, or ``None`` when a step failed (told
+    to ``on_fail`` with the socket, which is closed afterwards)."""
     family, socktype, protocol = addresses.combine(address, address)
     try:
-        sock = gevent.socket.socket(family, socktype, protocol)
+        sock = _sockets.new_socket(family, socktype, protocol)
     except OSError as err:
         _fail(plan, failures, 'socket', family, socktype, protocol, err)
         return None
-    try:
-        for level, option, value in _options(family, plan, v6only):
-            _step(plan, failures, 'sockopt', sock.setsockopt, (level, option, value),
-                  (sock, option, value))
-        _step(plan, failures, 'bind', sock.bind, (address.sockaddr,),
-              (sock, address.sockaddr))
-        _step(plan, failures, 'listen', sock.listen, (plan.queuesize,),
-              (sock, plan.queuesize))
-    except _Abandon:
-        sock.close()
-        return None
+    for syscall, call, args, report in _steps(sock, address, plan, v6only):
+        try:
+            call(*args)
+        except OSError as err:
+            _fail(plan, failures, syscall, sock, *report, err)
+            sock.close()
+            return None
     return sock
 
 
+def _steps(sock, address, plan, v6only):
+    """``(syscall, call, args, on_fail arguments after the socket)`` of each
+    step after ``socket()``: the options in IO::Async's order, bind, listen."""
+    steps = [('sockopt', sock.setsockopt, (level, option, value), (option, value))
+             for level, option, value in _options(sock.family, plan, v6only)]
+    steps.append(('bind', sock.bind, (address.sockaddr,), (address.sockaddr,)))
+    steps.append(('listen', sock.listen, (plan.queuesize,), (plan.queuesize,)))
+    return steps
+
+
 def _options(family, plan, v6only):
-    """``(level, option, value)`` to set before bind, in IO::Async's order."""
+    """``(level, option, value)`` to set before bind (see the module docstring)."""
     options = []
     if family in _INET and plan.reuseaddr:
         options.append((socket.SOL_SOCKET, socket.SO_REUSEADDR, 1))
@@ -161,18 +176,6 @@ def _options(family, plan, v6only):
     if family == socket.AF_INET6 and v6only is not None:
         options.append((socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(v6only)))
     return options
-
-
-class _Abandon(Exception):
-    """Internal: a step failed; this address is given up."""
-
-
-def _step(plan, failures, syscall, call, args, report):
-    try:
-        call(*args)
-    except OSError as err:
-        _fail(plan, failures, syscall, *report, err)
-        raise _Abandon from None
 
 
 def _fail(plan, failures, syscall, *args):

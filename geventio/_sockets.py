@@ -1,9 +1,9 @@
-"""What Listener, Connector and ``Handle.bind`` share: resolving, parameter checks,
-continuations and choosing the error to report.
+"""What Listener, Connector and ``Handle.bind`` share: resolving, continuations,
+making and checking sockets, and choosing the error to report.
 
 Not a public module. IO::Async keeps the equivalent in IO::Async::Loop and
 IO::Async::OS (``extract_addrinfo``, the resolver glue); here it is one place so
-that the three callers validate and report the same way.
+that the three callers resolve, report and hand over the same way.
 """
 
 import errno
@@ -15,8 +15,11 @@ import gevent.socket
 from gevent.event import AsyncResult
 
 from . import addresses
+from ._params import check_callables, check_int, check_unknown
 
-__all__ = []
+__all__ = ['bind_handle', 'call', 'call_with_timeout', 'close_at_once',
+           'is_listening', 'most_significant', 'new_socket', 'passive',
+           'pop_continuations', 'pop_hints', 'refuse_hints', 'resolve', 'wrap']
 
 log = logging.getLogger('geventio')
 
@@ -24,6 +27,11 @@ log = logging.getLogger('geventio')
 #: ``Loop.resolve``'s default).
 RESOLVE_TIMEOUT = 10
 
+# The resolver hints ``listen()``, ``connect()`` and ``bind()`` take.
+_HINTS = frozenset({'family', 'socktype', 'protocol', 'flags'})
+
+
+# -- resolving -----------------------------------------------------------------
 
 def resolve(loop, host, service, hints):
     """Resolve through the hub's resolver (``GEVENT_RESOLVER`` chooses it).
@@ -58,58 +66,33 @@ def pop_hints(params, default_socktype=0):
     return family, socktype, protocol, flags
 
 
-def check_int(value, name):
-    """``value`` if it is an int (not a bool), else ``TypeError`` naming it."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f'{name} must be an int, not {value!r}')
-    return value
+def refuse_hints(params, needs):
+    """``TypeError`` for a resolver hint in ``params`` when nothing is resolved;
+    ``needs`` says what would make it count (``'service='``)."""
+    given = sorted(_HINTS & params.keys())
+    if given:
+        raise TypeError(f'{given[0]}={params[given[0]]!r} is a resolver hint: '
+                        f'it needs {needs}')
 
 
-def check_callables(params, names):
-    """``TypeError`` for any of ``names`` in ``params`` that is set but not callable."""
-    for name in names:
-        value = params.get(name)
-        if value is not None and not callable(value):
-            raise TypeError(f'{name} must be callable, not {value!r}')
+def passive(hints):
+    """``hints`` with ``AI_PASSIVE``: addresses to bind to, not to connect to."""
+    family, socktype, protocol, flags = hints
+    return family, socktype, protocol, flags | socket.AI_PASSIVE
 
 
-def check_seconds(value, name, zero=False):
-    """A number of seconds, or ``None``; ``zero`` allows 0."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f'{name} must be a number of seconds or None, not {value!r}')
-    if value < 0 or (value == 0 and not zero):
-        raise ValueError(f'{name} must be {"non-negative" if zero else "positive"}, '
-                         f'not {value!r}')
-    return float(value)
+# -- continuations and errors ----------------------------------------------------
 
-
-def one_of(what, options, required=True):
-    """The name of the one option given (value not ``None``) among ``options``,
-    ``(name, value)`` pairs; ``None`` if none and not ``required``.
+def pop_continuations(target, params, names):
+    """Pop each of ``names`` from ``params`` onto ``target`` as an attribute
+    (``None`` when not given).
 
     Raises:
-        TypeError: several were given, or none and ``required``.
+        TypeError: one is given but not callable.
     """
-    given = [name for name, value in options if value is not None]
-    names = ', '.join(f'{name}=' for name, _ in options)
-    if len(given) > 1:
-        raise TypeError(f'{what} takes one of {names} not {" and ".join(given)}')
-    if not given and required:
-        raise TypeError(f'{what} needs a target: one of {names}')
-    return given[0] if given else None
-
-
-def first_given(*values):
-    """The first value that is not ``None`` (or ``None``)."""
-    return next((value for value in values if value is not None), None)
-
-
-def check_unknown(params, what):
-    """``TypeError`` naming the first keyword left over in ``params``."""
-    if params:
-        raise TypeError(f'{what}: unknown parameter {sorted(params)[0]!r}')
+    check_callables(params, names)
+    for name in names:
+        setattr(target, name, params.pop(name, None))
 
 
 def call(callback, *args):
@@ -141,10 +124,64 @@ def most_significant(failures, ranking):
     return best
 
 
+# -- sockets -----------------------------------------------------------------------
+
 def new_socket(family, socktype, protocol):
     """A gevent socket: the kind geventio hands out (API.md section 1)."""
     return gevent.socket.socket(family, socktype, protocol)
 
+
+def is_listening(sock, name):
+    """Whether ``sock`` (a socket object) is in listening state.
+
+    Raises:
+        ValueError: ``sock`` is closed or not a socket underneath.
+    """
+    try:
+        return bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
+    except OSError as err:
+        raise ValueError(f'{name} {sock!r} is not a usable socket: {err}') from None
+
+
+def call_with_timeout(sock, timeout, what, function, *args):
+    """``function(*args)`` with ``sock``'s timeout set to ``timeout`` seconds
+    (``None``: no limit), cleared again on success.
+
+    Raises:
+        TimeoutError: with ``errno.ETIMEDOUT`` when ``timeout`` passed (gevent's
+            own timeout error carries no errno; ``what`` names the operation).
+        OSError: whatever else ``function`` raised.
+    """
+    sock.settimeout(timeout)
+    try:
+        result = function(*args)
+    except socket.timeout as err:
+        if err.errno is not None:
+            raise
+        raise TimeoutError(errno.ETIMEDOUT,
+                           f'{what} timed out after {timeout} s') from None
+    sock.settimeout(None)
+    return result
+
+
+def wrap(sock, event):
+    """``sock`` in a new `Stream` (``event`` is ``'on_stream'``) or `Socket`
+    (``'on_socket'``), not yet in a loop: the receiver adds it (API.md
+    sections 6 and 7)."""
+    if event == 'on_stream':
+        from .stream import Stream as cls
+    else:
+        from .datagram import Socket as cls
+    return cls(handle=sock)
+
+
+def close_at_once(obj):
+    """Close what a raising callback was handed: a Stream without flushing its
+    queue (``close_now``), anything else with ``close()``."""
+    (getattr(obj, 'close_now', None) or obj.close)()
+
+
+# -- Handle.bind ---------------------------------------------------------------------
 
 def bind_handle(handle, addr, hints):
     """``Handle.bind``: a socket bound to ``addr`` (or resolved, passive, from
@@ -160,7 +197,7 @@ def bind_handle(handle, addr, hints):
     if addr and hints:
         raise TypeError('bind takes an address or resolver keywords, not both')
     if len(addr) > 1:
-        raise TypeError(f'bind takes one address, not {len(addr)}')
+        raise TypeError(f'bind takes one address, not {len(addr)}: {addr!r}')
     if addr:
         target = [addresses.parse_address(addr[0], 'addr')]
     else:
@@ -183,9 +220,8 @@ def _bind_hints(hints):
 def _bind_into(handle, target, future):
     try:
         if isinstance(target, tuple):
-            host, service, (family, socktype, protocol, flags) = target
-            target = resolve(handle.loop, host, service, (
-                family, socktype, protocol, flags | socket.AI_PASSIVE))
+            host, service, hints = target
+            target = resolve(handle.loop, host, service, passive(hints))
         failures = []
         for address in target:
             sock = _bound_socket(address, failures)

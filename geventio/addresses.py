@@ -3,15 +3,19 @@
 The Python form of IO::Async::OS's ``extract_addrinfo`` and its ``'inet'`` /
 ``'stream'`` shortcuts (API.md section 1). Everything that takes an address
 (``addr``, ``addrs``, ``local_addr``, ``local_addrs``) normalises it here, once,
-at the call, so that a bad one raises before any socket is made.
+at the call, so that a bad one raises before any socket is made. `sendto_address`
+checks where a datagram goes (IO::Async::Socket's ``send($data, $flags, $addr)``)
+against the socket's family, on every datagram that names one.
 """
 
 import collections
 import socket
 
+from ._params import check_int
+
 __all__ = ['Address', 'agrees', 'combine', 'from_getaddrinfo', 'parse_address',
            'parse_addresses', 'parse_family', 'parse_host', 'parse_service',
-           'parse_socktype']
+           'parse_socktype', 'sendto_address']
 
 #: The string spellings of address families (API.md section 1).
 FAMILIES = {'inet': socket.AF_INET, 'inet6': socket.AF_INET6,
@@ -21,6 +25,7 @@ FAMILIES = {'inet': socket.AF_INET, 'inet6': socket.AF_INET6,
 SOCKTYPES = {'stream': socket.SOCK_STREAM, 'dgram': socket.SOCK_DGRAM,
              'raw': socket.SOCK_RAW}
 
+# The keys of the dict form (API.md section 1).
 _DICT_KEYS = frozenset({'family', 'socktype', 'protocol', 'ip', 'port', 'path'})
 
 #: One normalised address; ``sockaddr`` is what ``bind``/``connect`` take.
@@ -90,41 +95,54 @@ def _parse_dict(value, name):
     if unknown:
         raise ValueError(f'{name} has unknown keys {sorted(unknown)}; known keys '
                          f'are {sorted(_DICT_KEYS)}')
-    if 'family' in value:
-        family = parse_family(value['family'], f'{name} family')
-    elif 'path' in value:
-        family = socket.AF_UNIX
-    else:
-        family = socket.AF_INET6 if ':' in str(value.get('ip', '')) else socket.AF_INET
+    family = _dict_family(value, name)
     socktype = parse_socktype(value.get('socktype', 0), f'{name} socktype')
     protocol = _protocol(value.get('protocol', 0), name)
     if family == socket.AF_UNIX:
-        if 'path' not in value or 'ip' in value or 'port' in value:
-            raise ValueError(f'a unix {name} takes path (and no ip or port): {value!r}')
-        sockaddr = value['path']
-        if not isinstance(sockaddr, (str, bytes)):
-            raise TypeError(f'{name} path must be str or bytes, not {sockaddr!r}')
+        sockaddr = _dict_path(value, name)
     else:
-        if 'path' in value:
-            raise ValueError(f'{name}: path is only for unix addresses: {value!r}')
-        port = value.get('port', 0)
-        _check_port(port, name)
-        ip = value.get('ip', '::' if family == socket.AF_INET6 else '0.0.0.0')
-        sockaddr = (ip, port, 0, 0) if family == socket.AF_INET6 else (ip, port)
+        sockaddr = _dict_ip_port(value, family, name)
     return Address(family, socktype, protocol, sockaddr)
 
 
+def _dict_family(value, name):
+    """The dict's ``family``; without one, unix for a ``path``, else inet or
+    inet6 by the form of ``ip``."""
+    if 'family' in value:
+        return parse_family(value['family'], f'{name} family')
+    if 'path' in value:
+        return socket.AF_UNIX
+    return socket.AF_INET6 if ':' in str(value.get('ip', '')) else socket.AF_INET
+
+
+def _dict_path(value, name):
+    if 'path' not in value or 'ip' in value or 'port' in value:
+        raise ValueError(f'a unix {name} takes path (and no ip or port): {value!r}')
+    path = value['path']
+    if not isinstance(path, (str, bytes)):
+        raise TypeError(f'{name} path must be str or bytes, not {path!r}')
+    return path
+
+
+def _dict_ip_port(value, family, name):
+    """The sockaddr of an inet or inet6 dict; ``ip`` defaults to the wildcard."""
+    if 'path' in value:
+        raise ValueError(f'{name}: path is only for unix addresses: {value!r}')
+    port = value.get('port', 0)
+    _check_port(port, name)
+    if family == socket.AF_INET6:
+        return (value.get('ip', '::'), port, 0, 0)
+    return (value.get('ip', '0.0.0.0'), port)
+
+
 def _check_port(port, name):
-    if isinstance(port, bool) or not isinstance(port, int):
-        raise TypeError(f'{name} port must be an int, not {port!r}')
+    check_int(port, f'{name} port')
     if not 0 <= port <= 65535:
         raise ValueError(f'{name} port must be in 0..65535, not {port!r}')
 
 
 def _protocol(value, name):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f'{name} protocol must be an int, not {value!r}')
-    return value
+    return check_int(value, f'{name} protocol')
 
 
 def parse_service(value, name='service'):
@@ -174,3 +192,80 @@ def combine(local, peer):
     means a stream socket."""
     family, socktype, protocol = (a or b for a, b in zip(local[:3], peer[:3]))
     return family, socktype or socket.SOCK_STREAM, protocol
+
+
+# -- send addresses (Socket.send) ----------------------------------------------
+#
+# Socket.send checks every datagram that names an address, so the common case,
+# a tuple exactly as ``recvfrom`` returned it, costs a few type checks; the
+# other forms of API.md section 1 go through `parse_address`. Checking at the
+# call turns a wrong family into a ``ValueError`` for the caller instead of an
+# ``on_send_error`` later.
+
+# Plain ints: comparing an IntEnum member costs an enum call per datagram.
+_AF_INET = int(socket.AF_INET)
+_AF_INET6 = int(socket.AF_INET6)
+_AF_UNIX = int(socket.AF_UNIX)
+
+
+def sendto_address(family, addr, name='addr'):
+    """The socket address ``sendto`` takes for ``addr``, checked against ``family``.
+
+    ``addr`` is a socket address as ``recvfrom`` returns it (the first branch of
+    each family, the hot path) or an API.md section 1 form (dict, 4-tuple,
+    ``getaddrinfo`` 5-tuple). Host names are not rejected: the kernel's resolver
+    sees them, so callers should prefer numeric hosts. Other families than
+    inet, inet6 and unix are passed through for the kernel to check.
+
+    Raises:
+        TypeError: a port that is not an int.
+        ValueError: an address of another family, or a port out of range.
+    """
+    if family == _AF_INET:
+        if type(addr) is tuple and len(addr) == 2 and type(addr[0]) is str \
+                and ':' not in addr[0]:
+            _check_send_port(addr, name)
+            return addr
+    elif family == _AF_INET6:
+        if type(addr) is tuple and 2 <= len(addr) <= 4 and \
+                type(addr[0]) is str and type(addr[-1]) is not tuple and \
+                (':' in addr[0] or not _is_ipv4(addr[0])):
+            _check_send_port(addr, name)
+            return addr
+    elif family == _AF_UNIX:
+        if isinstance(addr, (str, bytes)):
+            return addr
+    else:
+        return addr         # other families: the kernel checks
+    return _parse_send_form(family, addr, name)
+
+
+def _parse_send_form(family, addr, name):
+    """The sockaddr of an API.md section 1 form of ``family``, or ValueError."""
+    is_form = isinstance(addr, dict) or (
+        isinstance(addr, tuple) and len(addr) in (4, 5) and
+        not isinstance(addr[-1], int))
+    if is_form:
+        parsed = parse_address(addr, name)
+        if parsed.family == family:
+            return sendto_address(family, parsed.sockaddr, name)
+    try:
+        family_name = socket.AddressFamily(family).name
+    except ValueError:
+        family_name = family
+    raise ValueError(f'{name} {addr!r} is not a socket address of the '
+                     f"socket's family {family_name}")
+
+
+def _check_send_port(addr, name):
+    port = addr[1]
+    if type(port) is not int or not 0 <= port <= 65535:
+        _check_port(port, f'{name} {addr!r}')
+
+
+def _is_ipv4(host):
+    try:
+        socket.inet_pton(socket.AF_INET, host)
+    except OSError:
+        return False
+    return True

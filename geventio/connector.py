@@ -44,6 +44,7 @@ from gevent.event import AsyncResult, Event
 from zope.interface import implementer
 
 from . import _sockets, _tls, addresses
+from ._params import check_seconds, check_unknown, first_given, one_of
 from ._sockets import bind_handle  # noqa: F401  (Handle.bind imports it from here)
 from .errors import ConnectError, ResolveError
 from .interfaces import IConnector
@@ -57,8 +58,6 @@ ERROR_RANKING = ('socket', 'bind', 'connect')
 
 _CONTINUATIONS = ('on_connected', 'on_stream', 'on_socket', 'on_connect_error',
                   'on_resolve_error', 'on_fail')
-
-_HINTS = frozenset({'family', 'socktype', 'protocol', 'flags'})
 
 #: One attempt: the socket to make, where to bind it (or None) and the peer.
 _Candidate = collections.namedtuple(
@@ -110,7 +109,7 @@ class Connector:
     def _connect(self, req, future):
         try:
             sock = self._establish(req)
-        except _Failed as failed:
+        except _ReportedError as failed:
             future.set_exception(failed.error)
             return
         try:
@@ -129,18 +128,18 @@ class Connector:
         except Exception as err:
             # API.md section 1: log it and close what the callback was given.
             log.error('%s raised; closing %r', req.callback_name, obj, exc_info=True)
-            _close(obj)
+            _sockets.close_at_once(obj)
             future.set_exception(err)
         else:
             future.set(obj)
 
     def _establish(self, req):
-        """The connected (and, with ``ssl``, secured) socket, or `_Failed`."""
+        """The connected (and, with ``ssl``, secured) socket, or `_ReportedError`."""
         try:
             peers, locals_ = req.addresses(self._loop)
         except ResolveError as err:
             _sockets.call(req.on_resolve_error, err)
-            raise _Failed(err) from None
+            raise _ReportedError(err) from None
         if req.happy_eyeballs_delay is not None and req.resolving:
             peers = _interleave(peers)
         attempts = _Attempts(self.socket_factory, req)
@@ -151,32 +150,30 @@ class Connector:
         if sock is None:
             syscall, err = attempts.most_significant()
             _sockets.call(req.on_connect_error, syscall, err)
-            raise _Failed(ConnectError(syscall, err, attempts.failures))
+            raise _ReportedError(ConnectError(syscall, err, attempts.failures))
         return self._secure(req, sock) if req.ssl is not None else sock
 
     def _secure(self, req, sock):
         try:
-            return _tls.secure(sock, req.ssl, False, req.server_hostname, req.timeout)
+            return _tls.secure(sock, req.ssl, server_hostname=req.server_hostname,
+                               timeout=req.timeout)
         except OSError as err:
             _sockets.call(req.on_connect_error, 'ssl', err)
-            raise _Failed(err) from None
+            raise _ReportedError(err) from None
 
     def _wrap(self, req, sock):
         """What the caller gets: its handle, a new Stream or Socket, or the socket."""
         if req.handle is not None:
             req.handle.set_handle(sock)
             return req.handle
-        if req.on_stream is not None:
-            from .stream import Stream
-            return Stream(handle=sock)
-        if req.on_socket is not None:
-            from .datagram import Socket
-            return Socket(handle=sock)
+        if req.callback_name in ('on_stream', 'on_socket'):
+            return _sockets.wrap(sock, req.callback_name)
         return sock
 
 
-class _Failed(Exception):
-    """Internal: the connect() future fails with ``error`` (callbacks were called)."""
+class _ReportedError(Exception):
+    """Internal: the connect() future fails with ``error``, which the callbacks
+    were already told."""
 
     def __init__(self, error):
         super().__init__(error)
@@ -234,17 +231,12 @@ class _Attempts:
             self._won.set()
 
     def _connect(self, sock, peer):
-        timeout = self._req.timeout
-        sock.settimeout(timeout)
         try:
-            sock.connect(peer)
+            _sockets.call_with_timeout(sock, self._req.timeout, 'connect',
+                                       sock.connect, peer)
         except OSError as err:
-            if isinstance(err, socket.timeout) and err.errno is None:
-                err = TimeoutError(errno.ETIMEDOUT,
-                                   f'connect timed out after {timeout} s')
             self._failed(sock, 'connect', sock, peer, err)
             return False
-        sock.settimeout(None)
         return True
 
     def _failed(self, sock, syscall, *args):
@@ -296,41 +288,34 @@ def _interleave(peers):
     return result
 
 
-def _close(obj):
-    close = getattr(obj, 'close_now', None) or obj.close
-    close()
-
-
 class _Request:
     """The checked parameters of one connect() call (API.md section 7)."""
 
     def __init__(self, params):
         params = dict(params)
-        _sockets.check_callables(params, _CONTINUATIONS)
-        for name in _CONTINUATIONS:
-            setattr(self, name, params.pop(name, None))
+        _sockets.pop_continuations(self, params, _CONTINUATIONS)
         self._pop_target(params)
         self._pop_local(params)
-        hints = _HINTS & params.keys()
-        if hints and not (self.resolving or self._local_query is not None):
-            raise TypeError(f'{sorted(hints)[0]} is a resolver hint: it needs '
-                            'host= or local_host=/local_service=')
+        if not (self.resolving or self._local_query is not None):
+            _sockets.refuse_hints(params, 'host= or local_host=/local_service=')
         self.hints = _sockets.pop_hints(params, socket.SOCK_STREAM)
         self._pop_result(params)
         self._pop_options(params)
-        _sockets.check_unknown(params, 'connect')
+        check_unknown(params, 'connect')
 
     def _pop_target(self, params):
         host, service = params.pop('host', None), params.pop('service', None)
         addr, addrs, peer = (params.pop(name, None) for name in ('addr', 'addrs', 'peer'))
-        mode = _sockets.one_of('connect', [
-            ('host/service', _sockets.first_given(host, service)), ('addr', addr),
+        mode = one_of('connect', [
+            ('host/service', first_given(host, service)), ('addr', addr),
             ('addrs', addrs), ('peer', peer)])
         self.resolving, self.host = mode == 'host/service', None
+        self._query = self._peers = None
         if self.resolving:
             if host is None or service is None:
-                raise TypeError(f'connect needs both host= and service=, '
-                                f'not only {"host" if service is None else "service"}=')
+                given = ('host', host) if service is None else ('service', service)
+                raise TypeError('connect needs both host= and service=, not only '
+                                f'{given[0]}={given[1]!r}')
             self.host = addresses.parse_host(host)
             self._query = (self.host, addresses.parse_service(service))
         elif mode == 'peer':
@@ -343,8 +328,8 @@ class _Request:
         local_service = params.pop('local_service', None)
         local_addr = params.pop('local_addr', None)
         local_addrs = params.pop('local_addrs', None)
-        mode = _sockets.one_of('connect', [
-            ('local_host/local_service', _sockets.first_given(local_host, local_service)),
+        mode = one_of('connect', [
+            ('local_host/local_service', first_given(local_host, local_service)),
             ('local_addr', local_addr), ('local_addrs', local_addrs)], required=False)
         self._local_query = self._locals = None
         if mode == 'local_host/local_service':
@@ -366,22 +351,21 @@ class _Request:
                 raise TypeError(f'handle must be a geventio Handle, not {self.handle!r}')
             if given and given[0] != 'on_connected':
                 raise TypeError(f'{given[0]} cannot be combined with handle=')
-        if self.on_socket is not None:
-            from .datagram import Socket    # noqa: F401  (fail at the call if missing)
         self.callback_name = given[0] if given else 'on_connected'
 
     def _pop_options(self, params):
-        self.timeout = _sockets.check_seconds(params.pop('timeout', None), 'timeout')
-        self.happy_eyeballs_delay = _sockets.check_seconds(
+        self.timeout = check_seconds(params.pop('timeout', None), 'timeout')
+        self.happy_eyeballs_delay = check_seconds(
             params.pop('happy_eyeballs_delay', None), 'happy_eyeballs_delay', zero=True)
         tls = params.pop('ssl', None)
         server_hostname = params.pop('server_hostname', None)
         self.ssl = None if tls in (None, False) else _tls.check_context(tls)
+        self.server_hostname = None
         if self.ssl is None:
             if server_hostname is not None:
-                raise TypeError('server_hostname= needs ssl=')
+                raise TypeError(f'server_hostname={server_hostname!r} needs ssl=')
             return
-        if self.on_socket is not None or self.hints[1] == socket.SOCK_DGRAM:
+        if self.on_socket is not None or self._socktypes() - {0, socket.SOCK_STREAM}:
             raise ValueError('ssl= works on stream sockets only')
         self.server_hostname = addresses.parse_host(
             server_hostname if server_hostname is not None else self.host,
@@ -389,19 +373,23 @@ class _Request:
         if self.ssl.check_hostname and not self.server_hostname:
             raise ValueError('ssl= checks the host name: give host= or server_hostname=')
 
+    def _socktypes(self):
+        """The socket types asked for: the hint's and the given addresses'."""
+        given = (self._peers or []) + (self._locals or [])
+        return {self.hints[1]} | {address.socktype for address in given}
+
     def addresses(self, loop):
         """The peer and local `Address` lists, resolving what needs it.
 
         Raises:
             ResolveError: a lookup failed.
         """
-        family, socktype, protocol, flags = self.hints
         peers = self._peers if not self.resolving else _sockets.resolve(
             loop, *self._query, self.hints)
         locals_ = self._locals
         if self._local_query is not None:
-            locals_ = _sockets.resolve(loop, *self._local_query, (
-                family, socktype, protocol, flags | socket.AI_PASSIVE))
+            locals_ = _sockets.resolve(loop, *self._local_query,
+                                       _sockets.passive(self.hints))
         return peers, locals_
 
 
@@ -416,12 +404,8 @@ def _peer_address(peer):
     """The `Address` of ``peer=``, a listening (or bound datagram) socket."""
     if not hasattr(peer, 'getsockname'):
         raise TypeError(f'peer must be a socket, not {peer!r}')
-    try:
-        listening = peer.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
-        sockname = peer.getsockname()
-    except OSError as err:
-        raise ValueError(f'peer {peer!r} is not a usable socket: {err}') from None
+    listening = _sockets.is_listening(peer, 'peer')
     if peer.type == socket.SOCK_STREAM and not listening:
         raise ValueError(f'peer {peer!r} is not listening')
-    return addresses.Address(peer.family, peer.type, peer.proto, sockname)
+    return addresses.Address(peer.family, peer.type, peer.proto, peer.getsockname())
 

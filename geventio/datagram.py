@@ -45,8 +45,9 @@ import socket
 from greenlet import getcurrent
 from zope.interface import implementer
 
-from ._sockaddr import sendto_address
+from ._params import check_flag, check_int, check_positive
 from ._writequeue import WOULD_BLOCK
+from .addresses import sendto_address
 from .errors import StreamClosedError
 from .handle import Handle
 from .interfaces import ISocket
@@ -74,6 +75,9 @@ TRANSIENT_RECV_ERRNOS = frozenset({
 #: write-readiness was reported; doubled per failed retry up to
 #: `SEND_RETRY_MAX_DELAY`, reset by a successful send.
 SEND_RETRY_MIN_DELAY = 0.001
+
+#: Longest pause in seconds between such retries: a full peer that reads again
+#: is served within 0.1 s, while the back-off keeps the process nearly idle.
 SEND_RETRY_MAX_DELAY = 0.1
 
 # A plain int: a test on an IntFlag member costs an enum call per datagram.
@@ -85,6 +89,9 @@ _MSG_TRUNC = int(getattr(socket, 'MSG_TRUNC', 0)) or 1 << 30
 _AUTOFLUSH = 'autoflush'
 _DEFERRED = 'deferred'
 _READY = 'ready'
+
+# What _send_batch returns when a send would block.
+_BLOCKED = 'blocked'
 
 
 @implementer(ISocket)
@@ -160,9 +167,9 @@ class Socket(Handle):
                if name in self._DEFAULTS}
         for name, value in own.items():
             if name == 'recv_len':
-                _check_int(value, name, positive=True)
-            elif not isinstance(value, (bool, int)):
-                raise TypeError(f'{name} must be a bool, not {value!r}')
+                check_positive(value, name)
+            else:
+                check_flag(value, name)
         for name, needs in (('handle', ('recvfrom', 'sendto')),
                             ('read_handle', ('recvfrom',)),
                             ('write_handle', ('sendto',))):
@@ -173,6 +180,8 @@ class Socket(Handle):
         super().configure(**params)
         for name, value in own.items():
             setattr(self, '_' + name, value)
+
+    _CACHED_EVENTS = ('on_recv', 'on_outgoing_empty')
 
     def _event_changed(self, name, handler):
         if name == 'on_recv':
@@ -244,7 +253,7 @@ class Socket(Handle):
         if type(data) is not bytes:
             data = _as_bytes(data)
         if type(flags) is not int:
-            _check_int(flags, 'flags')
+            check_int(flags, 'flags')
         if self._wfd is None:
             raise StreamClosedError(f'{self!r} has no write handle to send with')
         if addr is not None:
@@ -381,10 +390,6 @@ class Socket(Handle):
         return f'<{type(self).__name__} fd={self._rfd}{where} {state}>'
 
 
-#: What _send_batch returns when a send would block.
-_BLOCKED = 'blocked'
-
-
 def _raw(sock):
     """The object whose methods make the system calls.
 
@@ -423,13 +428,6 @@ def _truncated(data, addr, size):
                                   f'recv_len={size} and was truncated')
     err.data, err.addr = data, addr
     return err
-
-
-def _check_int(value, name, positive=False):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f'{name} must be an int, not {value!r}')
-    if positive and value <= 0:
-        raise ValueError(f'{name} must be positive, not {value!r}')
 
 
 def _as_bytes(data):

@@ -100,14 +100,11 @@ class Handle(Notifier):
         if handle is not _MISSING and (read_handle is not _MISSING or
                                        write_handle is not _MISSING):
             raise TypeError('give handle= or read_handle=/write_handle=, not both')
-        for name, value in (('handle', handle), ('read_handle', read_handle),
-                            ('write_handle', write_handle)):
-            if value not in (_MISSING, None) and not hasattr(value, 'fileno'):
-                raise TypeError(f'{name} must have a fileno() method, not {value!r}')
-        for name, value in (('want_readready', want_read),
-                            ('want_writeready', want_write)):
-            if value is not _MISSING and not isinstance(value, (bool, int)):
-                raise TypeError(f'{name} must be a bool, not {value!r}')
+        _check_file('handle', handle)
+        _check_file('read_handle', read_handle)
+        _check_file('write_handle', write_handle)
+        _check_flag('want_readready', want_read)
+        _check_flag('want_writeready', want_write)
         super().configure(**params)
         if handle is not _MISSING:
             read_handle = write_handle = handle
@@ -131,10 +128,10 @@ class Handle(Notifier):
             self._stop_watching()
         self._read_handle, self._rfd = read_handle, _fileno(read_handle)
         self._write_handle, self._wfd = write_handle, _fileno(write_handle)
-        for obj in {id(read_handle): read_handle,
-                    id(write_handle): write_handle}.values():
-            if obj is not None:
-                _set_nonblocking(obj)
+        if read_handle is not None:
+            _set_nonblocking(read_handle)
+        if write_handle is not None and write_handle is not read_handle:
+            _set_nonblocking(write_handle)
         self._tls_read = _is_tls(read_handle)
         self._tls_write = _is_tls(write_handle)
         self._closed = False
@@ -433,8 +430,29 @@ def _fileno(obj):
     return obj.fileno()
 
 
+def _check_file(name, value):
+    if value is not _MISSING and value is not None and not hasattr(value, 'fileno'):
+        raise TypeError(f'{name} must have a fileno() method, not {value!r}')
+
+
+def _check_flag(name, value):
+    if value is not _MISSING and not isinstance(value, (bool, int)):
+        raise TypeError(f'{name} must be a bool, not {value!r}')
+
+
+#: type -> whether its objects are TLS connections (read and written through
+#: their own recv_into/send); asked once per type, as hasattr misses are slow.
+_TLS_TYPES = {}
+
+
 def _is_tls(obj):
-    return obj is not None and hasattr(obj, 'pending') and hasattr(obj, 'cipher')
+    if obj is None:
+        return False
+    kind = type(obj)
+    tls = _TLS_TYPES.get(kind)
+    if tls is None:
+        tls = _TLS_TYPES[kind] = hasattr(kind, 'pending') and hasattr(kind, 'cipher')
+    return tls
 
 
 def _set_nonblocking(obj):

@@ -52,6 +52,7 @@ from zope.interface import implementer
 
 from . import _listening, _sockets, _tls
 from ._acceptor import Acceptor
+from ._params import check_callables, one_of
 from .errors import ListenError, ResolveError
 from .handle import _MISSING, Handle
 from .interfaces import IListener
@@ -74,6 +75,12 @@ ACCEPT_CONNECTION_ERRNOS = frozenset(
     if hasattr(errno, name))
 
 _ACCEPT_EVENTS = ('on_accept', 'on_stream', 'on_socket')
+
+# Keys loop.listen() gives to the new Listener rather than to listen(); the
+# continuations among them get no listener argument there.
+_LOOP_CONTINUATIONS = _ACCEPT_EVENTS + ('on_accept_error',)
+_LOOP_EVENTS = _LOOP_CONTINUATIONS + ('handle_constructor',)
+_LOOP_KEYS = _LOOP_EVENTS + ('handle_class',)
 
 
 @implementer(IListener)
@@ -131,9 +138,10 @@ class Listener(Handle):
         super().__init__(**params)
 
     def __repr__(self):
+        fds = [sock.fileno() for sock in self._sockets]
         names = ', '.join(str(_listening.sockname(sock)) for sock in self._sockets)
         state = 'closed' if self._closed else 'listening' if self._sockets else 'idle'
-        return f'<Listener [{names}] {state}>'
+        return f'<{type(self).__name__} fd={fds} [{names}] {state}>'
 
     # -- configuration ---------------------------------------------------------
 
@@ -141,8 +149,8 @@ class Listener(Handle):
         """See `INotifier.configure`; Listener takes ``handle``, ``handle_class``
         and its events (not ``read_handle``/``write_handle``/``want_*``)."""
         handle, handle_class = self._pop_own(params)
-        mode = _sockets.one_of('Listener', [(name, params.get(name))
-                                            for name in _ACCEPT_EVENTS], required=False)
+        mode = one_of('Listener', [(name, params.get(name)) for name in _ACCEPT_EVENTS],
+                      required=False)
         super().configure(**params)
         if mode is not None:
             self._choose_accept_event(mode)
@@ -159,7 +167,7 @@ class Listener(Handle):
                 raise TypeError(f'Listener: unknown parameter {name!r}')
         handle = params.pop('handle', _MISSING)
         if handle is not _MISSING:
-            handle = _listening.check_listening(handle)
+            _listening.check_listening(handle)
         handle_class = params.pop('handle_class', _MISSING)
         if handle_class not in (_MISSING, None) and not isinstance(handle_class, type):
             raise TypeError(f'handle_class must be a class, not {handle_class!r}')
@@ -173,9 +181,10 @@ class Listener(Handle):
             self._bind_event(other)
 
     def _bind_event(self, name):
-        super()._bind_event(name)
+        handler = super()._bind_event(name)
         if name in _ACCEPT_EVENTS and self._accept_mode not in (None, name):
-            self._handlers[name] = None    # cleared, even if a method exists
+            handler = self._handlers[name] = None    # cleared, even if a method exists
+        return handler
 
     def _accept_event(self):
         """The one accept event in use, or ``None`` if none or several."""
@@ -302,8 +311,7 @@ class Listener(Handle):
     def _start_accepting(self):
         if self._closed or self._acceptors or self._loop is None:
             return
-        self._acceptors = [Acceptor(self, sock, self._loop._hub)
-                           for sock in self._sockets]
+        self._acceptors = [Acceptor(self, sock, self._loop) for sock in self._sockets]
 
     def _stop_accepting(self):
         acceptors, self._acceptors = self._acceptors, []
@@ -341,8 +349,8 @@ class Listener(Handle):
     def _secure(self, sock, client):
         """Wrap and handshake one client on its own greenlet, then deliver it."""
         try:
-            tls_sock = _tls.secure(client, self._ssl, True, None,
-                                   self.ssl_handshake_timeout)
+            tls_sock = _tls.secure(client, self._ssl, server_side=True,
+                                   timeout=self.ssl_handshake_timeout)
         except OSError as err:
             log.debug('TLS handshake on %r failed: %s', self, err)
             self._tell_accept_error(sock, err)
@@ -357,25 +365,25 @@ class Listener(Handle):
         obj = client
         try:
             if event != 'on_accept':
-                obj = self._new_handle(event)
-                obj.set_handle(client)
+                obj = self._new_handle(event, client)
             self.invoke_event(event, obj)
         except Exception:
             log.error('%s raised in %r; closing %r', event, self, obj, exc_info=True)
-            (getattr(obj, 'close_now', None) or obj.close)()
+            _sockets.close_at_once(obj)
             if obj is not client:
                 client.close()
 
-    def _new_handle(self, event):
+    def _new_handle(self, event, client):
+        """``client`` in the handle ``handle_constructor``, ``handle_class`` or
+        ``event`` calls for."""
         if self.can_event('handle_constructor'):
-            return self.invoke_event('handle_constructor')
-        if self._handle_class is not None:
-            return self._handle_class()
-        if event == 'on_stream':
-            from .stream import Stream
-            return Stream()
-        from .datagram import Socket
-        return Socket()
+            obj = self.invoke_event('handle_constructor')
+        elif self._handle_class is not None:
+            obj = self._handle_class()
+        else:
+            return _sockets.wrap(client, event)
+        obj.set_handle(client)
+        return obj
 
     # -- closing -----------------------------------------------------------------
 
@@ -413,8 +421,8 @@ def listen_from_loop(loop, params):
     """
     params = dict(params)
     own = {name: params.pop(name) for name in _LOOP_KEYS if name in params}
-    _sockets.check_callables(own, _LOOP_KEYS[:-1])
-    for name in _ACCEPT_EVENTS + ('on_accept_error',):
+    check_callables(own, _LOOP_EVENTS)
+    for name in _LOOP_CONTINUATIONS:
         if own.get(name) is not None:
             own[name] = _dropping_listener(own[name])
     listener = Listener(**own)
@@ -434,10 +442,6 @@ def listen_from_loop(loop, params):
 def _close_unless_listening(listener, future):
     if not future.successful():
         listener.close()
-
-
-#: Keys loop.listen() gives to the new Listener rather than to listen().
-_LOOP_KEYS = _ACCEPT_EVENTS + ('on_accept_error', 'handle_constructor', 'handle_class')
 
 
 def _dropping_listener(callback):

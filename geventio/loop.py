@@ -37,7 +37,8 @@ class Loop:
 
     def __init__(self):
         self._hub = gevent.get_hub()
-        self._notifiers = []
+        # A dict as an ordered set: removal is O(1) with thousands of streams.
+        self._notifiers = {}
         self._runs = []
         self._timers = []
         self._cancelled = set()
@@ -65,21 +66,21 @@ class Loop:
         if notifier.loop is not None:
             raise ValueError(f'{notifier!r} is already in a loop')
         notifier._check_addable()
-        self._notifiers.append(notifier)
+        self._notifiers[notifier] = None
         notifier._join_loop(self)
 
     def remove(self, notifier):
         """See `ILoop.remove`."""
         if notifier not in self._notifiers:
             raise ValueError(f'{notifier!r} is not in this loop')
-        self._notifiers.remove(notifier)
+        del self._notifiers[notifier]
         notifier._leave_loop()
 
     def close(self):
         """See `ILoop.close`."""
         while self._notifiers:
             # Not a snapshot: a closing Listener hands its children to the loop.
-            notifier = self._notifiers[0]
+            notifier = next(iter(self._notifiers))
             # close_now where there is one: a stream still flushing would stay
             # open after leaving the loop, with nothing left to flush it.
             close = getattr(notifier, 'close_now', None) or \

@@ -16,6 +16,9 @@ __all__ = ['Notifier']
 
 log = logging.getLogger('geventio')
 
+#: Marks an event not resolved yet.
+_UNBOUND = object()
+
 
 @implementer(INotifier)
 class Notifier:
@@ -41,13 +44,18 @@ class Notifier:
     __slots__ = ('_loop', '_parent', '_children', '_event_keywords', '_handlers',
                  '__dict__', '__weakref__')
 
+    #: Events a subclass caches in attributes for its hot path (see
+    #: `_event_changed`): resolved at construction. Others resolve on first use,
+    #: which keeps making a connection's objects cheap.
+    _CACHED_EVENTS = ()
+
     def __init__(self, **params):
         self._loop = None
         self._parent = None
         self._children = []
         self._event_keywords = {}
         self._handlers = {}
-        for name in self._EVENTS:
+        for name in self._CACHED_EVENTS:
             self._bind_event(name)
         self.configure(**params)
 
@@ -77,14 +85,24 @@ class Notifier:
             self._bind_event(name)
 
     def _bind_event(self, name):
-        """Resolve one event to a callable taking the event's own arguments."""
+        """Resolve one event to a callable taking the event's own arguments
+        (``None``: no handler), remember it and return it."""
         keyword = self._event_keywords.get(name)
         if keyword is not None:
             handler = types.MethodType(keyword, self)
-        else:
+        elif name in self._EVENTS:
             handler = getattr(self, name, None)
+        else:
+            handler = None
         self._handlers[name] = handler
         self._event_changed(name, handler)
+        return handler
+
+    def _handler(self, name):
+        handler = self._handlers.get(name, _UNBOUND)
+        if handler is _UNBOUND:
+            handler = self._bind_event(name)
+        return handler
 
     def _event_changed(self, name, handler):
         """Hook: a subclass caches hot-path handlers here."""
@@ -95,18 +113,18 @@ class Notifier:
 
     def can_event(self, name):
         """See `INotifier.can_event`."""
-        return self._handlers.get(name) is not None
+        return self._handler(name) is not None
 
     def invoke_event(self, name, *args):
         """See `INotifier.invoke_event`."""
-        handler = self._handlers.get(name)
+        handler = self._handler(name)
         if handler is None:
             raise TypeError(f'{type(self).__name__} has no {name} handler')
         return handler(*args)
 
     def maybe_invoke_event(self, name, *args):
         """See `INotifier.maybe_invoke_event`."""
-        handler = self._handlers.get(name)
+        handler = self._handler(name)
         if handler is None:
             return None
         return handler(*args)

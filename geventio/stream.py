@@ -161,10 +161,13 @@ class Stream(Handle):
         'on_write_error', 'on_outgoing_empty', 'on_read_high_watermark',
         'on_read_low_watermark', 'on_writeable_start', 'on_writeable_stop'}
 
-    #: Defaults of the numeric and boolean parameters (IO::Async's values).
+    #: Defaults of the numeric and boolean parameters (IO::Async's values;
+    #: __init__ sets them).
     _DEFAULTS = {'read_len': 8192, 'write_len': 8192, 'read_all': False,
                  'write_all': False, 'autoflush': False,
                  'close_on_read_eof': True}
+
+    _CACHED_EVENTS = ('on_read', 'on_outgoing_empty')
 
     __slots__ = tuple('_' + name for name in _DEFAULTS) + (
         '_on_read', '_on_outgoing_empty', '_send', '_read_view', '_encoding',
@@ -195,8 +198,9 @@ class Stream(Handle):
         self._read_eof = False
         self._eof_undelivered = False
         self._write_eof = False
-        for name, value in self._DEFAULTS.items():
-            setattr(self, '_' + name, value)
+        self._read_len = self._write_len = 8192
+        self._read_all = self._write_all = self._autoflush = False
+        self._close_on_read_eof = True
         super().__init__(**params)
 
     # -- configuration ---------------------------------------------------------

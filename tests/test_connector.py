@@ -16,11 +16,7 @@ from zope.interface.verify import verifyObject
 import geventio
 from geventio.interfaces import IConnector
 from conftest import HAS_IPV6, recv_exactly
-from netutil import blackhole, closed_port, live_listener
-
-
-def inet(host, port, protocol=0):
-    return (socket.AF_INET, socket.SOCK_STREAM, protocol, (host, port))
+from netutil import blackhole, closed_port, inet, live_listener
 
 
 def test_connector_provides_its_interface():
@@ -347,6 +343,8 @@ def test_a_raising_on_fail_does_not_stop_the_attempts(loop, callback_errors):
     ({'addr': inet('127.0.0.1', 1), 'happy_eyeballs_delay': -1}, ValueError,
      'happy_eyeballs_delay'),
     ({'addr': inet('127.0.0.1', 1), 'ssl': 'yes'}, TypeError, 'ssl'),
+    ({'addr': {'ip': '127.0.0.1', 'port': 1, 'socktype': 'dgram'}, 'ssl': True,
+      'server_hostname': 'x'}, ValueError, 'stream sockets only'),
     ({'addr': inet('127.0.0.1', 1), 'ssl': True}, ValueError, 'server_hostname'),
     ({'addr': inet('127.0.0.1', 1), 'server_hostname': 'x'}, TypeError, 'ssl'),
     ({'addr': inet('127.0.0.1', 1), 'handle': object()}, TypeError, 'handle'),

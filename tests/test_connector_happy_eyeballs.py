@@ -16,27 +16,11 @@ import pytest
 
 import geventio
 from conftest import HAS_IPV6
-from netutil import blackhole, closed_port, live_listener
+from netutil import RecordingConnector, blackhole, closed_port, live_listener
 
 #: How far (seconds) an attempt may start after its planned time; it may
 #: never start before it.
 LATE = 0.1
-
-
-class RecordingConnector(geventio.Connector):
-    """A Connector that notes when each attempt makes its socket."""
-
-    def __init__(self, loop):
-        super().__init__(loop)
-        self.t0 = time.monotonic()
-        self.started = []
-        self.sockets = []
-
-    def socket_factory(self, family, socktype, protocol):
-        self.started.append(time.monotonic() - self.t0)
-        sock = geventio.Connector.socket_factory(family, socktype, protocol)
-        self.sockets.append(sock)
-        return sock
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@ failures and their priority, the accept events, closing, bad input."""
 
 import errno
 import socket
+import time
 
 import gevent
 import gevent.event
@@ -14,34 +15,13 @@ from zope.interface.verify import verifyObject
 import geventio
 from geventio.interfaces import IListener
 from conftest import HAS_IPV6, recv_exactly
-from netutil import closed_port
-
-
-def echo(stream, buffer, eof):
-    stream.write(bytes(buffer))
-    del buffer[:]
-    return 0
-
-
-def inet(host, port, protocol=0):
-    return (socket.AF_INET, socket.SOCK_STREAM, protocol, (host, port))
-
-
-def round_trip(address, family=socket.AF_INET, payload=b'ping'):
-    """Connect to an echoing listener, send, and return what comes back."""
-    with gevent.socket.socket(family, socket.SOCK_STREAM) as client:
-        client.connect(address)
-        client.sendall(payload)
-        return recv_exactly(client, len(payload))
+from netutil import closed_port, echo, echo_into, inet, live_listener, round_trip
 
 
 @pytest.fixture
 def echo_stream(loop):
     """An on_stream continuation that makes each new stream echo."""
-    def on_stream(stream):
-        stream.configure(on_read=echo)
-        loop.add(stream)
-    return on_stream
+    return echo_into(loop)
 
 
 def test_listener_provides_its_interface(loop):
@@ -74,9 +54,7 @@ def test_every_address_gets_its_own_listening_socket(loop, echo_stream, tmp_path
 
 def test_a_partial_bind_failure_still_listens_on_the_rest(loop, echo_stream):
     fails, listened = [], []
-    with gevent.socket.socket() as taken:
-        taken.bind(('127.0.0.1', 0))
-        taken.listen(1)
+    with live_listener(backlog=1) as taken:
         busy = taken.getsockname()
         listener = loop.listen(addrs=[inet(*busy), inet('127.0.0.1', 0)],
                                on_stream=echo_stream, on_listen=listened.append,
@@ -193,16 +171,14 @@ def test_closing_while_resolving_listens_nowhere(loop, monkeypatch):
 
 
 def test_existing_socket_mode(loop, echo_stream):
-    server = gevent.socket.socket()
-    server.bind(('127.0.0.1', 0))
-    server.listen(5)
     listened = []
-    listener = loop.listen(handle=server, on_stream=echo_stream,
-                           on_listen=listened.append).get()
-    assert listener.sockets == [server] and listened == [listener]
-    assert round_trip(server.getsockname()) == b'ping'
-    listener.close()
-    assert server.fileno() == -1          # the listener owned it
+    with live_listener(backlog=5) as server:
+        listener = loop.listen(handle=server, on_stream=echo_stream,
+                               on_listen=listened.append).get()
+        assert listener.sockets == [server] and listened == [listener]
+        assert round_trip(server.getsockname()) == b'ping'
+        listener.close()
+        assert server.fileno() == -1          # the listener owned it
 
 
 def test_a_stdlib_listening_socket_yields_gevent_sockets(loop):
@@ -227,6 +203,19 @@ def test_listener_level_events_get_the_listener(loop):
         who, sock = got.get()
         assert who is listener
         sock.close()
+
+
+def test_loop_once_returns_after_a_connection_is_accepted(loop):
+    """An accept dispatches an event of the loop, so loop_once returns at once
+    rather than at its timeout."""
+    accepted = []
+    listener = loop.listen(addr=inet('127.0.0.1', 0), on_accept=accepted.append).get()
+    with gevent.socket.create_connection(listener.sockname):
+        started = time.monotonic()
+        loop.loop_once(timeout=5)
+        assert time.monotonic() - started < 1
+        assert len(accepted) == 1
+        accepted[0].close()
 
 
 def test_on_socket_wraps_accepted_sockets_in_socket_objects(loop):
@@ -307,17 +296,15 @@ def test_close_stops_accepting_but_keeps_accepted_children(loop):
 
 
 def test_listener_added_with_handle_accepts_once_in_a_loop(loop, echo_stream):
-    server = gevent.socket.socket()
-    server.bind(('127.0.0.1', 0))
-    server.listen(5)
-    listener = geventio.Listener(handle=server,
-                                 on_stream=lambda listener, stream: echo_stream(stream))
-    assert listener.is_listening and listener.loop is None
-    loop.add(listener)
-    assert round_trip(server.getsockname()) == b'ping'
-    loop.remove(listener)
-    loop.add(listener)       # removing stopped accepting; adding starts it again
-    assert round_trip(server.getsockname()) == b'ping'
+    with live_listener(backlog=5) as server:
+        listener = geventio.Listener(
+            handle=server, on_stream=lambda listener, stream: echo_stream(stream))
+        assert listener.is_listening and listener.loop is None
+        loop.add(listener)
+        assert round_trip(server.getsockname()) == b'ping'
+        loop.remove(listener)
+        loop.add(listener)       # removing stopped accepting; adding starts it again
+        assert round_trip(server.getsockname()) == b'ping'
 
 
 def test_a_raising_accept_callback_closes_that_connection_only(loop, echo_stream,

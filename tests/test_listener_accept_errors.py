@@ -15,19 +15,7 @@ from gevent.event import Event
 
 import geventio
 from conftest import recv_exactly
-
-
-def echo(stream, buffer, eof):
-    stream.write(bytes(buffer))
-    del buffer[:]
-    return 0
-
-
-def echo_into(loop):
-    def on_stream(stream):
-        stream.configure(on_read=echo)
-        loop.add(stream)
-    return on_stream
+from netutil import echo_into, round_trip
 
 
 class ScriptedSocket:
@@ -61,12 +49,6 @@ def serve(loop, sock, listener_class=QuickListener, **params):
                               **params)
     loop.add(listener)
     return listener
-
-
-def ping(address):
-    with gevent.socket.create_connection(address) as client:
-        client.sendall(b'ping')
-        return recv_exactly(client, 4)
 
 
 def gaps(calls):
@@ -109,7 +91,7 @@ def test_capacity_errors_back_off_doubling_and_never_close(loop, code):
     sock = ScriptedSocket([code] * 4)
     told = []
     listener = serve(loop, sock, on_accept_error=lambda l, s, err: told.append(err))
-    assert ping(sock.getsockname()) == b'ping'
+    assert round_trip(sock.getsockname()) == b'ping'
     assert [err.errno for err in told] == [code] * 4
     planned = [0.02, 0.04, 0.05, 0.05]          # min_delay doubling to max_delay
     for gap, pause in zip(gaps(sock.calls), planned):
@@ -120,17 +102,17 @@ def test_capacity_errors_back_off_doubling_and_never_close(loop, code):
 def test_capacity_errors_without_a_handler_do_not_close_the_listener(loop):
     sock = ScriptedSocket([errno.ENFILE, errno.ENOMEM])
     listener = serve(loop, sock)
-    assert ping(sock.getsockname()) == b'ping'
+    assert round_trip(sock.getsockname()) == b'ping'
     assert listener.is_listening and len(sock.calls) >= 3
 
 
 def test_the_back_off_resets_after_a_success(loop):
     sock = ScriptedSocket([errno.ENOBUFS] * 3)
     listener = serve(loop, sock)
-    assert ping(sock.getsockname()) == b'ping'
+    assert round_trip(sock.getsockname()) == b'ping'
     first = len(sock.calls)
     sock.errors = [OSError(errno.ENOBUFS, 'again')]
-    assert ping(sock.getsockname()) == b'ping'
+    assert round_trip(sock.getsockname()) == b'ping'
     assert gaps(sock.calls[first:])[0] < 0.04     # min_delay again, not doubled
     assert listener.is_listening
 
@@ -142,7 +124,7 @@ def test_per_connection_errors_are_told_and_accepting_goes_on_at_once(loop):
     sock = ScriptedSocket([errno.EPROTO, errno.ECONNRESET])
     told = []
     serve(loop, sock, SlowBackOff, on_accept_error=lambda l, s, err: told.append(err.errno))
-    assert ping(sock.getsockname()) == b'ping'
+    assert round_trip(sock.getsockname()) == b'ping'
     assert told == [errno.EPROTO, errno.ECONNRESET]
     assert max(gaps(sock.calls)) < 1.0
 
@@ -161,7 +143,7 @@ def test_a_broken_listening_socket_is_told_to_the_handler_and_backs_off(loop):
     sock = ScriptedSocket([errno.EINVAL])
     told = []
     listener = serve(loop, sock, on_accept_error=lambda l, s, err: told.append(err.errno))
-    assert ping(sock.getsockname()) == b'ping'
+    assert round_trip(sock.getsockname()) == b'ping'
     assert told == [errno.EINVAL] and listener.is_listening
     assert gaps(sock.calls)[0] >= 0.015
 

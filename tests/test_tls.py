@@ -14,6 +14,7 @@ from gevent.event import AsyncResult, Event
 
 import geventio
 from conftest import recv_exactly
+from netutil import RecordingConnector, echo, echo_into, live_listener
 
 
 @pytest.fixture(scope='module')
@@ -45,19 +46,6 @@ def peer_contexts(ca):
     client = gevent.ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ca.configure_trust(client)
     return server, client
-
-
-def echo(stream, buffer, eof):
-    stream.write(bytes(buffer))
-    del buffer[:]
-    return 0
-
-
-def echo_into(loop):
-    def on_stream(stream):
-        stream.configure(on_read=echo)
-        loop.add(stream)
-    return on_stream
 
 
 def local(port):
@@ -114,16 +102,6 @@ def test_connect_ssl_to_an_address_checks_the_given_server_hostname(
         assert recv_exactly(sock, 6) == b'ip san'
 
 
-class CountingConnector(geventio.Connector):
-    def __init__(self, loop):
-        super().__init__(loop)
-        self.made = 0
-
-    def socket_factory(self, family, socktype, protocol):
-        self.made += 1
-        return geventio.Connector.socket_factory(family, socktype, protocol)
-
-
 def test_an_untrusted_certificate_is_rejected_and_no_other_candidate_tried(
         loop, server_context):
     """ssl=True verifies against the system's CAs, which do not know trustme's."""
@@ -131,14 +109,14 @@ def test_an_untrusted_certificate_is_rejected_and_no_other_candidate_tried(
     listener = loop.listen(addr=local(0), ssl=server_context, on_stream=echo_into(loop),
                            on_accept_error=lambda sock, err: told.set()).get()
     errors = []
-    connector = CountingConnector(loop)
+    connector = RecordingConnector(loop)
     future = connector.connect(addrs=[local(listener.sockname[1])] * 2, ssl=True,
                                server_hostname='localhost',
                                on_connect_error=lambda *args: errors.append(args))
     with pytest.raises(ssl.SSLCertVerificationError) as info:
         future.get()
     assert errors == [('ssl', info.value)]
-    assert connector.made == 1
+    assert len(connector.started) == 1
     told.wait()     # the server saw the failed handshake and goes on
     assert listener.is_listening
 
@@ -248,7 +226,7 @@ class BioClient:
         return data
 
 
-def starttls_server(loop, sock, context, on_upgraded=None):
+def starttls_server(loop, sock, context):
     """A Stream that answers 'STARTTLS' with '220 go', upgrades, writes 'secret'
     (queued after the upgrade) and then echoes."""
     upgraded = AsyncResult()
@@ -291,9 +269,7 @@ def test_start_tls_with_the_client_hello_right_behind_the_command(
 
 def test_start_tls_as_the_client(loop, peer_contexts, client_context):
     server_context, _ = peer_contexts
-    with gevent.socket.socket() as server:
-        server.bind(('127.0.0.1', 0))
-        server.listen(1)
+    with live_listener(backlog=1) as server:
         stream = loop.connect(peer=server, on_stream=lambda s: None).get()
         stream.configure(on_read=lambda *args: 0)
         loop.add(stream)
@@ -312,19 +288,28 @@ def test_start_tls_as_the_client(loop, peer_contexts, client_context):
         stream.close()
 
 
-def test_start_tls_moves_a_megabyte_each_way(loop, server_context, client_context,
-                                             socketpair):
-    """Both ends are Streams upgraded in place; large writes exercise records
-    the kernel takes only in part."""
+def upgraded_pair(loop, socketpair, server_context, client_context, **server_params):
+    """(server, client): Streams over ``socketpair`` (the server with
+    ``server_params``), both upgraded in place to TLS."""
     a, b = socketpair
-    payload = bytes(range(256)) * 4096
-    server = geventio.Stream(handle=a, on_read=echo)
+    server_params.setdefault('on_read', lambda *args: 0)
+    server = geventio.Stream(handle=a, **server_params)
     client = geventio.Stream(handle=b, on_read=lambda *args: 0)
     loop.add(server)
     loop.add(client)
     upgrading = server.start_tls(server_context, server_side=True)
     assert client.start_tls(client_context, server_hostname='localhost').get() is client
     assert upgrading.get() is server
+    return server, client
+
+
+def test_start_tls_moves_a_megabyte_each_way(loop, server_context, client_context,
+                                             socketpair):
+    """Both ends are Streams upgraded in place; large writes exercise records
+    the kernel takes only in part."""
+    payload = bytes(range(256)) * 4096
+    server, client = upgraded_pair(loop, socketpair, server_context, client_context,
+                                   on_read=echo)
     client.write(payload)
     assert client.read_exactly(len(payload)).get() == payload
     client.close()
@@ -374,14 +359,7 @@ def test_start_tls_bad_input(loop, server_context, client_context, socketpair):
 
 
 def test_start_tls_twice_is_refused(loop, server_context, client_context, socketpair):
-    a, b = socketpair
-    server = geventio.Stream(handle=a, on_read=lambda *args: 0)
-    client = geventio.Stream(handle=b, on_read=lambda *args: 0)
-    loop.add(server)
-    loop.add(client)
-    upgrading = server.start_tls(server_context, server_side=True)
-    client.start_tls(client_context, server_hostname='localhost').get()
-    upgrading.get()
+    server, client = upgraded_pair(loop, socketpair, server_context, client_context)
     with pytest.raises(ValueError, match='already'):
         server.start_tls(server_context, server_side=True)
     client.close()
@@ -391,14 +369,8 @@ def test_start_tls_twice_is_refused(loop, server_context, client_context, socket
 def test_write_eof_sends_close_notify_and_the_peer_sees_eof(
         loop, server_context, client_context, socketpair):
     """A TLS half-close: the peer reads the data, then EOF, and can still reply."""
-    a, b = socketpair
-    server = geventio.Stream(handle=a, on_read=lambda *args: 0, close_on_read_eof=False)
-    client = geventio.Stream(handle=b, on_read=lambda *args: 0)
-    loop.add(server)
-    loop.add(client)
-    upgrading = server.start_tls(server_context, server_side=True)
-    client.start_tls(client_context, server_hostname='localhost').get()
-    upgrading.get()
+    server, client = upgraded_pair(loop, socketpair, server_context, client_context,
+                                   close_on_read_eof=False)
     client.write(b'last words')
     client.write_eof()
     assert server.read_until_eof().get() == b'last words'

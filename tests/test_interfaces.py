@@ -1,0 +1,60 @@
+"""Every public class provides its zope.interface declaration (verifyObject)."""
+
+import socket
+
+import gevent.socket
+import pytest
+from zope.interface.verify import verifyClass, verifyObject
+
+import geventio
+from geventio import interfaces
+
+
+def _listener(loop, sockets):
+    listener = geventio.Listener(on_accept=lambda listener, sock: sock.close())
+    loop.add(listener)
+    listener.listen(addr={'family': 'inet', 'socktype': 'stream',
+                          'ip': '127.0.0.1', 'port': 0}).get()
+    return listener
+
+
+def _stream(loop, sockets):
+    a, _ = sockets.keep(*gevent.socket.socketpair())
+    return geventio.Stream(handle=a, on_read=lambda stream, buffer, eof: 0)
+
+
+def _socket(loop, sockets):
+    a, _ = sockets.keep(*gevent.socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM))
+    return geventio.Socket(handle=a, on_recv=lambda sock, data, addr: None)
+
+
+CASES = [
+    (interfaces.ILoop, geventio.Loop, lambda loop, sockets: loop),
+    (interfaces.INotifier, geventio.Notifier, lambda loop, sockets: geventio.Notifier()),
+    (interfaces.IHandle, geventio.Handle, lambda loop, sockets: geventio.Handle()),
+    (interfaces.IStream, geventio.Stream, _stream),
+    (interfaces.ISocket, geventio.Socket, _socket),
+    (interfaces.IListener, geventio.Listener, _listener),
+    (interfaces.IConnector, geventio.Connector, lambda loop, sockets: geventio.Connector()),
+]
+
+
+@pytest.mark.parametrize('iface, cls, make', CASES,
+                         ids=[case[1].__name__ for case in CASES])
+def test_public_class_provides_its_interface(iface, cls, make, loop, sockets):
+    assert verifyClass(iface, cls)
+    obj = make(loop, sockets)
+    assert verifyObject(iface, obj)
+    if hasattr(obj, 'close') and obj is not loop:
+        obj.close()
+
+
+def test_every_interface_is_exported_and_tested():
+    declared = {name for name in interfaces.__all__}
+    assert declared == {case[0].__name__ for case in CASES}
+
+
+def test_events_are_not_declared_as_methods():
+    """An object configured with keyword callbacks must still verify."""
+    for iface, *_ in CASES:
+        assert not [name for name in iface.names(all=True) if name.startswith('on_')]
