@@ -155,7 +155,9 @@ def parse_service(value, name='service'):
     if value is None or value == '':
         return 0
     if isinstance(value, str):
-        port = int(value) if value.isdigit() else 0
+        text = value.strip()
+        numeric = text.lstrip('+-').isdigit()
+        port = int(text) if numeric else 0
     elif isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f'{name} must be a port number or a service name, '
                         f'not {value!r}')
@@ -229,7 +231,8 @@ def sendto_address(family, addr, name='addr'):
     elif family == _AF_INET6:
         if type(addr) is tuple and 2 <= len(addr) <= 4 and \
                 type(addr[0]) is str and type(addr[-1]) is not tuple and \
-                (':' in addr[0] or not _is_ipv4(addr[0])):
+                (':' in addr[0] or not _is_ipv4(addr[0])) and \
+                not (len(addr) == 4 and addr[0] in FAMILIES):
             _check_send_port(addr, name)
             return addr
     elif family == _AF_UNIX:

@@ -45,7 +45,6 @@ from zope.interface import implementer
 
 from . import _sockets, _tls, addresses
 from ._params import check_seconds, check_unknown, first_given, one_of
-from ._sockets import bind_handle  # noqa: F401  (Handle.bind imports it from here)
 from .errors import ConnectError, ResolveError
 from .interfaces import IConnector
 

@@ -33,6 +33,7 @@ from greenlet import getcurrent, greenlet
 from gevent.event import AsyncResult
 from zope.interface import implementer
 
+from ._params import check_flag
 from .interfaces import IHandle
 from .notifier import Notifier
 
@@ -103,8 +104,10 @@ class Handle(Notifier):
         _check_file('handle', handle)
         _check_file('read_handle', read_handle)
         _check_file('write_handle', write_handle)
-        _check_flag('want_readready', want_read)
-        _check_flag('want_writeready', want_write)
+        for name, value in (('want_readready', want_read),
+                            ('want_writeready', want_write)):
+            if value is not _MISSING:
+                check_flag(value, name)
         super().configure(**params)
         if handle is not _MISSING:
             read_handle = write_handle = handle
@@ -415,7 +418,7 @@ class Handle(Notifier):
 
     def bind(self, *addr, **hints):
         """See `IHandle.bind`."""
-        from .connector import bind_handle
+        from ._sockets import bind_handle
         return bind_handle(self, addr, hints)
 
     def __repr__(self):
@@ -433,11 +436,6 @@ def _fileno(obj):
 def _check_file(name, value):
     if value is not _MISSING and value is not None and not hasattr(value, 'fileno'):
         raise TypeError(f'{name} must have a fileno() method, not {value!r}')
-
-
-def _check_flag(name, value):
-    if value is not _MISSING and not isinstance(value, (bool, int)):
-        raise TypeError(f'{name} must be a bool, not {value!r}')
 
 
 #: type -> whether its objects are TLS connections (read and written through

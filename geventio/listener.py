@@ -57,7 +57,7 @@ from .errors import ListenError, ResolveError
 from .handle import _MISSING, Handle
 from .interfaces import IListener
 
-__all__ = ['Listener']  # and listen_from_loop, for Loop.listen
+__all__ = ['Listener']
 
 log = logging.getLogger('geventio')
 
@@ -167,6 +167,8 @@ class Listener(Handle):
                 raise TypeError(f'Listener: unknown parameter {name!r}')
         handle = params.pop('handle', _MISSING)
         if handle is not _MISSING:
+            if self.is_listening:
+                raise ValueError(f'{self!r} is already listening; close it first')
             _listening.check_listening(handle)
         handle_class = params.pop('handle_class', _MISSING)
         if handle_class not in (_MISSING, None) and not isinstance(handle_class, type):
@@ -412,7 +414,7 @@ class Listener(Handle):
         self._ssl = None
 
 
-def listen_from_loop(loop, params):
+def _listen_from_loop(loop, params):
     """``Loop.listen``: a new Listener in ``loop``, listening; a future of it.
 
     The accept callbacks and ``on_accept_error`` are continuations here and

@@ -228,8 +228,8 @@ class Loop:
 
     def listen(self, **params):
         """See `ILoop.listen`."""
-        from .listener import listen_from_loop
-        return listen_from_loop(self, params)
+        from .listener import _listen_from_loop
+        return _listen_from_loop(self, params)
 
     def connect(self, **params):
         """See `ILoop.connect`."""

@@ -38,6 +38,7 @@ from . import _buffer
 from ._buffer import TextBuffer
 from ._writequeue import (BLOCKED, DRAINED, MORE, NOT_YET, WAITING, WOULD_BLOCK,
                           Piece, WriteQueue)
+from ._params import check_callables, check_positive
 from .errors import StreamClosedError
 from .handle import _MISSING, _READ, _WRITE, Handle
 from .interfaces import IStream
@@ -218,7 +219,7 @@ class Stream(Handle):
                if name in self._DEFAULTS}
         for name, value in own.items():
             if name.endswith('_len'):
-                _check_positive(value, name)
+                check_positive(value, name)
             elif not isinstance(value, (bool, int)):
                 raise TypeError(f'{name} must be a bool, not {value!r}')
         encoding = params.pop('encoding', _MISSING)
@@ -447,12 +448,12 @@ class Stream(Handle):
 
     def read_atmost(self, n):
         """See `IStream.read_atmost`."""
-        _check_positive(n, 'n')
+        check_positive(n, 'n')
         return self._push_reader(_buffer.AtMost(_future(self), n))
 
     def read_exactly(self, n):
         """See `IStream.read_exactly`."""
-        _check_positive(n, 'n', zero=True)
+        check_positive(n, 'n', zero=True)
         reader = _buffer.Exactly(_future(self), n)
         if not n and not self._readers and not self._closed:
             # Nothing to wait for, but push_on_read serves only a non-empty buffer.
@@ -471,7 +472,7 @@ class Stream(Handle):
             if not separator:
                 raise ValueError('separator must not be empty')
         if max_len is not None:
-            _check_positive(max_len, 'max_len')
+            check_positive(max_len, 'max_len')
         return self._push_reader(_buffer.Until(_future(self), separator, max_len))
 
     def read_until_eof(self):
@@ -500,11 +501,12 @@ class Stream(Handle):
         if self._closing or self._closed or self._eof_wanted:
             raise StreamClosedError(f'cannot write to {self!r}: it is closing or closed')
         if on_write is not None or on_flush is not None or on_error is not None:
-            _check_callbacks(on_write=on_write, on_flush=on_flush, on_error=on_error)
+            check_callables({'on_write': on_write, 'on_flush': on_flush,
+                             'on_error': on_error}, ('on_write', 'on_flush', 'on_error'))
         if write_len is None:
             write_len = self._write_len
         else:
-            _check_positive(write_len, 'write_len')
+            check_positive(write_len, 'write_len')
         if type(data) is bytes:
             piece = _StreamPiece(self, data, write_len, None,
                                  on_write, on_flush, on_error)
@@ -807,28 +809,14 @@ class Stream(Handle):
         return cls(read_handle=sys.stdin, write_handle=sys.stdout, **params)
 
 
-def _check_callbacks(**callbacks):
-    for name, callback in callbacks.items():
-        if callback is not None and not callable(callback):
-            raise TypeError(f'{name} must be callable, not {callback!r}')
-
-
-def _check_positive(value, name, zero=False):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f'{name} must be an int, not {value!r}')
-    if value < 0 or (value == 0 and not zero):
-        raise ValueError(f'{name} must be {"non-negative" if zero else "positive"}, '
-                         f'not {value!r}')
-
-
 def _check_watermarks(high, low):
     if (high is None) != (low is None):
         raise ValueError('give both read_high_watermark and read_low_watermark, '
                          'or neither')
     if high is None:
         return
-    _check_positive(high, 'read_high_watermark')
-    _check_positive(low, 'read_low_watermark', zero=True)
+    check_positive(high, 'read_high_watermark')
+    check_positive(low, 'read_low_watermark', zero=True)
     if low > high:
         raise ValueError(f'read_low_watermark ({low!r}) must not exceed '
                          f'read_high_watermark ({high!r})')

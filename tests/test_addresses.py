@@ -99,7 +99,7 @@ def test_parse_service(value, expected):
 
 
 @pytest.mark.parametrize('value, error', [
-    (70000, ValueError), (-1, ValueError), ('99999', ValueError),
+    (70000, ValueError), (-1, ValueError), ('99999', ValueError), ('-1', ValueError),
     (True, TypeError), (8.5, TypeError)])
 def test_parse_service_rejects_bad_ports(value, error):
     with pytest.raises(error, match='local_service'):

@@ -649,7 +649,8 @@ def test_a_handle_that_is_not_a_socket_is_rejected(pipe):
 
 WRONG_FAMILY = {
     'udp4': [('::1', 9, 0, 0), ('::1', 9), '/tmp/sock', {'path': '/tmp/sock'}],
-    'udp6': [('127.0.0.1', 9), '/tmp/sock', {'ip': '127.0.0.1', 'port': 9}],
+    'udp6': [('127.0.0.1', 9), '/tmp/sock', {'ip': '127.0.0.1', 'port': 9},
+             ('unix', 'dgram', 0, '/tmp/sock')],
     'unix': [('127.0.0.1', 9), ('::1', 9, 0, 0), {'ip': '127.0.0.1', 'port': 9}],
 }
 

@@ -181,6 +181,16 @@ def test_existing_socket_mode(loop, echo_stream):
         assert server.fileno() == -1          # the listener owned it
 
 
+def test_giving_a_listening_listener_another_handle_raises(loop, echo_stream):
+    with live_listener(backlog=5) as first, live_listener(backlog=5) as second:
+        listener = loop.listen(handle=first, on_stream=echo_stream).get()
+        with pytest.raises(ValueError, match='already listening'):
+            listener.configure(handle=second)
+        assert listener.sockets == [first]
+        assert round_trip(first.getsockname()) == b'ping'
+        listener.close()
+
+
 def test_a_stdlib_listening_socket_yields_gevent_sockets(loop):
     server = socket.socket()
     server.bind(('127.0.0.1', 0))
