@@ -276,12 +276,13 @@ class Handle(Notifier):
                     self._write_ready()
                 if self._glet is not me:
                     return
-                self._before_park()
+                changed = self._before_park()
                 if self._glet is not me:
                     return
                 if self._loop._dispatched is not None:
                     self._loop._note_dispatch()
-                self._update_watchers()
+                if changed is not False:
+                    self._update_watchers()
                 self._parked = True
                 # Straight to the hub: Hub.switch only adds a switch_out hook
                 # that raw greenlets do not have.
@@ -317,7 +318,11 @@ class Handle(Notifier):
             glet.switch(_STOP)
 
     def _before_park(self):
-        """Hook run on the handle greenlet after each dispatch (a Stream flushes)."""
+        """Hook run on the handle greenlet after each dispatch (a Stream flushes).
+
+        Returns ``False`` when the watchers certainly need no change, which
+        lets the greenlet park without checking them."""
+        return True
 
     def _read_ready(self):
         self.invoke_event('on_read_ready')

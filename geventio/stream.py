@@ -360,15 +360,18 @@ class Stream(Handle):
                     result = self._on_read(buffer, eof)
                 if self._at_high and len(buffer) < self._low:
                     self._below_low_watermark()
-                if callable(result):
+                if not result:
+                    # (Tested first: "wait for more" is the common answer.)
+                    if result is not None or handler is None:
+                        break
+                    if readers and readers[0] is handler:
+                        readers.popleft()
+                elif callable(result):
                     if readers and readers[0] is handler:
                         readers[0] = result
                     else:
                         self._queue_reader(result, first=True)
-                elif result is None and handler is not None:
-                    if readers and readers[0] is handler:
-                        readers.popleft()
-                elif not (result and (buffer or eof)):
+                elif not (buffer or eof):
                     break
         finally:
             self._dispatching = outer
@@ -575,9 +578,16 @@ class Stream(Handle):
         state = self._write_state
         if self._queue and state is DRAINED:
             self._flush(from_readiness=True)
-        elif state is MORE:
+            # The echo's steady state: everything sent, reading on, nothing
+            # to change in the watchers.
+            rwatch, wwatch = self._rwatch, self._wwatch
+            return not (rwatch is not None and rwatch.active and
+                        not self._queue and not self._want_write and
+                        (wwatch is None or not wwatch.active))
+        if state is MORE:
             # Its round may have come while this greenlet was busy.
             self._next_round()
+        return True
 
     def _next_round(self):
         """Go on with a flush whose one-call budget was spent, next loop round.
@@ -661,26 +671,27 @@ class Stream(Handle):
         Driven by readiness, one system call is made (IO::Async's default; with
         ``write_all``, as many as the kernel takes); ``autoflush`` sends all it can.
         """
-        if self._flushing or self._send is None:
+        if self._flushing or self._wfd is None:
             return
         if self._writeable_stopped and from_readiness:
             # Readiness after a stop: sending can go on (IO::Async fires this
             # before it writes).
             self._writeable_stopped = False
             self.maybe_invoke_event('on_writeable_start')
-            if self._send is None:
+            if self._wfd is None:
                 return
         self._flushing = True
         try:
             state = self._queue.flush(
                 self._send, 1 if from_readiness and not self._write_all else None)
         except OSError as err:
-            state = err
-        finally:
             self._flushing = False
-        if isinstance(state, OSError):
-            self._write_failed(state)
+            self._write_failed(err)
             return
+        except BaseException:
+            self._flushing = False      # a write callback raised
+            raise
+        self._flushing = False
         self._write_state = state
         if state is DRAINED:
             if self._writeable_stopped:
