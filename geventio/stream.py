@@ -501,8 +501,10 @@ class Stream(Handle):
             TypeError: ``data`` of a kind not listed, ``str`` without an
                 encoding, or a callback that is not callable.
         """
-        if self._closing or self._closed or self._eof_wanted:
-            raise StreamClosedError(f'cannot write to {self!r}: it is closing or closed')
+        if self._closing or self._closed or self._eof_wanted or \
+                (self._write_eof and self._wfd is None):
+            raise StreamClosedError(f'cannot write to {self!r}: it is closing or '
+                                    'closed, or its write side is shut down')
         if on_write is not None or on_flush is not None or on_error is not None:
             check_callables({'on_write': on_write, 'on_flush': on_flush,
                              'on_error': on_error}, ('on_write', 'on_flush', 'on_error'))
@@ -770,6 +772,16 @@ class Stream(Handle):
         self._eof_wanted = True
         if not self._queue:
             self._queue_drained()
+
+    def close_write(self):
+        """See `IHandle.close_write`; what is still queued fails with
+        `StreamClosedError`, and later writes raise it."""
+        if self._wfd is None:
+            return
+        self._write_eof = True
+        super().close_write()
+        if self._queue:
+            self._queue.fail_all(StreamClosedError(f'{self!r}: write side closed'))
 
     def _closed_hook(self):
         self._fail_readers(StreamClosedError('stream closed'))

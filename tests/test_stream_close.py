@@ -272,6 +272,28 @@ def test_write_eof_on_an_empty_queue_half_closes_at_once(loop, socketpair):
     stream.close()
 
 
+def test_writing_after_the_half_close_raises_and_sends_nothing(loop, socketpair):
+    a, b = socketpair
+    stream = make_stream(loop, a)
+    stream.write_eof()
+    with pytest.raises(StreamClosedError):
+        stream.write(b'too late')
+    assert b.recv(10) == b''
+    stream.close()
+
+
+def test_close_write_fails_what_is_queued_and_refuses_more(loop, pipe):
+    r, w = pipe
+    stream = geventio.Stream(write_handle=w)
+    queued = stream.write(b'never sent')    # no loop yet: it stays queued
+    stream.close_write()
+    with pytest.raises(StreamClosedError):
+        queued.get(timeout=WAIT)
+    with pytest.raises(StreamClosedError):
+        stream.write(b'later')
+    assert w.closed
+
+
 def test_write_eof_without_a_write_handle_raises(loop, pipe):
     r, _ = pipe
     stream = geventio.Stream(read_handle=r, on_read=keep_all)
