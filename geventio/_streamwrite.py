@@ -1,0 +1,330 @@
+"""The write half of Stream: write(), its pieces and futures, flushing and half-closing.
+
+Not a public module. IO::Async::Stream's writing rules (API.md section 4,
+"Writing") over the shared write queue (``_writequeue``): `_StreamPiece` gives
+each queued write its callbacks and its future, and `_StreamWriter` is the
+mixin that `geventio.Stream` takes its writing methods from, so that the reading
+and the writing half each fit in a module of their own.
+
+Design: when bytes move
+-----------------------
+A write made on the stream's own greenlet (inside a callback) is queued and
+sent right after the callback returns, before the greenlet parks; one made
+elsewhere starts the write watcher, and ``autoflush`` sends at once in the
+caller. The kernel is asked to wait only when a send would block; a flush that
+spent its one call per wake-up with more queued goes on next loop round (see
+`_StreamWriter._next_round`).
+"""
+
+import functools
+import os
+
+import gevent
+from greenlet import getcurrent
+from gevent.event import AsyncResult
+
+from ._params import check_callables, check_positive
+from ._writequeue import BLOCKED, DRAINED, MORE, NOT_YET, WAITING, Piece
+from .errors import StreamClosedError
+from .handle import _WRITE
+
+__all__ = []    # private: Stream is the public face
+
+#: Marks a future source whose value has been taken.
+_SPENT = object()
+
+
+class _StreamFuture(AsyncResult):
+    """The future of a write or a future reader.
+
+    Waited on from its own stream's greenlet (a callback blocking on
+    ``stream.write(x).get()`` or ``stream.read_exactly(n).get()``), it first lets
+    the stream send what is queued and serve its readers: the greenlet that would
+    otherwise do so after the callback returns is the one about to block.
+    """
+
+    __slots__ = ('_stream',)
+
+    def get(self, block=True, timeout=None):
+        if block and not self.ready():
+            self._stream._serve_blocked()
+        return super().get(block, timeout)
+
+    def wait(self, timeout=None):
+        if not self.ready():
+            self._stream._serve_blocked()
+        return super().wait(timeout)
+
+
+def _future(stream):
+    """A new `_StreamFuture` of ``stream`` (no ``__init__``: as cheap as an
+    AsyncResult)."""
+    future = _StreamFuture()
+    future._stream = stream
+    return future
+
+
+class _StreamPiece(Piece):
+    """A write of a Stream: its callbacks and its future."""
+
+    __slots__ = ('stream', 'future', 'on_write', 'on_flush', 'on_error')
+
+    def __init__(self, stream, data, limit, source, on_write, on_flush, on_error):
+        # Piece.__init__ inlined: this runs once per write.
+        self.data = data
+        self.offset = 0
+        self.limit = limit
+        self.source = source
+        self.stream = stream
+        self.future = future = _StreamFuture()
+        future._stream = stream
+        self.on_write = on_write
+        self.on_flush = on_flush
+        self.on_error = on_error
+
+    def pull(self):
+        source, stream = self.source, self.stream
+        if source is _SPENT:
+            return None
+        if isinstance(source, AsyncResult):
+            # Tested first: an AsyncResult is callable too (as a link callback).
+            if not source.ready():
+                source.rawlink(stream._source_ready)
+                return NOT_YET
+            self.source = _SPENT
+            return stream._encode(source.get(), 'a write future')
+        return stream._encode(source(stream), 'a write generator')
+
+    def written(self, count):
+        if self.on_write is not None:
+            self.on_write(self.stream, count)
+
+    def done(self):
+        self.future.set(None)
+        if self.on_flush is not None:
+            self.on_flush(self.stream)
+
+    def failed(self, err):
+        self.future.set_exception(err)
+        if self.on_error is not None:
+            self.on_error(self.stream, err)
+
+
+class _StreamWriter:
+    """Stream's writing methods (a mixin: the state lives in Stream's slots)."""
+
+    __slots__ = ()
+
+    @property
+    def is_write_eof(self):
+        """See `IStream.is_write_eof`."""
+        return self._write_eof and not self._queue
+
+    def write(self, data, on_write=None, on_flush=None, on_error=None,
+              write_len=None):
+        """See `IStream.write`.
+
+        Raises:
+            StreamClosedError: the stream is closing or closed, or its write side
+                was shut down with write_eof().
+            TypeError: ``data`` of a kind not listed, ``str`` without an
+                encoding, or a callback that is not callable.
+        """
+        if self._closing or self._closed or self._eof_wanted or \
+                (self._write_eof and self._wfd is None):
+            raise StreamClosedError(f'cannot write to {self!r}: it is closing or '
+                                    'closed, or its write side is shut down')
+        if on_write is not None or on_flush is not None or on_error is not None:
+            check_callables({'on_write': on_write, 'on_flush': on_flush,
+                             'on_error': on_error}, ('on_write', 'on_flush', 'on_error'))
+        if write_len is None:
+            write_len = self._write_len
+        else:
+            check_positive(write_len, 'write_len')
+        if type(data) is bytes:
+            piece = _StreamPiece(self, data, write_len, None,
+                                 on_write, on_flush, on_error)
+        elif isinstance(data, AsyncResult) or callable(data):
+            piece = _StreamPiece(self, None, write_len, data,
+                                 on_write, on_flush, on_error)
+        elif data is None:
+            raise TypeError('data must be bytes, not None')
+        else:
+            piece = _StreamPiece(self, self._encode(data, 'data'), write_len, None,
+                                 on_write, on_flush, on_error)
+        self._queue.append(piece)
+        if self._write_state is not DRAINED or self._wfd is None:
+            return piece.future
+        if self._autoflush:
+            self._flush(from_readiness=False)
+        elif getcurrent() is not self._glet:
+            self._update_watchers()
+        return piece.future
+
+    def _encode(self, data, name):
+        if data is None or isinstance(data, bytes):
+            return data
+        if isinstance(data, (bytearray, memoryview)):
+            # Copied: the caller may reuse it at once (an echo clears its buffer).
+            return bytes(data)
+        if isinstance(data, str):
+            if self._encoding is None:
+                raise TypeError(f'{name} is str but the stream has no encoding')
+            return data.encode(self._encoding)
+        raise TypeError(f'{name} must be bytes, str (with an encoding), a generator '
+                        f'callable or a future, not {data!r}')
+
+    def _set_sender(self):
+        """Choose ``_send(data) -> count`` for the current write handle: the TLS
+        object's ``send``, or ``os.write`` on the descriptor (a C partial: this
+        runs once per write)."""
+        if self._wfd is None:
+            self._send = None
+        elif self._tls_write:
+            self._send = self._write_handle.send
+        else:
+            self._send = functools.partial(os.write, self._wfd)
+
+    def _install_transport(self, transport):
+        """Read and write through ``transport`` from now on (used by start_tls)."""
+        self._read_handle = self._write_handle = transport
+        self._tls_read = self._tls_write = True
+        self._set_sender()
+
+    def _wants_write(self):
+        # Not while a future source is pending, nor between rounds (_next_round).
+        return self._want_write or (bool(self._queue) and
+                                    self._write_state is not WAITING and
+                                    self._write_state is not MORE)
+
+    def _write_ready(self):
+        if self._want_write:
+            self.maybe_invoke_event('on_write_ready')
+        if self._queue:
+            self._flush(from_readiness=True)
+
+    def _flush(self, from_readiness):
+        """Send what the kernel takes; then fire the events the outcome calls for.
+
+        Driven by readiness, one system call is made (IO::Async's default; with
+        ``write_all``, as many as the kernel takes); ``autoflush`` sends all it can.
+        """
+        if self._flushing or self._wfd is None:
+            return
+        if self._writeable_stopped and from_readiness:
+            # Readiness after a stop: sending can go on (IO::Async fires this
+            # before it writes).
+            self._writeable_stopped = False
+            self.maybe_invoke_event('on_writeable_start')
+            if self._wfd is None:
+                return
+        self._flushing = True
+        try:
+            state = self._queue.flush(
+                self._send, 1 if from_readiness and not self._write_all else None)
+        except OSError as err:
+            self._flushing = False
+            self._write_failed(err)
+            return
+        except BaseException:
+            self._flushing = False      # a write callback raised
+            raise
+        self._flushing = False
+        self._write_state = state
+        if state is DRAINED:
+            if self._writeable_stopped:
+                self._writeable_stopped = False
+                self.maybe_invoke_event('on_writeable_start')
+            if from_readiness and self._on_outgoing_empty is not None:
+                self._on_outgoing_empty()
+            if self._closing or self._eof_wanted:
+                self._queue_drained()
+            return
+        if state is MORE:
+            self._next_round()
+        elif state is BLOCKED and not self._writeable_stopped:
+            self._writeable_stopped = True
+            self.maybe_invoke_event('on_writeable_stop')
+        if getcurrent() is not self._glet:
+            self._update_watchers()
+
+    def _queue_drained(self):
+        if self._closed or self._queue:
+            return
+        if self._closing:
+            self._close_handles()
+        elif self._eof_wanted:
+            self._eof_wanted = False
+            self._write_eof = True
+            self.close_write()
+
+    def _next_round(self):
+        """Go on with a flush whose one-call budget was spent, next loop round.
+
+        The kernel took all it was offered, so write-readiness would tell
+        nothing: a socket reports it only while its buffer is mostly empty (a
+        quarter, for unix sockets), so a send would never be seen to block and
+        on_writeable_stop would never fire. Sending again next round, a full
+        kernel shows as a send that would block.
+        """
+        if self._glet is None:
+            return
+        if self._round is None:
+            self._round = self._hub.loop.timer(0.0)
+        if not self._round.active:
+            self._round.start(self._wake_write)
+
+    def _start_watching(self):
+        super()._start_watching()
+        if self._write_state is MORE:
+            self._next_round()
+
+    def _stop_watching(self):
+        if self._round is not None:
+            self._round.close()
+            self._round = None
+        super()._stop_watching()
+
+    def _wake_write(self):
+        if self._parked:
+            self._glet.switch(_WRITE)
+            return
+        if self._wwatch is not None:
+            self._wwatch.stop()
+        if self._queue and not self._flushing:
+            gevent.spawn_raw(self._elsewhere, self._flush, True)
+
+    def _source_ready(self, _future):
+        # A future the head piece waits on resolved (called from the hub).
+        if self._write_state is WAITING and not self._closed:
+            self._write_state = MORE
+            self._next_round()
+
+    def _write_failed(self, err):
+        if isinstance(err, BrokenPipeError):
+            self._write_eof = True
+            self.maybe_invoke_event('on_write_eof')
+        self._write_state = DRAINED
+        self._queue.fail_all(err)
+        if self.can_event('on_write_error'):
+            self.invoke_event('on_write_error', err)
+        else:
+            self.close_now()
+
+    def write_eof(self):
+        """See `IStream.write_eof`."""
+        if self._wfd is None:
+            raise StreamClosedError(f'{self!r} has no write handle')
+        self._eof_wanted = True
+        if not self._queue:
+            self._queue_drained()
+
+    def close_write(self):
+        """See `IHandle.close_write`; what is still queued fails with
+        `StreamClosedError`, and later writes raise it."""
+        if self._wfd is None:
+            return
+        self._write_eof = True
+        super().close_write()
+        if self._queue:
+            self._queue.fail_all(StreamClosedError(f'{self!r}: write side closed'))
