@@ -15,6 +15,7 @@ import socket
 
 import gevent
 import gevent.socket
+from gevent.event import Event
 import pytest
 from greenlet import getcurrent, greenlet
 
@@ -237,6 +238,29 @@ def pipe():
     yield rfile, wfile
     rfile.close()
     wfile.close()
+
+
+#: Seconds any single wait in a test may take before it fails.
+WAIT = 5
+
+
+class Log(list):
+    """A list of what happened that a test can wait on."""
+
+    def __init__(self):
+        super().__init__()
+        self._changed = Event()
+
+    def append(self, item):
+        super().append(item)
+        self._changed.set()
+
+    def wait_for(self, count):
+        """Block until at least ``count`` entries were logged."""
+        while len(self) < count:
+            self._changed.clear()
+            assert self._changed.wait(WAIT), f'timed out with {list(self)!r}'
+        return self
 
 
 def recv_exactly(sock, count):

@@ -5,35 +5,12 @@ import re
 import socket
 
 import pytest
-from gevent.event import Event
 
 import geventio
 from geventio import IncompleteReadError, TextBuffer
-from conftest import recv_exactly
-
-#: Seconds any single wait in these tests may take before it fails.
-WAIT = 5
+from conftest import Log, WAIT, recv_exactly
 
 TEXT = 'naïve café — 日本語 ✓ 𝄞'
-
-
-class Log(list):
-    """A list of what happened that a test can wait on."""
-
-    def __init__(self):
-        super().__init__()
-        self._changed = Event()
-
-    def append(self, item):
-        super().append(item)
-        self._changed.set()
-
-    def wait_for(self, count):
-        """Block until at least ``count`` entries were logged."""
-        while len(self) < count:
-            self._changed.clear()
-            assert self._changed.wait(WAIT), f'timed out with {list(self)!r}'
-        return self
 
 
 def keep_all(stream, buffer, eof):

@@ -19,32 +19,11 @@ from gevent.event import AsyncResult, Event
 
 import geventio
 from geventio import StreamClosedError
-from conftest import recv_exactly, turn_the_hub
+from conftest import Log, WAIT, recv_exactly, turn_the_hub
 
-#: Seconds any single wait in these tests may take before it fails.
-WAIT = 5
 
 #: Enough data to fill the kernel buffers of any pair kind several times over.
 BIG = 2 * 1024 * 1024
-
-
-class Log(list):
-    """A list of what happened that a test can wait on."""
-
-    def __init__(self):
-        super().__init__()
-        self._changed = Event()
-
-    def append(self, item):
-        super().append(item)
-        self._changed.set()
-
-    def wait_for(self, count):
-        """Block until at least ``count`` entries were logged."""
-        while len(self) < count:
-            self._changed.clear()
-            assert self._changed.wait(WAIT), f'timed out with {list(self)!r}'
-        return self
 
 
 def wait(event):
