@@ -263,6 +263,29 @@ class Log(list):
         return self
 
 
+def wait(event):
+    """Wait for a gevent Event, failing the test after WAIT seconds."""
+    assert event.wait(WAIT), 'timed out'
+
+
+def settle():
+    """Let the hub run whole loop iterations (to show that nothing more happens)."""
+    turn_the_hub(3)
+
+
+def keep_all(stream, buffer, eof):
+    """An on_read that keeps everything in the buffer."""
+    return 0
+
+
+def make_stream(loop, sock, **params):
+    """A Stream on ``sock`` (``on_read`` defaults to keep_all), added to ``loop``."""
+    params.setdefault('on_read', keep_all)
+    stream = geventio.Stream(handle=sock, **params)
+    loop.add(stream)
+    return stream
+
+
 def recv_exactly(sock, count):
     """Read exactly ``count`` bytes from a (gevent or blocking stdlib) socket."""
     data = b''

@@ -17,12 +17,7 @@ from gevent.event import Event
 
 import geventio
 from geventio import StreamClosedError
-from conftest import Log, WAIT, recv_exactly, turn_the_hub
-
-
-def settle():
-    """Let the hub run whole loop iterations (to show that nothing more happens)."""
-    turn_the_hub(3)
+from conftest import Log, WAIT, keep_all, make_stream, recv_exactly, settle
 
 
 def recv_until_eof(sock):
@@ -39,17 +34,6 @@ def recv_all(sock, count):
         assert chunk, f'EOF after {len(data)} of {count} bytes'
         data += chunk
     return bytes(data)
-
-
-def keep_all(stream, buffer, eof):
-    return 0
-
-
-def make_stream(loop, sock, **params):
-    params.setdefault('on_read', keep_all)
-    stream = geventio.Stream(handle=sock, **params)
-    loop.add(stream)
-    return stream
 
 
 @pytest.fixture

@@ -8,21 +8,15 @@ import pytest
 
 import geventio
 from geventio import IncompleteReadError, TextBuffer
-from conftest import Log, WAIT, recv_exactly
+import conftest
+from conftest import Log, WAIT, keep_all, recv_exactly
 
 TEXT = 'naïve café — 日本語 ✓ 𝄞'
 
 
-def keep_all(stream, buffer, eof):
-    return 0
-
-
 def make_stream(loop, sock, **params):
-    params.setdefault('on_read', keep_all)
     params.setdefault('encoding', 'utf-8')
-    stream = geventio.Stream(handle=sock, **params)
-    loop.add(stream)
-    return stream
+    return conftest.make_stream(loop, sock, **params)
 
 
 def collect_text(loop, sock, **params):

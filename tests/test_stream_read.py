@@ -20,11 +20,8 @@ from gevent.event import AsyncResult, Event
 
 import geventio
 from geventio import IncompleteReadError, LimitOverrunError, StreamClosedError
-from conftest import Log, WAIT, recv_exactly, tcp_pair, turn_the_hub
-
-
-def wait(event):
-    assert event.wait(WAIT), 'timed out'
+from conftest import (Log, WAIT, keep_all, make_stream, recv_exactly, settle, tcp_pair,
+                      turn_the_hub, wait)
 
 
 def unread(fd):
@@ -44,22 +41,6 @@ def wait_consumed(fd):
             return
         turn_the_hub(1)
     raise AssertionError(f'the stream did not read fd {fd}')
-
-
-def settle():
-    """Let the hub run whole loop iterations (to show that nothing more happens)."""
-    turn_the_hub(3)
-
-
-def keep_all(stream, buffer, eof):
-    return 0
-
-
-def make_stream(loop, sock, **params):
-    params.setdefault('on_read', keep_all)
-    stream = geventio.Stream(handle=sock, **params)
-    loop.add(stream)
-    return stream
 
 
 # -- read sizes and fairness ----------------------------------------------------

@@ -19,20 +19,11 @@ from gevent.event import AsyncResult, Event
 
 import geventio
 from geventio import StreamClosedError
-from conftest import Log, WAIT, recv_exactly, turn_the_hub
+from conftest import Log, WAIT, keep_all, make_stream, recv_exactly, settle
 
 
 #: Enough data to fill the kernel buffers of any pair kind several times over.
 BIG = 2 * 1024 * 1024
-
-
-def wait(event):
-    assert event.wait(WAIT), 'timed out'
-
-
-def settle():
-    """Let the hub run whole loop iterations (to show that nothing more happens)."""
-    turn_the_hub(3)
 
 
 def unread(fd):
@@ -52,22 +43,11 @@ def recv_all(sock, count):
     return bytes(data)
 
 
-def keep_all(stream, buffer, eof):
-    return 0
-
-
 def small_buffers(a, b):
     """Shrink the kernel buffers between ``a`` and ``b`` (TCP loopback would
     otherwise take megabytes before a send blocks)."""
     a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
     b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-
-
-def make_stream(loop, sock, **params):
-    params.setdefault('on_read', keep_all)
-    stream = geventio.Stream(handle=sock, **params)
-    loop.add(stream)
-    return stream
 
 
 def seqpacket_pair(sockets):
