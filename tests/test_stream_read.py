@@ -191,24 +191,26 @@ def test_callable_from_a_temporary_handler_replaces_it(loop, socketpair):
                                  ('on_read', b''), ('on_read', b'c')]
 
 
+def taking_one(calls, name):
+    """A temporary handler that logs the buffer, takes one byte and is done."""
+    def handler(stream, buffer, eof):
+        calls.append((name, bytes(buffer)))
+        del buffer[:1]
+        return None
+    return handler
+
+
 def test_none_from_a_temporary_handler_runs_the_next_at_once(loop, socketpair):
     a, b = socketpair
     calls = Log()
-
-    def taking_one(name):
-        def handler(stream, buffer, eof):
-            calls.append((name, bytes(buffer)))
-            del buffer[:1]
-            return None
-        return handler
 
     def on_read(stream, buffer, eof):
         calls.append(('on_read', bytes(buffer)))
         return 0
 
     stream = make_stream(loop, a, on_read=on_read)
-    stream.push_on_read(taking_one('h1'))
-    stream.push_on_read(taking_one('h2'))
+    stream.push_on_read(taking_one(calls, 'h1'))
+    stream.push_on_read(taking_one(calls, 'h2'))
     b.sendall(b'xyz')
     assert calls.wait_for(3) == [('h1', b'xyz'), ('h2', b'yz'), ('on_read', b'z')]
     settle()
@@ -327,13 +329,6 @@ def test_pushed_handlers_are_served_in_fifo_order_ahead_of_on_read(loop, socketp
     a, b = socketpair
     calls = Log()
 
-    def taking_one(name):
-        def handler(stream, buffer, eof):
-            calls.append((name, bytes(buffer)))
-            del buffer[:1]
-            return None
-        return handler
-
     def on_read(stream, buffer, eof):
         calls.append(('on_read', bytes(buffer)))
         del buffer[:]
@@ -341,7 +336,7 @@ def test_pushed_handlers_are_served_in_fifo_order_ahead_of_on_read(loop, socketp
 
     stream = make_stream(loop, a, on_read=on_read)
     for name in ('h1', 'h2', 'h3'):
-        stream.push_on_read(taking_one(name))
+        stream.push_on_read(taking_one(calls, name))
     b.sendall(b'abcd')
     assert calls.wait_for(4) == [('h1', b'abcd'), ('h2', b'bcd'), ('h3', b'cd'),
                                  ('on_read', b'd')]
