@@ -19,6 +19,18 @@ log = logging.getLogger('geventio')
 #: Marks an event not resolved yet.
 _UNBOUND = object()
 
+#: class -> the events it implements as methods. Asked once per class: a failed
+#: ``getattr`` per event and per connection cost more than the rest of binding.
+_METHOD_EVENTS = {}
+
+
+def _method_events(cls):
+    events = _METHOD_EVENTS.get(cls)
+    if events is None:
+        events = _METHOD_EVENTS[cls] = frozenset(
+            name for name in cls._EVENTS if callable(getattr(cls, name, None)))
+    return events
+
 
 @implementer(INotifier)
 class Notifier:
@@ -68,6 +80,8 @@ class Notifier:
             TypeError: for an unknown keyword, or an event handler that is not
                 callable (``None`` removes a keyword handler).
         """
+        if not params:
+            return
         events = {}
         for name, value in params.items():
             if name not in self._EVENTS:
@@ -90,8 +104,8 @@ class Notifier:
         keyword = self._event_keywords.get(name)
         if keyword is not None:
             handler = types.MethodType(keyword, self)
-        elif name in self._EVENTS:
-            handler = getattr(self, name, None)
+        elif name in _method_events(type(self)):
+            handler = getattr(self, name)
         else:
             handler = None
         self._handlers[name] = handler
