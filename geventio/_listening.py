@@ -92,8 +92,24 @@ class Plan:
             raise TypeError(f'listen needs service= with host={host!r} '
                             '(0 picks a free port)')
         hints = _sockets.pop_hints(params, socket.SOCK_STREAM)
+        _refuse_datagrams(hints[1], 'socktype')
         self.query = (addresses.parse_host(host), addresses.parse_service(service),
                       _sockets.passive(hints))
+
+
+#: Socket types that have no listen()/accept(): receive-first datagrams bind a
+#: `geventio.Socket` instead (``Socket(...).bind(service=..., socktype='dgram')``,
+#: IO::Async::Socket's "Receive-first" pattern). Refused at the call when given
+#: as the ``socktype=`` of a resolver-mode listen(); a plain address of such a
+#: type is a candidate like any other, and fails with on_fail('listen', ...).
+_UNLISTENABLE = (socket.SOCK_DGRAM, socket.SOCK_RAW)
+
+
+def _refuse_datagrams(socktype, name):
+    if socktype in _UNLISTENABLE:
+        raise ValueError(
+            f'{name}={socktype!r}: datagram sockets do not listen; bind a '
+            "geventio.Socket instead (sock.bind(service=..., socktype='dgram'))")
 
 
 def check_listening(sock):

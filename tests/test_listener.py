@@ -420,3 +420,12 @@ def test_loop_close_also_closes_the_children_a_closing_listener_hands_back():
         loop.close()
         assert children and all(child.is_closed for child in children)
         assert loop.notifiers == ()
+
+
+@pytest.mark.parametrize('socktype', ['dgram', socket.SOCK_RAW])
+def test_a_datagram_socktype_hint_is_refused_at_the_call(loop, socktype):
+    """listen() has no datagram form: receive-first binds a Socket instead."""
+    with pytest.raises(ValueError, match='datagram sockets do not listen'):
+        loop.listen(host='127.0.0.1', service=0, socktype=socktype,
+                    on_socket=lambda sock: None)
+    assert loop.notifiers == ()
