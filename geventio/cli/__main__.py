@@ -16,7 +16,7 @@ def main(argv=None):
     parser.add_argument('command', choices=['demo', 'bench'],
                         help='demo: a loopback echo server and client; '
                              'bench: the benchmarks (see benchmarks/README.md)')
-    args, rest = parser.parse_known_args(argv[:1])
+    args = parser.parse_args(argv[:1])
     if args.command == 'demo':
         from .demo import main as run
     else:
