@@ -16,6 +16,8 @@ from gevent.event import AsyncResult
 
 from . import addresses
 from ._params import check_callables, check_int, check_unknown
+from .datagram import Socket
+from .stream import Stream
 
 __all__ = ['bind_handle', 'call', 'call_with_timeout', 'close_at_once',
            'is_listening', 'most_significant', 'new_socket', 'passive',
@@ -168,11 +170,7 @@ def wrap(sock, event):
     """``sock`` in a new `Stream` (``event`` is ``'on_stream'``) or `Socket`
     (``'on_socket'``), not yet in a loop: the receiver adds it (API.md
     sections 6 and 7)."""
-    if event == 'on_stream':
-        from .stream import Stream as cls
-    else:
-        from .datagram import Socket as cls
-    return cls(handle=sock)
+    return (Stream if event == 'on_stream' else Socket)(handle=sock)
 
 
 def close_at_once(obj):

@@ -491,7 +491,8 @@ class Stream(_StreamWriter, Handle):
 
 
     def _closed_hook(self):
-        self._fail_readers(StreamClosedError('stream closed'))
+        if self._readers:
+            self._fail_readers(StreamClosedError('stream closed'))
         if self._queue:
             self._queue.fail_all(StreamClosedError('stream closed'))
         self._write_state = DRAINED
