@@ -64,26 +64,26 @@ def _future(stream):
     return future
 
 
-class _StreamPiece(Piece):
-    """A write of a Stream: its callbacks and its future."""
+class _StreamPiece(_StreamFuture, Piece):
+    """A write of a Stream, and the future ``write()`` returns for it: one
+    object per write instead of two (this runs once per message)."""
 
-    __slots__ = ('stream', 'future', 'on_write', 'on_flush', 'on_error')
+    __slots__ = ('data', 'offset', 'limit', 'source', 'on_write', 'on_flush',
+                 'on_error')
 
     def __init__(self, stream, data, limit, source, on_write, on_flush, on_error):
-        # Piece.__init__ inlined: this runs once per write.
+        AsyncResult.__init__(self)
         self.data = data
         self.offset = 0
         self.limit = limit
         self.source = source
-        self.stream = stream
-        self.future = future = _StreamFuture()
-        future._stream = stream
+        self._stream = stream
         self.on_write = on_write
         self.on_flush = on_flush
         self.on_error = on_error
 
     def pull(self):
-        source, stream = self.source, self.stream
+        source, stream = self.source, self._stream
         if source is _SPENT:
             return None
         if isinstance(source, AsyncResult):
@@ -97,17 +97,27 @@ class _StreamPiece(Piece):
 
     def written(self, count):
         if self.on_write is not None:
-            self.on_write(self.stream, count)
+            self.on_write(self._stream, count)
 
     def done(self):
-        self.future.set(None)
+        self.data = None            # a future kept by the caller keeps no data
+        self.set(None)
         if self.on_flush is not None:
-            self.on_flush(self.stream)
+            self.on_flush(self._stream)
+
+    def sent(self, count):
+        if self.on_write is not None:
+            self.on_write(self._stream, count)
+        self.data = None
+        self.set(None)
+        if self.on_flush is not None:
+            self.on_flush(self._stream)
 
     def failed(self, err):
-        self.future.set_exception(err)
+        self.data = None
+        self.set_exception(err)
         if self.on_error is not None:
-            self.on_error(self.stream, err)
+            self.on_error(self._stream, err)
 
 
 class _StreamWriter:
@@ -154,12 +164,12 @@ class _StreamWriter:
                                  on_write, on_flush, on_error)
         self._queue.append(piece)
         if self._write_state is not DRAINED or self._wfd is None:
-            return piece.future
+            return piece
         if self._autoflush:
             self._flush(from_readiness=False)
         elif getcurrent() is not self._glet:
             self._update_watchers()
-        return piece.future
+        return piece
 
     def _encode(self, data, name):
         if data is None or isinstance(data, bytes):

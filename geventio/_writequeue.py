@@ -41,7 +41,9 @@ MAX_MERGE = 64
 
 
 class Piece:
-    """One queued write; subclasses override the hooks they need.
+    """One queued write: the hooks the queue calls. A subclass provides the
+    storage (slots) for these attributes, so that it may also derive from
+    another class with a layout of its own (Stream's pieces are their futures).
 
     Attributes:
         data: the bytes-like being written, or ``None`` while a source piece waits
@@ -51,13 +53,7 @@ class Piece:
         source: what pull() draws data from, or ``None`` for plain data.
     """
 
-    __slots__ = ('data', 'offset', 'limit', 'source')
-
-    def __init__(self, data, limit, source=None):
-        self.data = data
-        self.offset = 0
-        self.limit = limit
-        self.source = source
+    __slots__ = ()
 
     def pull(self):
         """Next chunk of ``source``: bytes, ``None`` when finished, or ``NOT_YET``."""
@@ -68,6 +64,12 @@ class Piece:
 
     def done(self):
         """Everything of this piece was handed to the kernel."""
+
+    def sent(self, count):
+        """All of this piece went in one call of ``count`` bytes: written, then
+        done (one hook on the common path)."""
+        self.written(count)
+        self.done()
 
     def failed(self, err):
         """The piece will never be sent (``err`` says why)."""
@@ -132,8 +134,7 @@ class WriteQueue(collections.deque):
                 # The whole of a lone plain piece went in one call.
                 self.popleft()
                 piece.offset = count
-                piece.written(count)
-                piece.done()
+                piece.sent(count)
                 continue
             self._advance(count)
             if count < len(chunk):
