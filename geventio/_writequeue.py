@@ -4,9 +4,10 @@ pieces and the loop that moves them to a non-blocking writer.
 A piece is plain data, or a *source* that produces data when the queue reaches
 it: a generator callable called until it returns ``None``, or a future whose
 value is the data (IO::Async::Stream's two kinds of deferred write). The queue
-knows nothing about events; each piece reports progress through three hooks,
-``written(n)``, ``done()`` and ``failed(err)``, which the owner's piece class
-fills in (Stream calls ``on_write``, resolves the future, calls ``on_flush``).
+knows nothing about events; each piece reports progress through its hooks,
+``written(n)``, ``done()``, ``sent(n)`` (both at once, for a piece that went out
+whole in one call) and ``failed(err)``, which the owner's piece class fills in
+(Stream calls ``on_write``, resolves the future, calls ``on_flush``).
 
 Adjacent plain pieces are merged into one system call up to the size limit, so a
 burst of small writes costs one ``send``; the byte count the kernel took is then

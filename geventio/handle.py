@@ -346,10 +346,10 @@ class Handle(Notifier):
         self._read_handle = self._write_handle = None
         self._rfd = self._wfd = None
         self._want_read = self._want_write = False
-        for obj in {id(read_handle): read_handle,
-                    id(write_handle): write_handle}.values():
-            if obj is not None:
-                _close_quietly(obj)
+        if read_handle is not None:
+            _close_quietly(read_handle)
+        if write_handle is not None and write_handle is not read_handle:
+            _close_quietly(write_handle)
         self._closed_hook()
         try:
             self.maybe_invoke_event('on_closed')

@@ -143,9 +143,6 @@ class Loop:
 
     def later(self, code, *args):
         """See `ILoop.later`."""
-        self._hub.loop.run_callback(self._run_later, code, args)
-
-    def _run_later(self, code, args):
         gevent.spawn(self._call, code, *args)
 
     def _call(self, code, *args):
