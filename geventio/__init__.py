@@ -1,25 +1,29 @@
 """geventio: Perl's callback-style networking objects on gevent.
 
-General layout: a `Loop` holds `Notifier` objects. A `Handle` watches one or two
-file descriptors on a greenlet of its own; `Stream` (IO::Async::Stream) moves an
-ordered byte stream over it, `Socket` (IO::Async::Socket) datagrams. `Listener`
-and `Connector` make the sockets they wrap. `geventio.danga` and
-`geventio.iostream` are the Danga::Socket and IO::Stream work-alikes. The
-read buffer (``_buffer``) and the write queue (``_writequeue``) are shared by
-every class that moves bytes. The contract is API.md; the interfaces are in
-`geventio.interfaces`.
+The public names of IO::Async (`Loop`, `Notifier`, `Handle`, `Stream`, `Socket`,
+`Listener`, `Connector`) are importable from here; Danga::Socket and IO::Stream
+live in `geventio.danga` and `geventio.iostream`, the gevent server adapter in
+`geventio.server`, the interfaces in `geventio.interfaces`.
+
+The layers, each importing only those above it in this list (docs/architecture.md;
+``tests/test_layers.py`` keeps it so):
+
+1. vocabulary: `errors`, `interfaces`, `addresses`, ``_params``, ``_callbacks``;
+2. ``_io``: the byte layer (reading, writing, resolving, sockets, TLS);
+3. ``ioasync``: IO::Async's notifiers, their engine and the `Loop`;
+4. the surfaces beside it, and the tools: ``cli``, ``bench``.
 """
 
-from ._buffer import TextBuffer
-from .connector import Connector
-from .datagram import Socket
+from ._io.text import TextBuffer
 from .errors import (ConnectError, IncompleteReadError, LimitOverrunError,
                      ListenError, ResolveError, StreamClosedError)
-from .handle import Handle
-from .listener import Listener
-from .loop import Loop
-from .notifier import Notifier
-from .stream import Stream
+from .ioasync.connector import Connector
+from .ioasync.datagram import Socket
+from .ioasync.handle import Handle
+from .ioasync.listener import Listener
+from .ioasync.loop import Loop
+from .ioasync.notifier import Notifier
+from .ioasync.stream import Stream
 
 __all__ = [
     'ConnectError',

@@ -10,7 +10,8 @@ every module can use it (``addresses`` included).
 """
 
 __all__ = ['check_callables', 'check_flag', 'check_int', 'check_positive',
-           'check_seconds', 'check_unknown', 'first_given', 'one_of']
+           'check_seconds', 'check_unknown', 'first_given', 'one_of',
+           'pop_continuations']
 
 
 def check_int(value, name):
@@ -64,6 +65,18 @@ def check_callables(params, names):
         value = params.get(name)
         if value is not None and not callable(value):
             raise TypeError(f'{name} must be callable, not {value!r}')
+
+
+def pop_continuations(target, params, names):
+    """Pop each of ``names`` from ``params`` onto ``target`` as an attribute
+    (``None`` when not given).
+
+    Raises:
+        TypeError: one is given but not callable.
+    """
+    check_callables(params, names)
+    for name in names:
+        setattr(target, name, params.pop(name, None))
 
 
 def check_unknown(params, what):

@@ -8,21 +8,19 @@ resolving, listening and connecting.
 
 import heapq
 import itertools
-import logging
-import socket
 import time
 
 import gevent
 from gevent.event import AsyncResult, Event
 from zope.interface import implementer
 
-from . import _buffer, addresses
-from .errors import ResolveError
-from .interfaces import ILoop
+from .. import _callbacks, addresses
+from .._io import resolving
+from ..interfaces import ILoop
+from .connector import Connector
+from .listener import listen_from_loop
 
 __all__ = ['Loop']
-
-log = logging.getLogger('geventio')
 
 
 @implementer(ILoop)
@@ -45,9 +43,6 @@ class Loop:
         self._timer_ids = itertools.count(1)
         self._timer_watcher = None
         self._dispatched = None
-        # Reads land here before being appended to a stream's buffer (_buffer).
-        self._scratch = memoryview(bytearray(_buffer.SCRATCH_SIZE))
-        self._read_views = {}
 
     def __repr__(self):
         return f'<Loop notifiers={len(self._notifiers)} running={self.is_running}>'
@@ -81,12 +76,9 @@ class Loop:
         while self._notifiers:
             # Not a snapshot: a closing Listener hands its children to the loop.
             notifier = next(iter(self._notifiers))
-            # close_now where there is one: a stream still flushing would stay
-            # open after leaving the loop, with nothing left to flush it.
-            close = getattr(notifier, 'close_now', None) or \
-                getattr(notifier, 'close', None)
-            if close is not None:
-                close()
+            # At once: a stream still flushing would stay open after leaving
+            # the loop, with nothing left to flush it.
+            _callbacks.close_at_once(notifier)
             if notifier in self._notifiers:
                 self.remove(notifier)
         if self._timer_watcher is not None:
@@ -126,14 +118,6 @@ class Loop:
         dispatched.clear()
         dispatched.wait(timeout)
 
-    def _read_view(self, size):
-        """``(view,)`` of ``size`` bytes for ``os.readv``, shared by this loop's
-        streams (reads never overlap: they run on this thread, one at a time)."""
-        views = self._read_views.get(size)
-        if views is None:
-            views = self._read_views[size] = _buffer.read_view(self._scratch, size)
-        return views
-
     def _note_dispatch(self):
         """Called after an event of this loop was dispatched (wakes loop_once)."""
         if self._dispatched is not None:
@@ -146,10 +130,7 @@ class Loop:
         gevent.spawn(self._call, code, *args)
 
     def _call(self, code, *args):
-        try:
-            code(*args)
-        except Exception:
-            log.error('deferred call %r raised', code, exc_info=True)
+        _callbacks.call(code, *args)
         self._note_dispatch()
 
     def watch_time(self, code, after=None, at=None):
@@ -219,18 +200,16 @@ class Loop:
         family = addresses.parse_family(family, 'family')
         socktype = addresses.parse_socktype(socktype, 'socktype')
         future = AsyncResult()
-        gevent.spawn(_resolve_into, future, self._hub.resolver, timeout,
-                     (host, service, family, socktype, protocol, flags))
+        gevent.spawn(_settle, future, resolving.getaddrinfo, host, service, family,
+                     socktype, protocol, flags, timeout)
         return future
 
     def listen(self, **params):
         """See `ILoop.listen`."""
-        from .listener import _listen_from_loop
-        return _listen_from_loop(self, params)
+        return listen_from_loop(self, params)
 
     def connect(self, **params):
         """See `ILoop.connect`."""
-        from .connector import Connector
         return Connector(loop=self).connect(**params)
 
 
@@ -253,16 +232,9 @@ def _seconds(value, name):
     return float(value)
 
 
-def _resolve_into(future, resolver, timeout, args):
+def _settle(future, function, *args):
+    """Resolve ``future`` with ``function(*args)``, or fail it with what it raised."""
     try:
-        with gevent.Timeout(timeout):
-            result = resolver.getaddrinfo(*args)
-    except gevent.Timeout:
-        future.set_exception(ResolveError(socket.EAI_AGAIN,
-                                          f'lookup of {args[0]!r} timed out'))
-    except socket.gaierror as err:
-        future.set_exception(ResolveError(err.errno, err.strerror))
-    except OSError as err:
-        future.set_exception(ResolveError(socket.EAI_FAIL, str(err)))
-    else:
-        future.set(result)
+        future.set(function(*args))
+    except Exception as err:
+        future.set_exception(err)

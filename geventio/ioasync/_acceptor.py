@@ -10,16 +10,13 @@ listed in it, the `Listener` starts and stops it and applies the accept-error
 policy.
 """
 
-import logging
-
 from greenlet import getcurrent
 
-from ._writequeue import WOULD_BLOCK
+from .. import _callbacks
+from .._io.nonblocking import WOULD_BLOCK
 from .handle import Handle
 
 __all__ = ['Acceptor']
-
-log = logging.getLogger('geventio')
 
 
 class Acceptor(Handle):
@@ -87,6 +84,5 @@ class Acceptor(Handle):
     def _callback_failed(self, what):
         # A bug, not a user callback (the listener catches those): the
         # listener closes rather than this socket alone.
-        log.error('accepting on %r failed; closing %r', self._read_handle,
-                  self._listener, exc_info=True)
+        _callbacks.report(f'accepting on {self._read_handle!r}', self._listener)
         self._listener.close()

@@ -1,8 +1,9 @@
-"""TLS for geventio: wrapping new sockets, and upgrading a stream in place (STARTTLS).
+"""TLS for geventio: wrapping new sockets, and a transport that upgrades a connection
+already carrying data (STARTTLS).
 
 Not a public module. IO::Async does this in IO::Async::SSL (``SSL_connect``,
 ``SSL_listen``, ``SSL_upgrade``); here ``Connector``/``Listener`` with ``ssl=``
-use `secure`, and ``Stream.start_tls`` uses `start_tls`.
+use `secure`, and ``Stream.start_tls`` installs a `Transport`.
 
 Design: two mechanisms, on purpose
 ----------------------------------
@@ -18,11 +19,10 @@ works too.
 after the plain-text "STARTTLS" line, both may arrive in one read, and those TLS
 bytes are already in the stream's buffer, where an ``SSLSocket`` cannot take
 them back. So the upgrade uses ``ssl.SSLObject`` over two ``MemoryBIO``\\ s
-(`_Transport`), seeded with the buffered bytes. During the handshake it reads
+(`Transport`), seeded with the buffered bytes. During the handshake it reads
 the socket one TLS record at a time (RFC 8446 section 5.1: a 5-byte header
 carrying the body length), so the first application data stays in the kernel
-and the stream's ordinary read watcher sees it. Writes queued before the call
-go out in plain text; writes after it wait behind a gate and go out encrypted.
+and the stream's ordinary read watcher sees it.
 """
 
 import errno
@@ -34,12 +34,10 @@ import ssl
 import gevent
 import gevent.socket
 import gevent.ssl
-from gevent.event import AsyncResult, Event
 
-from . import _sockets, addresses
-from .errors import StreamClosedError
+from .sockets import call_with_timeout
 
-__all__ = ['check_context', 'secure', 'start_tls']
+__all__ = ['Transport', 'check_context', 'secure']
 
 log = logging.getLogger('geventio')
 
@@ -113,7 +111,7 @@ def secure(sock, context, server_side=False, server_hostname=None, timeout=None)
         sock.close()
         raise
     try:
-        _sockets.call_with_timeout(tls_sock, timeout, 'TLS handshake',
+        call_with_timeout(tls_sock, timeout, 'TLS handshake',
                                    tls_sock.do_handshake)
     except BaseException:
         tls_sock.close()
@@ -129,89 +127,6 @@ def check_context(value, name='ssl', client=True):
         wanted = 'True or an ssl.SSLContext' if client else 'an ssl.SSLContext'
         raise TypeError(f'{name} must be {wanted}, not {value!r}')
     return value
-
-
-# -- STARTTLS ------------------------------------------------------------------
-
-def start_tls(stream, context, server_side=False, server_hostname=None):
-    """See ``Stream.start_tls``; returns a future of the stream.
-
-    Raises:
-        TypeError: ``context`` is not an ``ssl.SSLContext``.
-        ValueError: the stream is not in a loop, has no single socket for both
-            directions, is TLS already, or holds decoded text; or the context
-            checks host names and ``server_hostname`` is missing.
-        StreamClosedError: the stream is closing or closed.
-    """
-    _check_upgrade(stream, context, server_side, server_hostname)
-    initial = bytes(stream._buffer) if isinstance(stream._buffer, bytearray) else b''
-    del stream._buffer[:]
-    was_reading = stream.want_readready
-    stream.want_readready = False
-    reached, gate, future = Event(), AsyncResult(), AsyncResult()
-    # Everything queued before now goes out in plain text; the generator runs
-    # when the queue reaches this point, and later writes wait behind the gate.
-    stream.write(lambda _stream: reached.set())
-    stream.write(gate)
-    upgrade = gevent.spawn(_upgrade, stream, (context, server_side, server_hostname),
-                           initial, was_reading, (reached, gate, future))
-    stream.new_close_future().rawlink(lambda _: upgrade.kill(block=False))
-    return future
-
-
-def _check_upgrade(stream, context, server_side, server_hostname):
-    check_context(context, 'context', client=False)
-    addresses.parse_host(server_hostname, 'server_hostname')
-    if not server_side and context.check_hostname and not server_hostname:
-        raise ValueError('the context checks host names: give server_hostname=')
-    if stream.is_closed or stream._closing:
-        raise StreamClosedError(f'{stream!r} is closing or closed')
-    if stream.loop is None:
-        raise ValueError(f'{stream!r} must be in a loop to start TLS')
-    if stream.read_handle is None or stream.read_handle is not stream.write_handle:
-        raise ValueError('start_tls needs one socket for both directions')
-    if stream._tls_read:
-        raise ValueError(f'{stream!r} already speaks TLS')
-    if not isinstance(stream._buffer, bytearray) and stream._buffer:
-        raise ValueError('start_tls with decoded text still buffered')
-
-
-def _upgrade(stream, tls_args, initial, was_reading, signals):
-    reached, gate, future = signals
-    try:
-        reached.wait()
-        transport = _Transport(stream.read_handle, *tls_args, initial)
-        transport.handshake()
-    except Exception as err:
-        future.set_exception(err)
-        stream.close_now()
-        return
-    finally:
-        if not future.ready() and stream.is_closed:
-            future.set_exception(StreamClosedError('stream closed during TLS handshake'))
-    _install(stream, transport, was_reading)
-    gate.set(b'')
-    future.set(stream)
-
-
-def _install(stream, transport, was_reading):
-    """Make ``transport`` the stream's handle for both directions.
-
-    The file descriptor is the same, so the stream's watchers stay as they are;
-    the stream's read and send paths use a TLS handle's ``recv_into``/``send``.
-    """
-    stream._install_transport(transport)
-    if was_reading and not stream.is_read_eof:
-        stream.want_readready = True
-    if transport.pending() and stream._glet is not None:
-        # Application data already decrypted or buffered: no readiness will
-        # announce it, so wake the stream's greenlet once.
-        stream._hub.loop.run_callback(_wake_reader, stream)
-
-
-def _wake_reader(stream):
-    if stream._glet is not None and stream._parked and stream.want_readready:
-        stream._wake_read()
 
 
 class _Records:
@@ -240,7 +155,7 @@ class _Records:
         return self._body_left or RECORD_HEADER - len(self._header)
 
 
-class _Transport:
+class Transport:
     """A TLS session over a connected socket: ``ssl.SSLObject`` and memory BIOs.
 
     It has what a geventio handle needs of a TLS handle (``fileno``,

@@ -29,13 +29,12 @@ on IPv4 and IPv6 alike rather than two unrelated ports.
 import errno
 import socket
 
-import gevent.socket
+from .. import _callbacks, addresses
+from .._io import resolving, sockets, tls
+from .._params import (check_flag, check_positive, check_unknown, first_given,
+                       one_of, pop_continuations)
 
-from . import _sockets, _tls, addresses
-from ._params import check_flag, check_positive, check_unknown, first_given, one_of
-
-__all__ = ['Plan', 'as_gevent_socket', 'check_listening', 'most_significant',
-           'open_all', 'sockname']
+__all__ = ['Plan', 'check_listening', 'most_significant', 'open_all']
 
 #: Syscalls from least to most significant failure (API.md section 6).
 ERROR_RANKING = ('socket', 'sockopt', 'bind', 'listen')
@@ -56,7 +55,7 @@ class Plan:
 
     def __init__(self, params):
         params = dict(params)
-        _sockets.pop_continuations(self, params, _CONTINUATIONS)
+        pop_continuations(self, params, _CONTINUATIONS)
         self._pop_target(params)
         self.queuesize = check_positive(
             params.pop('queuesize', socket.SOMAXCONN), 'queuesize', zero=True)
@@ -64,8 +63,9 @@ class Plan:
         self.reuseport = check_flag(params.pop('reuseport', False), 'reuseport')
         v6only = params.pop('v6only', None)
         self.v6only = None if v6only is None else check_flag(v6only, 'v6only')
-        tls = params.pop('ssl', None)
-        self.ssl = None if tls in (None, False) else _tls.check_context(tls, client=False)
+        context = params.pop('ssl', None)
+        self.ssl = None if context in (None, False) else \
+            tls.check_context(context, client=False)
         check_unknown(params, 'listen')
 
     def _pop_target(self, params):
@@ -76,7 +76,7 @@ class Plan:
             ('addr', addr), ('addrs', addrs),
             ('host/service', first_given(host, service)), ('handle', handle)])
         if mode != 'host/service':
-            _sockets.refuse_hints(params, 'service=')
+            resolving.refuse_hints(params, 'service=')
         self.addrs = self.query = self.handle = None
         if mode == 'host/service':
             self._pop_query(params, host, service)
@@ -91,10 +91,10 @@ class Plan:
         if service is None:
             raise TypeError(f'listen needs service= with host={host!r} '
                             '(0 picks a free port)')
-        hints = _sockets.pop_hints(params, socket.SOCK_STREAM)
+        hints = resolving.pop_hints(params, socket.SOCK_STREAM)
         _refuse_datagrams(hints[1], 'socktype')
         self.query = (addresses.parse_host(host), addresses.parse_service(service),
-                      _sockets.passive(hints))
+                      resolving.passive(hints))
 
 
 #: Socket types that have no listen()/accept(): receive-first datagrams bind a
@@ -121,7 +121,7 @@ def check_listening(sock):
     """
     if not hasattr(sock, 'fileno') or not hasattr(sock, 'getsockopt'):
         raise TypeError(f'handle must be a listening socket, not {sock!r}')
-    if not _sockets.is_listening(sock, 'handle'):
+    if not sockets.is_listening(sock, 'handle'):
         raise ValueError(f'handle {sock!r} is not listening (call listen() first)')
     return sock
 
@@ -139,7 +139,7 @@ def open_all(addrs, plan):
     v6only = plan.v6only
     if v6only is None and any(a.family == socket.AF_INET for a in addrs):
         v6only = True       # separate sockets: '::' must not take IPv4 too
-    sockets, failures, port = [], [], None
+    opened, failures, port = [], [], None
     for address in addrs:
         if plan.query is not None and port and address.family in _INET and \
                 address.sockaddr[1] == 0:
@@ -147,10 +147,10 @@ def open_all(addrs, plan):
                                        + tuple(address.sockaddr[2:]))
         sock = _open_one(address, plan, v6only, failures)
         if sock is not None:
-            sockets.append(sock)
+            opened.append(sock)
             if port is None and sock.family in _INET:
                 port = sock.getsockname()[1]
-    return sockets, failures
+    return opened, failures
 
 
 def _open_one(address, plan, v6only, failures):
@@ -158,7 +158,7 @@ def _open_one(address, plan, v6only, failures):
     to ``on_fail`` with the socket, which is closed afterwards)."""
     family, socktype, protocol = addresses.combine(address, address)
     try:
-        sock = _sockets.new_socket(family, socktype, protocol)
+        sock = sockets.new_socket(family, socktype, protocol)
     except OSError as err:
         _fail(plan, failures, 'socket', family, socktype, protocol, err)
         return None
@@ -196,28 +196,11 @@ def _options(family, plan, v6only):
 
 def _fail(plan, failures, syscall, *args):
     failures.append((syscall, args[-1]))
-    _sockets.call(plan.on_fail, syscall, *args)
+    _callbacks.call(plan.on_fail, syscall, *args)
 
 
 def most_significant(failures):
     """``(syscall, err)`` for ListenError: listen over bind over sockopt over
     socket, the last of a kind; with no address at all, EADDRNOTAVAIL."""
-    return _sockets.most_significant(failures, ERROR_RANKING) or (
-        'socket', OSError(errno.EADDRNOTAVAIL, 'no address to listen on'))
-
-
-def as_gevent_socket(sock):
-    """An accepted socket as a gevent socket (API.md section 1); a stdlib one
-    (from a stdlib listening socket) hands its descriptor over."""
-    if isinstance(sock, gevent.socket.socket):
-        return sock
-    return gevent.socket.socket(sock.family, sock.type, sock.proto,
-                                fileno=sock.detach())
-
-
-def sockname(sock):
-    """``getsockname()``, or ``'?'`` for a socket that cannot tell (closed)."""
-    try:
-        return sock.getsockname()
-    except OSError:
-        return '?'
+    return sockets.most_significant(failures, ERROR_RANKING, (
+        'socket', OSError(errno.EADDRNOTAVAIL, 'no address to listen on')))

@@ -45,12 +45,12 @@ import socket
 from greenlet import getcurrent
 from zope.interface import implementer
 
-from ._params import check_flag, check_int, check_positive
-from ._writequeue import WOULD_BLOCK
-from .addresses import sendto_address
-from .errors import StreamClosedError
+from .._io.nonblocking import WOULD_BLOCK
+from .._params import check_flag, check_int, check_positive
+from ..addresses import sendto_address
+from ..errors import StreamClosedError
+from ..interfaces import ISocket
 from .handle import Handle
-from .interfaces import ISocket
 
 __all__ = ['Socket']
 
@@ -133,9 +133,13 @@ class Socket(Handle):
     _EVENTS = Handle._EVENTS | {'on_recv', 'on_recv_error', 'on_send_error',
                                 'on_outgoing_empty'}
 
-    #: Parameters of this class and their defaults (IO::Async's values).
-    _DEFAULTS = {'autoflush': False, 'recv_len': 65536, 'recv_all': False,
-                 'send_all': False}
+    #: The numeric and boolean parameters: IO::Async's defaults.
+    _PARAMS = {'autoflush': (False, check_flag), 'recv_len': (65536, check_positive),
+               'recv_all': (False, check_flag), 'send_all': (False, check_flag)}
+
+    _READ_EVENT = 'on_recv'
+
+    _CACHED_EVENTS = ('on_recv', 'on_outgoing_empty')
 
     def __init__(self, **params):
         # The send queue holds (data, flags, addr) tuples. It must never merge
@@ -148,8 +152,6 @@ class Socket(Handle):
         self._on_recv = self._on_outgoing_empty = None
         self._recv = self._sendfn = self._sendtofn = None
         self._family = None
-        for name, value in self._DEFAULTS.items():
-            setattr(self, '_' + name, value)
         super().__init__(**params)
 
     # -- configuration ---------------------------------------------------------
@@ -163,13 +165,6 @@ class Socket(Handle):
                 socket (no ``recvfrom``/``sendto``).
             ValueError: ``recv_len <= 0``.
         """
-        own = {name: params.pop(name) for name in list(params)
-               if name in self._DEFAULTS}
-        for name, value in own.items():
-            if name == 'recv_len':
-                check_positive(value, name)
-            else:
-                check_flag(value, name)
         for name, needs in (('handle', ('recvfrom', 'sendto')),
                             ('read_handle', ('recvfrom',)),
                             ('write_handle', ('sendto',))):
@@ -178,19 +173,6 @@ class Socket(Handle):
                 raise TypeError(f'{name} must be a socket with '
                                 f'{"/".join(needs)}, not {value!r}')
         super().configure(**params)
-        for name, value in own.items():
-            setattr(self, '_' + name, value)
-
-    _CACHED_EVENTS = ('on_recv', 'on_outgoing_empty')
-
-    def _event_changed(self, name, handler):
-        if name == 'on_recv':
-            self._on_recv = handler
-        elif name == 'on_outgoing_empty':
-            self._on_outgoing_empty = handler
-
-    def _required_events(self):
-        return ['on_recv'] if self._rfd is not None else []
 
     def _handles_changed(self):
         self._waiting = False

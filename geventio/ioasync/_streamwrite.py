@@ -1,10 +1,12 @@
 """The write half of Stream: write(), its pieces and futures, flushing and half-closing.
 
 Not a public module. IO::Async::Stream's writing rules (API.md section 4,
-"Writing") over the shared write queue (``_writequeue``): `_StreamPiece` gives
-each queued write its callbacks and its future, and `_StreamWriter` is the
+"Writing") over the byte layer's write queue (``_io.writequeue``): `_StreamPiece`
+gives each queued write its callbacks and its future, and `_StreamWriter` is the
 mixin that `geventio.Stream` takes its writing methods from, so that the reading
-and the writing half each fit in a module of their own.
+and the writing half each fit in a module of their own. The write state
+(``_STATE``) is changed only here; the reading half asks through the methods
+under "what the rest of Stream calls".
 
 Design: when bytes move
 -----------------------
@@ -19,13 +21,13 @@ spent its one call per wake-up with more queued goes on next loop round (see
 import functools
 import os
 
-import gevent
 from greenlet import getcurrent
 from gevent.event import AsyncResult
 
-from ._params import check_callables, check_positive
-from ._writequeue import BLOCKED, DRAINED, MORE, NOT_YET, WAITING, Piece
-from .errors import StreamClosedError
+from .._io.writequeue import (BLOCKED, DRAINED, MORE, NOT_YET, WAITING, Piece,
+                              WriteQueue)
+from .._params import check_callables, check_positive
+from ..errors import StreamClosedError
 from .handle import _WRITE
 
 __all__ = []    # private: Stream is the public face
@@ -125,6 +127,63 @@ class _StreamWriter:
 
     __slots__ = ()
 
+    #: The slots of the write state, which Stream declares.
+    _STATE = ('_send', '_queue', '_write_state', '_round', '_writeable_stopped',
+              '_flushing', '_eof_wanted', '_write_eof')
+
+    # -- what the rest of Stream calls -----------------------------------------
+
+    def _init_writer(self):
+        self._send = None
+        self._queue = WriteQueue()
+        self._round = None
+        self._writeable_stopped = False
+        self._flushing = False
+        self._write_state = DRAINED
+        self._eof_wanted = self._write_eof = False
+
+    def _reset_writer(self):
+        """The handles changed: send through the new write handle."""
+        self._set_sender()
+        self._write_state = DRAINED
+        self._eof_wanted = self._write_eof = False
+
+    def _flush_before_park(self):
+        """Send what callbacks wrote before the greenlet parks; returns ``False``
+        when the watchers certainly need no change (Handle._before_park)."""
+        state = self._write_state
+        if self._queue and state is DRAINED:
+            self._flush(from_readiness=True)
+            # The echo's steady state: everything sent, reading on, nothing
+            # to change in the watchers.
+            rwatch, wwatch = self._rwatch, self._wwatch
+            return not (rwatch is not None and rwatch.active and
+                        not self._queue and not self._want_write and
+                        (wwatch is None or not wwatch.active))
+        if state is MORE:
+            # Its round may have come while this greenlet was busy.
+            self._next_round()
+        return True
+
+    def _flush_queued(self):
+        """Send what is queued now, if nothing else is under way (a callback is
+        about to block on a future of this stream)."""
+        if self._queue and self._write_state is DRAINED:
+            self._flush(from_readiness=True)
+
+    def _fail_writes(self, err):
+        """Fail every queued piece with ``err``."""
+        if self._queue:
+            self._queue.fail_all(err)
+
+    def _writer_closed(self):
+        """The stream closed: fail what is queued, forget the flow state."""
+        self._fail_writes(StreamClosedError('stream closed'))
+        self._write_state = DRAINED
+        self._writeable_stopped = False
+
+    # -- the public methods ------------------------------------------------------
+
     @property
     def is_write_eof(self):
         """See `IStream.is_write_eof`."""
@@ -194,12 +253,6 @@ class _StreamWriter:
             self._send = self._write_handle.send
         else:
             self._send = functools.partial(os.write, self._wfd)
-
-    def _install_transport(self, transport):
-        """Read and write through ``transport`` from now on (used by start_tls)."""
-        self._read_handle = self._write_handle = transport
-        self._tls_read = self._tls_write = True
-        self._set_sender()
 
     def _wants_write(self):
         # Not while a future source is pending, nor between rounds (_next_round).
@@ -302,7 +355,7 @@ class _StreamWriter:
         if self._wwatch is not None:
             self._wwatch.stop()
         if self._queue and not self._flushing:
-            gevent.spawn_raw(self._elsewhere, self._flush, True)
+            self._run_elsewhere(self._flush, True)
 
     def _source_ready(self, _future):
         # A future the head piece waits on resolved (called from the hub).
@@ -315,7 +368,7 @@ class _StreamWriter:
             self._write_eof = True
             self.maybe_invoke_event('on_write_eof')
         self._write_state = DRAINED
-        self._queue.fail_all(err)
+        self._fail_writes(err)
         if self.can_event('on_write_error'):
             self.invoke_event('on_write_error', err)
         else:
@@ -336,5 +389,4 @@ class _StreamWriter:
             return
         self._write_eof = True
         super().close_write()
-        if self._queue:
-            self._queue.fail_all(StreamClosedError(f'{self!r}: write side closed'))
+        self._fail_writes(StreamClosedError(f'{self!r}: write side closed'))

@@ -5,7 +5,7 @@ every geventio object that moves bytes.
 
 Design: how a handle waits
 --------------------------
-Each handle in a loop owns one greenlet (API.md: per-handle greenlets keep
+Each handle in a loop owns one greenlet (per-handle greenlets keep
 ``threading.local`` per connection under ``monkey.patch_all()``) and two libev io
 watchers made with ``hub.loop.io(fd, events)``. gevent lets only one greenlet wait
 on a socket's own watcher per direction, and its cooperative ``recv`` first makes a
@@ -24,24 +24,24 @@ A greenlet that never woke has no stack: an idle connection costs the watchers
 and the objects, nothing more.
 """
 
-import errno
-import logging
-import os
 import socket
 
+import gevent
 from greenlet import getcurrent, greenlet
 from gevent.event import AsyncResult
 from zope.interface import implementer
 
-from ._params import check_flag
-from .interfaces import IHandle
+from .. import _callbacks, addresses
+from .._io import resolving, sockets
+from .._io.nonblocking import (close_quietly, is_tls, set_nonblocking,
+                               shutdown_quietly)
+from .._params import check_flag, check_unknown
+from ..interfaces import IHandle
 from .notifier import Notifier
 
 __all__ = ['Handle']
 
 _switch = greenlet.switch
-
-log = logging.getLogger('geventio')
 
 # What a watcher callback passes to the parked greenlet.
 _READ = 'read'
@@ -49,7 +49,6 @@ _WRITE = 'write'
 _STOP = 'stop'
 
 _MISSING = object()
-
 
 
 @implementer(IHandle)
@@ -69,6 +68,10 @@ class Handle(Notifier):
     """
 
     _EVENTS = Notifier._EVENTS | {'on_read_ready', 'on_write_ready', 'on_closed'}
+
+    #: The event a subclass delivers what it reads to (Stream's ``on_read``),
+    #: required once there is a read handle; ``None``: readiness itself.
+    _READ_EVENT = None
 
     __slots__ = ('_read_handle', '_write_handle', '_rfd', '_wfd', '_tls_read',
                  '_tls_write', '_want_read', '_want_write', '_closed', '_hub',
@@ -132,11 +135,11 @@ class Handle(Notifier):
         self._read_handle, self._rfd = read_handle, _fileno(read_handle)
         self._write_handle, self._wfd = write_handle, _fileno(write_handle)
         if read_handle is not None:
-            _set_nonblocking(read_handle)
+            set_nonblocking(read_handle)
         if write_handle is not None and write_handle is not read_handle:
-            _set_nonblocking(write_handle)
-        self._tls_read = _is_tls(read_handle)
-        self._tls_write = _is_tls(write_handle)
+            set_nonblocking(write_handle)
+        self._tls_read = is_tls(read_handle)
+        self._tls_write = is_tls(write_handle)
         self._closed = False
         self._want_read = (self._rfd is not None) if want_read is _MISSING \
             else bool(want_read)
@@ -200,7 +203,9 @@ class Handle(Notifier):
 
     def _required_events(self):
         required = []
-        if self._want_read and self._rfd is not None:
+        if self._READ_EVENT is not None and self._rfd is not None:
+            required.append(self._READ_EVENT)
+        if self._want_read and self._rfd is not None and self._READ_EVENT is None:
             required.append('on_read_ready')
         if self._want_write and self._wfd is not None:
             required.append('on_write_ready')
@@ -296,6 +301,20 @@ class Handle(Notifier):
                 self._glet = None
                 self._parked = False
 
+    def _run_elsewhere(self, method, arg):
+        """``method(arg)`` on a short-lived greenlet, for readiness seen while
+        this handle's own greenlet is blocked in a callback (see Stream)."""
+        gevent.spawn_raw(self._elsewhere, method, arg)
+
+    def _elsewhere(self, method, arg):
+        try:
+            method(arg)
+        except Exception:
+            self._callback_failed('a callback')
+        else:
+            if not self._closed and self._glet is not None and not self._parked:
+                self._update_watchers()
+
     def _stop_watching(self):
         """Stop the watchers and end the greenlet (synchronously when parked)."""
         for watcher in (self._rwatch, self._wwatch):
@@ -347,14 +366,14 @@ class Handle(Notifier):
         self._rfd = self._wfd = None
         self._want_read = self._want_write = False
         if read_handle is not None:
-            _close_quietly(read_handle)
+            close_quietly(read_handle)
         if write_handle is not None and write_handle is not read_handle:
-            _close_quietly(write_handle)
+            close_quietly(write_handle)
         self._closed_hook()
         try:
             self.maybe_invoke_event('on_closed')
         except Exception:
-            log.error('on_closed raised in %r', self, exc_info=True)
+            _callbacks.report('on_closed', self)
         futures, self._close_futures = self._close_futures, []
         for future in futures:
             future.set(self)
@@ -381,9 +400,9 @@ class Handle(Notifier):
             self._rwatch = None
         self._read_handle, self._rfd = None, None
         if obj is self._write_handle:
-            _shutdown_quietly(obj, socket.SHUT_RD)
+            shutdown_quietly(obj, socket.SHUT_RD)
         else:
-            _close_quietly(obj)
+            close_quietly(obj)
 
     def close_write(self):
         """See `IHandle.close_write`."""
@@ -400,9 +419,9 @@ class Handle(Notifier):
             self._wwatch = None
         self._write_handle, self._wfd = None, None
         if obj is self._read_handle:
-            _shutdown_quietly(obj, socket.SHUT_WR)
+            shutdown_quietly(obj, socket.SHUT_WR)
         else:
-            _close_quietly(obj)
+            close_quietly(obj)
 
     def new_close_future(self):
         """See `IHandle.new_close_future`."""
@@ -422,9 +441,41 @@ class Handle(Notifier):
         return self._loop.connect(handle=self, **params)
 
     def bind(self, *addr, **hints):
-        """See `IHandle.bind`."""
-        from ._sockets import bind_handle
-        return bind_handle(self, addr, hints)
+        """See `IHandle.bind`.
+
+        Returns:
+            A future of this handle. It fails with the ``OSError`` of the most
+            significant failure (bind over socket) or with `ResolveError`.
+
+        Raises:
+            TypeError, ValueError: bad arguments, at the call.
+        """
+        if addr and hints:
+            raise TypeError('bind takes an address or resolver keywords, not both')
+        if len(addr) > 1:
+            raise TypeError(f'bind takes one address, not {len(addr)}: {addr!r}')
+        if addr:
+            query, targets = None, [addresses.parse_address(addr[0], 'addr')]
+        else:
+            query, targets = _bind_query(dict(hints)), None
+        future = AsyncResult()
+        gevent.spawn(self._bind_into, query, targets, future)
+        return future
+
+    def _bind_into(self, query, targets, future):
+        try:
+            if query is not None:
+                targets = resolving.resolve(*query)
+            sock = sockets.bind_first(targets)
+            try:
+                self.set_handle(sock)
+            except Exception:
+                sock.close()
+                raise
+        except Exception as err:   # ResolveError, OSError, set_handle refusing it
+            future.set_exception(err)
+        else:
+            future.set(self)
 
     def __repr__(self):
         state = 'closed' if self._closed else 'open'
@@ -443,39 +494,12 @@ def _check_file(name, value):
         raise TypeError(f'{name} must have a fileno() method, not {value!r}')
 
 
-#: type -> whether its objects are TLS connections (read and written through
-#: their own recv_into/send); asked once per type, as hasattr misses are slow.
-_TLS_TYPES = {}
-
-
-def _is_tls(obj):
-    if obj is None:
-        return False
-    kind = type(obj)
-    tls = _TLS_TYPES.get(kind)
-    if tls is None:
-        tls = _TLS_TYPES[kind] = hasattr(kind, 'pending') and hasattr(kind, 'cipher')
-    return tls
-
-
-def _set_nonblocking(obj):
-    setblocking = getattr(obj, 'setblocking', None)
-    if setblocking is not None:
-        setblocking(False)
-    else:
-        os.set_blocking(obj.fileno(), False)
-
-
-def _close_quietly(obj):
-    try:
-        obj.close()
-    except OSError as err:
-        log.debug('closing %r: %s', obj, err)
-
-
-def _shutdown_quietly(obj, how):
-    try:
-        obj.shutdown(how)
-    except (OSError, AttributeError) as err:
-        if getattr(err, 'errno', None) not in (errno.ENOTCONN, None):
-            log.debug('shutdown of %r: %s', obj, err)
+def _bind_query(hints):
+    """``(host, service, hints)`` of ``bind(service=..., host=..., ...)``."""
+    host = addresses.parse_host(hints.pop('host', None))
+    if 'service' not in hints:
+        raise TypeError('bind needs an address or service=')
+    service = addresses.parse_service(hints.pop('service'))
+    query = (host, service, resolving.passive(resolving.pop_hints(hints)))
+    check_unknown(hints, 'bind')
+    return query

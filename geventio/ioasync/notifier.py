@@ -5,16 +5,14 @@ construction or by ``configure()``, events given as keywords or subclass methods
 and a tree of children that join and leave the loop with their parent.
 """
 
-import logging
 import types
 
 from zope.interface import implementer
 
-from .interfaces import INotifier
+from .. import _callbacks
+from ..interfaces import INotifier
 
 __all__ = ['Notifier']
-
-log = logging.getLogger('geventio')
 
 #: Marks an event not resolved yet.
 _UNBOUND = object()
@@ -36,11 +34,12 @@ def _method_events(cls):
 class Notifier:
     """An object with events that joins a `Loop`.
 
-    Subclasses declare the events they know in ``_EVENTS`` and the events that must
-    have a handler before the notifier may join a loop in ``_required_events()``.
-    Other parameters are handled by overriding ``configure()``: pop the keys the
-    class knows, validate them, call ``super().configure(**rest)``, then apply them,
-    so that a bad value anywhere leaves the object unchanged.
+    Subclasses declare the events they know in ``_EVENTS``, the events that must
+    have a handler before the notifier may join a loop in ``_required_events()``,
+    and their plain parameters (numbers and flags) in ``_PARAMS``. Other
+    parameters are handled by overriding ``configure()``: pop the keys the class
+    knows, validate them, call ``super().configure(**rest)``, then apply them, so
+    that a bad value anywhere leaves the object unchanged.
 
     Events:
         Whatever the subclass declares. A keyword callable is called with the
@@ -56,10 +55,17 @@ class Notifier:
     __slots__ = ('_loop', '_parent', '_children', '_event_keywords', '_handlers',
                  '__dict__', '__weakref__')
 
-    #: Events a subclass caches in attributes for its hot path (see
-    #: `_event_changed`): resolved at construction. Others resolve on first use,
-    #: which keeps making a connection's objects cheap.
+    #: Events a subclass reads on its hot path: each handler (or ``None``) is
+    #: kept in the attribute ``'_' + name``, resolved at construction and again
+    #: whenever it changes. Others resolve on first use, which keeps making a
+    #: connection's objects cheap.
     _CACHED_EVENTS = ()
+
+    #: Plain parameters (numbers and flags): name -> ``(default, check)``;
+    #: ``check(value, name)`` returns the value to keep or raises
+    #: ``TypeError``/``ValueError``. Each is kept in the attribute
+    #: ``'_' + name``.
+    _PARAMS = {}
 
     def __init__(self, **params):
         self._loop = None
@@ -67,6 +73,8 @@ class Notifier:
         self._children = []
         self._event_keywords = {}
         self._handlers = {}
+        for name, (default, _check) in self._PARAMS.items():
+            setattr(self, '_' + name, default)
         for name in self._CACHED_EVENTS:
             self._bind_event(name)
         self.configure(**params)
@@ -82,8 +90,12 @@ class Notifier:
         """
         if not params:
             return
-        events = {}
+        plain, events = {}, {}
         for name, value in params.items():
+            spec = self._PARAMS.get(name)
+            if spec is not None:
+                plain[name] = spec[1](value, name)
+                continue
             if name not in self._EVENTS:
                 raise TypeError(
                     f'{type(self).__name__}: unknown parameter {name!r}')
@@ -91,6 +103,8 @@ class Notifier:
                 raise TypeError(
                     f'{type(self).__name__}: {name} must be callable, not {value!r}')
             events[name] = value
+        for name, value in plain.items():
+            setattr(self, '_' + name, value)
         for name, value in events.items():
             if value is None:
                 self._event_keywords.pop(name, None)
@@ -119,7 +133,9 @@ class Notifier:
         return handler
 
     def _event_changed(self, name, handler):
-        """Hook: a subclass caches hot-path handlers here."""
+        """Hook: the handler of event ``name`` is now ``handler`` (or ``None``)."""
+        if name in self._CACHED_EVENTS:
+            setattr(self, '_' + name, handler)
 
     def _required_events(self):
         """Events that must have a handler before joining a loop."""
@@ -224,8 +240,9 @@ class Notifier:
         """Hook: stop watching."""
 
     def _callback_failed(self, what):
-        """Log an exception a user callback raised, then close this notifier only."""
-        log.error('%s raised in %r; closing it', what, self, exc_info=True)
+        """Report an exception a user callback raised (call from the ``except``
+        block), then close this notifier only."""
+        _callbacks.report(what, self)
         self._close_after_error()
 
     def _close_after_error(self):

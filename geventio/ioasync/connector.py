@@ -36,21 +36,22 @@ candidate is tried.
 
 import collections
 import errno
-import logging
 import socket
 
 import gevent
 from gevent.event import AsyncResult, Event
 from zope.interface import implementer
 
-from . import _sockets, _tls, addresses
-from ._params import check_seconds, check_unknown, first_given, one_of
-from .errors import ConnectError, ResolveError
-from .interfaces import IConnector
+from .. import _callbacks, addresses
+from .._io import resolving, sockets, tls
+from .._params import (check_seconds, check_unknown, first_given, one_of,
+                       pop_continuations)
+from ..errors import ConnectError, ResolveError
+from ..interfaces import IConnector
+from . import _handover
+from .handle import Handle
 
 __all__ = ['Connector']
-
-log = logging.getLogger('geventio')
 
 #: Syscalls from least to most significant failure (IO::Async::Connector).
 ERROR_RANKING = ('socket', 'bind', 'connect')
@@ -81,7 +82,7 @@ class Connector:
     #: Makes each candidate's socket: ``socket_factory(family, socktype,
     #: protocol)``. gevent's socket (API.md section 1); replace it to set
     #: options on every socket or to observe attempts.
-    socket_factory = staticmethod(_sockets.new_socket)
+    socket_factory = staticmethod(sockets.new_socket)
 
     def __init__(self, loop=None):
         self._loop = loop
@@ -125,9 +126,9 @@ class Connector:
             if callback is not None:
                 callback(obj)
         except Exception as err:
-            # API.md section 1: log it and close what the callback was given.
-            log.error('%s raised; closing %r', req.callback_name, obj, exc_info=True)
-            _sockets.close_at_once(obj)
+            # API.md section 1: report it and close what the callback was given.
+            _callbacks.report(req.callback_name, obj)
+            _callbacks.close_at_once(obj)
             future.set_exception(err)
         else:
             future.set(obj)
@@ -135,9 +136,9 @@ class Connector:
     def _establish(self, req):
         """The connected (and, with ``ssl``, secured) socket, or `_ReportedError`."""
         try:
-            peers, locals_ = req.addresses(self._loop)
+            peers, locals_ = req.addresses()
         except ResolveError as err:
-            _sockets.call(req.on_resolve_error, err)
+            _callbacks.call(req.on_resolve_error, err)
             raise _ReportedError(err) from None
         if req.happy_eyeballs_delay is not None and req.resolving:
             peers = _interleave(peers)
@@ -148,16 +149,16 @@ class Connector:
             attempts.close_losers()
         if sock is None:
             syscall, err = attempts.most_significant()
-            _sockets.call(req.on_connect_error, syscall, err)
+            _callbacks.call(req.on_connect_error, syscall, err)
             raise _ReportedError(ConnectError(syscall, err, attempts.failures))
         return self._secure(req, sock) if req.ssl is not None else sock
 
     def _secure(self, req, sock):
         try:
-            return _tls.secure(sock, req.ssl, server_hostname=req.server_hostname,
-                               timeout=req.timeout)
+            return tls.secure(sock, req.ssl, server_hostname=req.server_hostname,
+                              timeout=req.timeout)
         except OSError as err:
-            _sockets.call(req.on_connect_error, 'ssl', err)
+            _callbacks.call(req.on_connect_error, 'ssl', err)
             raise _ReportedError(err) from None
 
     def _wrap(self, req, sock):
@@ -166,7 +167,7 @@ class Connector:
             req.handle.set_handle(sock)
             return req.handle
         if req.callback_name in ('on_stream', 'on_socket'):
-            return _sockets.wrap(sock, req.callback_name)
+            return _handover.wrap(sock, req.callback_name)
         return sock
 
 
@@ -231,8 +232,8 @@ class _Attempts:
 
     def _connect(self, sock, peer):
         try:
-            _sockets.call_with_timeout(sock, self._req.timeout, 'connect',
-                                       sock.connect, peer)
+            sockets.call_with_timeout(sock, self._req.timeout, 'connect',
+                                      sock.connect, peer)
         except OSError as err:
             self._failed(sock, 'connect', sock, peer, err)
             return False
@@ -241,7 +242,7 @@ class _Attempts:
     def _failed(self, sock, syscall, *args):
         """Record a failure, tell on_fail, then close the attempt's socket."""
         self.failures.append((syscall, args[-1]))
-        _sockets.call(self._req.on_fail, syscall, *args)
+        _callbacks.call(self._req.on_fail, syscall, *args)
         if sock is not None:
             self._sockets.remove(sock)
             sock.close()
@@ -249,9 +250,9 @@ class _Attempts:
     def most_significant(self):
         """``(syscall, err)`` to report; with no candidate at all, a connect
         failure with ``EADDRNOTAVAIL``."""
-        return _sockets.most_significant(self.failures, ERROR_RANKING) or (
+        return sockets.most_significant(self.failures, ERROR_RANKING, (
             'connect', OSError(errno.EADDRNOTAVAIL,
-                               'no candidate address to connect to'))
+                               'no candidate address to connect to')))
 
     def close_losers(self):
         """Stop every attempt still running and close every socket but the winner."""
@@ -292,12 +293,12 @@ class _Request:
 
     def __init__(self, params):
         params = dict(params)
-        _sockets.pop_continuations(self, params, _CONTINUATIONS)
+        pop_continuations(self, params, _CONTINUATIONS)
         self._pop_target(params)
         self._pop_local(params)
         if not (self.resolving or self._local_query is not None):
-            _sockets.refuse_hints(params, 'host= or local_host=/local_service=')
-        self.hints = _sockets.pop_hints(params, socket.SOCK_STREAM)
+            resolving.refuse_hints(params, 'host= or local_host=/local_service=')
+        self.hints = resolving.pop_hints(params, socket.SOCK_STREAM)
         self._pop_result(params)
         self._pop_options(params)
         check_unknown(params, 'connect')
@@ -345,7 +346,6 @@ class _Request:
             raise TypeError(f'give one of on_connected, on_stream and on_socket, '
                             f'not {" and ".join(given)}')
         if self.handle is not None:
-            from .handle import Handle
             if not isinstance(self.handle, Handle):
                 raise TypeError(f'handle must be a geventio Handle, not {self.handle!r}')
             if given and given[0] != 'on_connected':
@@ -356,9 +356,9 @@ class _Request:
         self.timeout = check_seconds(params.pop('timeout', None), 'timeout')
         self.happy_eyeballs_delay = check_seconds(
             params.pop('happy_eyeballs_delay', None), 'happy_eyeballs_delay', zero=True)
-        tls = params.pop('ssl', None)
+        context = params.pop('ssl', None)
         server_hostname = params.pop('server_hostname', None)
-        self.ssl = None if tls in (None, False) else _tls.check_context(tls)
+        self.ssl = None if context in (None, False) else tls.check_context(context)
         self.server_hostname = None
         if self.ssl is None:
             if server_hostname is not None:
@@ -377,18 +377,18 @@ class _Request:
         given = (self._peers or []) + (self._locals or [])
         return {self.hints[1]} | {address.socktype for address in given}
 
-    def addresses(self, loop):
+    def addresses(self):
         """The peer and local `Address` lists, resolving what needs it.
 
         Raises:
             ResolveError: a lookup failed.
         """
-        peers = self._peers if not self.resolving else _sockets.resolve(
-            loop, *self._query, self.hints)
+        peers = self._peers if not self.resolving else resolving.resolve(
+            *self._query, self.hints)
         locals_ = self._locals
         if self._local_query is not None:
-            locals_ = _sockets.resolve(loop, *self._local_query,
-                                       _sockets.passive(self.hints))
+            locals_ = resolving.resolve(*self._local_query,
+                                        resolving.passive(self.hints))
         return peers, locals_
 
 
@@ -403,7 +403,7 @@ def _peer_address(peer):
     """The `Address` of ``peer=``, a listening (or bound datagram) socket."""
     if not hasattr(peer, 'getsockname'):
         raise TypeError(f'peer must be a socket, not {peer!r}')
-    listening = _sockets.is_listening(peer, 'peer')
+    listening = sockets.is_listening(peer, 'peer')
     if peer.type == socket.SOCK_STREAM and not listening:
         raise ValueError(f'peer {peer!r} is not listening')
     return addresses.Address(peer.family, peer.type, peer.proto, peer.getsockname())

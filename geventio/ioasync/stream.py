@@ -1,10 +1,11 @@
 """Stream: an ordered byte stream with a read buffer, temporary readers and a write queue.
 
 The Python form of IO::Async::Stream (interface `IStream`), on a `Handle`'s
-greenlet. Reading and writing go through the shared mechanisms in ``_buffer``
-and ``_writequeue``; this module is the IO::Async surface over them: the
+greenlet. Bytes move through the byte layer (``_io.reading`` and
+``_io.writequeue``); this module is the IO::Async surface over them: the
 ``on_read`` return-value table, EOF and watermarks, future readers and closing.
-The writing half (write callbacks, flushing, write_eof) is in ``_streamwrite``.
+The writing half (write callbacks, flushing, write_eof) is in ``_streamwrite``,
+the future readers in ``_readers``, STARTTLS in ``_starttls``.
 
 Design: when bytes move
 -----------------------
@@ -21,25 +22,23 @@ write future fails with the ``OSError`` of the failed send.
 
 import collections
 import codecs
-import os
 import sys
 
-import gevent
 from greenlet import getcurrent
 from zope.interface import implementer
 
-from . import _buffer
-from ._buffer import TextBuffer
-from ._params import check_positive
+from .._io.nonblocking import WOULD_BLOCK
+from .._io.reading import read_into, read_view
+from .._io.text import Decoder, TextBuffer
+from .._params import check_flag, check_positive
+from ..errors import StreamClosedError
+from ..interfaces import IStream
+from . import _readers
+from ._starttls import _StreamTLS
 from ._streamwrite import _StreamWriter, _future
-from ._writequeue import DRAINED, MORE, WOULD_BLOCK, WriteQueue
-from .errors import StreamClosedError
 from .handle import _MISSING, _READ, Handle
-from .interfaces import IStream
 
 __all__ = ['Stream']
-
-readv = os.readv
 
 #: The temporary handler queue of a stream that never had one (shared, empty).
 _NO_READERS = ()
@@ -49,7 +48,7 @@ READ_ALL_LIMIT = 16
 
 
 @implementer(IStream)
-class Stream(_StreamWriter, Handle):
+class Stream(_StreamWriter, _StreamTLS, Handle):
     """See `IStream`.
 
     Parameters:
@@ -76,25 +75,23 @@ class Stream(_StreamWriter, Handle):
         'on_write_error', 'on_outgoing_empty', 'on_read_high_watermark',
         'on_read_low_watermark', 'on_writeable_start', 'on_writeable_stop'}
 
-    #: Defaults of the numeric and boolean parameters (IO::Async's values;
-    #: __init__ sets them).
-    _DEFAULTS = {'read_len': 8192, 'write_len': 8192, 'read_all': False,
-                 'write_all': False, 'autoflush': False,
-                 'close_on_read_eof': True}
+    #: The numeric and boolean parameters: IO::Async's defaults.
+    _PARAMS = {'read_len': (8192, check_positive), 'write_len': (8192, check_positive),
+               'read_all': (False, check_flag), 'write_all': (False, check_flag),
+               'autoflush': (False, check_flag),
+               'close_on_read_eof': (True, check_flag)}
+
+    _READ_EVENT = 'on_read'
 
     _CACHED_EVENTS = ('on_read', 'on_outgoing_empty')
 
-    __slots__ = tuple('_' + name for name in _DEFAULTS) + (
-        '_on_read', '_on_outgoing_empty', '_send', '_read_view', '_encoding',
+    __slots__ = tuple('_' + name for name in _PARAMS) + (
+        '_on_read', '_on_outgoing_empty', '_read_view', '_encoding',
         '_decoder', '_buffer', '_readers', '_dispatching', '_high', '_low',
-        '_at_high', '_queue', '_write_state', '_round', '_writeable_stopped',
-        '_flushing', '_closing', '_eof_wanted', '_read_eof', '_write_eof',
-        '_eof_undelivered')
+        '_at_high', '_closing', '_read_eof', '_eof_undelivered') + \
+        _StreamWriter._STATE
 
     def __init__(self, **params):
-        self._on_read = None
-        self._on_outgoing_empty = None
-        self._send = None
         self._read_view = None
         self._encoding = None
         self._decoder = None
@@ -103,19 +100,10 @@ class Stream(_StreamWriter, Handle):
         self._dispatching = False
         self._high = self._low = None
         self._at_high = False
-        self._queue = WriteQueue()
-        self._write_state = DRAINED
-        self._round = None
-        self._writeable_stopped = False
-        self._flushing = False
         self._closing = False
-        self._eof_wanted = False
         self._read_eof = False
         self._eof_undelivered = False
-        self._write_eof = False
-        self._read_len = self._write_len = 8192
-        self._read_all = self._write_all = self._autoflush = False
-        self._close_on_read_eof = True
+        self._init_writer()
         super().__init__(**params)
 
     # -- configuration ---------------------------------------------------------
@@ -129,13 +117,6 @@ class Stream(_StreamWriter, Handle):
                 ``read_low_watermark > read_high_watermark``.
             LookupError: an unknown ``encoding``.
         """
-        own = {name: params.pop(name) for name in list(params)
-               if name in self._DEFAULTS}
-        for name, value in own.items():
-            if name.endswith('_len'):
-                check_positive(value, name)
-            elif not isinstance(value, (bool, int)):
-                raise TypeError(f'{name} must be a bool, not {value!r}')
         encoding = params.pop('encoding', _MISSING)
         if encoding not in (_MISSING, None):
             if not isinstance(encoding, str):
@@ -147,10 +128,9 @@ class Stream(_StreamWriter, Handle):
             high = self._high if high is _MISSING else high
             low = self._low if low is _MISSING else low
             _check_watermarks(high, low)
+        new_read_len = 'read_len' in params
         super().configure(**params)
-        for name, value in own.items():
-            setattr(self, '_' + name, value)
-        if 'read_len' in own:
+        if new_read_len:
             self._read_view = None
         if encoding is not _MISSING:
             self._set_encoding(encoding)
@@ -164,26 +144,16 @@ class Stream(_StreamWriter, Handle):
             if isinstance(self._buffer, TextBuffer):
                 self._buffer = bytearray(str(self._buffer).encode(self._encoding))
         else:
-            self._decoder = _buffer.Decoder(encoding)
+            self._decoder = Decoder(encoding)
             if not isinstance(self._buffer, TextBuffer):
                 self._buffer = TextBuffer(self._decoder.feed(self._buffer))
         self._encoding = encoding
 
-    def _event_changed(self, name, handler):
-        if name == 'on_read':
-            self._on_read = handler
-        elif name == 'on_outgoing_empty':
-            self._on_outgoing_empty = handler
-
-    def _required_events(self):
-        return ['on_read'] if self._rfd is not None else []
-
     def _handles_changed(self):
-        self._set_sender()
+        self._reset_writer()
         self._read_view = None
-        self._read_eof = self._write_eof = False
-        self._closing = self._eof_wanted = False
-        self._write_state = DRAINED
+        self._read_eof = False
+        self._closing = False
 
     # -- flags -----------------------------------------------------------------
 
@@ -191,7 +161,6 @@ class Stream(_StreamWriter, Handle):
     def is_read_eof(self):
         """See `IStream.is_read_eof`."""
         return self._read_eof
-
 
     # -- reading ---------------------------------------------------------------
 
@@ -203,9 +172,9 @@ class Stream(_StreamWriter, Handle):
         # The common case, kept flat: one read of plain bytes, then dispatch.
         view = self._read_view
         if view is None:
-            view = self._read_view = self._loop._read_view(self._read_len)
+            view = self._read_view = read_view(self._hub, self._read_len)
         try:
-            count = readv(self._rfd, view)
+            count = read_into(self._rfd, self._buffer, view)
         except WOULD_BLOCK:
             return
         except OSError as err:
@@ -214,23 +183,23 @@ class Stream(_StreamWriter, Handle):
         if not count:
             self._got_eof(False)
             return
-        self._buffer += view[0][:count]
         self._dispatch(False)
 
     def _read_ready_general(self, readers_only):
         """Reads for TLS, text, ``read_all`` and blocked-greenlet service."""
         tls = self._read_handle if self._tls_read else None
+        view = self._read_view
+        if view is None:
+            view = self._read_view = read_view(self._hub, self._read_len)
         reads = READ_ALL_LIMIT if self._read_all else 1
         while reads:
             reads -= 1
             try:
                 if self._decoder is None:
-                    count = _buffer.read_into(self._rfd, self._buffer,
-                                              self._loop._scratch, self._read_len, tls)
+                    count = read_into(self._rfd, self._buffer, view, tls)
                 else:
                     raw = bytearray()
-                    count = _buffer.read_into(self._rfd, raw, self._loop._scratch,
-                                              self._read_len, tls)
+                    count = read_into(self._rfd, raw, view, tls)
                     text = self._decoder.feed(raw)
                     self._buffer += text
             except WOULD_BLOCK:
@@ -362,12 +331,12 @@ class Stream(_StreamWriter, Handle):
     def read_atmost(self, n):
         """See `IStream.read_atmost`."""
         check_positive(n, 'n')
-        return self._push_reader(_buffer.AtMost(_future(self), n))
+        return self._push_reader(_readers.AtMost(_future(self), n))
 
     def read_exactly(self, n):
         """See `IStream.read_exactly`."""
         check_positive(n, 'n', zero=True)
-        reader = _buffer.Exactly(_future(self), n)
+        reader = _readers.Exactly(_future(self), n)
         if not n and not self._readers and not self._closed:
             # Nothing to wait for, but push_on_read serves only a non-empty buffer.
             reader(self, self._buffer, self._read_eof)
@@ -386,11 +355,11 @@ class Stream(_StreamWriter, Handle):
                 raise ValueError('separator must not be empty')
         if max_len is not None:
             check_positive(max_len, 'max_len')
-        return self._push_reader(_buffer.Until(_future(self), separator, max_len))
+        return self._push_reader(_readers.Until(_future(self), separator, max_len))
 
     def read_until_eof(self):
         """See `IStream.read_until_eof`."""
-        return self._push_reader(_buffer.UntilEOF(_future(self)))
+        return self._push_reader(_readers.UntilEOF(_future(self)))
 
     def cancel_read(self, future):
         """See `IStream.cancel_read`. A future that is not pending is ignored."""
@@ -399,31 +368,16 @@ class Stream(_StreamWriter, Handle):
                 self._readers.remove(reader)
                 return
 
-    # -- writing ---------------------------------------------------------------
-
+    # -- between wake-ups ------------------------------------------------------
 
     def _before_park(self):
         if self._eof_undelivered:
             self._finish_eof()
-        state = self._write_state
-        if self._queue and state is DRAINED:
-            self._flush(from_readiness=True)
-            # The echo's steady state: everything sent, reading on, nothing
-            # to change in the watchers.
-            rwatch, wwatch = self._rwatch, self._wwatch
-            return not (rwatch is not None and rwatch.active and
-                        not self._queue and not self._want_write and
-                        (wwatch is None or not wwatch.active))
-        if state is MORE:
-            # Its round may have come while this greenlet was busy.
-            self._next_round()
-        return True
-
+        return self._flush_before_park()
 
     def _added_to_loop(self, loop):
-        self._read_view = None    # a view of this loop's scratch buffer
+        self._read_view = None    # a view of this hub's scratch buffer
         super()._added_to_loop(loop)
-
 
     # -- while the stream's greenlet is blocked in a callback ------------------
     #
@@ -437,8 +391,7 @@ class Stream(_StreamWriter, Handle):
     def _serve_blocked(self):
         if getcurrent() is not self._glet or self._closed or self._flushing:
             return
-        if self._queue and self._write_state is DRAINED:
-            self._flush(from_readiness=True)
+        self._flush_queued()
         if self._readers and (self._buffer or self._read_eof) and not self._closed:
             self._dispatch(self._read_eof, readers_only=True)
         if not self._closed:
@@ -450,18 +403,7 @@ class Stream(_StreamWriter, Handle):
             return
         self._rwatch.stop()
         if any(hasattr(reader, 'future') for reader in self._readers):
-            gevent.spawn_raw(self._elsewhere, self._read_ready, True)
-
-
-    def _elsewhere(self, method, arg):
-        try:
-            method(arg)
-        except Exception:
-            self._callback_failed('a callback')
-        else:
-            if not self._closed and self._glet is not None and not self._parked:
-                self._update_watchers()
-
+            self._run_elsewhere(self._read_ready, True)
 
     # -- closing ---------------------------------------------------------------
 
@@ -486,38 +428,20 @@ class Stream(_StreamWriter, Handle):
         if self._closed:
             return
         self._closing = True
-        self._queue.fail_all(StreamClosedError(f'{self!r} was closed'))
+        self._fail_writes(StreamClosedError(f'{self!r} was closed'))
         self._close_handles()
-
 
     def _closed_hook(self):
         if self._readers:
             self._fail_readers(StreamClosedError('stream closed'))
-        if self._queue:
-            self._queue.fail_all(StreamClosedError('stream closed'))
-        self._write_state = DRAINED
-        self._writeable_stopped = False
+        self._writer_closed()
         self._at_high = False
         if isinstance(self._buffer, TextBuffer):
             self._buffer.clear()
         else:
             del self._buffer[:]
         if self._decoder is not None:
-            self._decoder = _buffer.Decoder(self._encoding)
-
-    # -- TLS -------------------------------------------------------------------
-
-    def start_tls(self, context, server_side=False, server_hostname=None):
-        """Upgrade this connected stream to TLS in place (STARTTLS).
-
-        Bytes already read into the buffer after the plain-text part of the
-        protocol are fed to the TLS layer first, so a peer that starts its
-        handshake at once loses nothing. Returns a future of this stream,
-        resolved once the handshake is done (failed with the ``ssl.SSLError``).
-        """
-        from ._tls import start_tls
-        return start_tls(self, context, server_side=server_side,
-                         server_hostname=server_hostname)
+            self._decoder = Decoder(self._encoding)
 
     # -- standard streams ------------------------------------------------------
 

@@ -44,22 +44,21 @@ client once descriptors are free.
 """
 
 import errno
-import logging
 
 import gevent
 from gevent.event import AsyncResult
 from zope.interface import implementer
 
-from . import _listening, _sockets, _tls
+from .. import _callbacks
+from .._io import resolving, sockets, tls
+from .._params import check_callables, one_of
+from ..errors import ListenError, ResolveError
+from ..interfaces import IListener
+from . import _handover, _listening
 from ._acceptor import Acceptor
-from ._params import check_callables, one_of
-from .errors import ListenError, ResolveError
 from .handle import _MISSING, Handle
-from .interfaces import IListener
 
-__all__ = ['Listener']
-
-log = logging.getLogger('geventio')
+__all__ = ['Listener', 'listen_from_loop']
 
 #: accept() errnos meaning "out of descriptors or memory": back off and retry
 #: (API.md section 6; trio ACCEPT_CAPACITY_ERRNOS plus ECONNABORTED).
@@ -139,7 +138,7 @@ class Listener(Handle):
 
     def __repr__(self):
         fds = [sock.fileno() for sock in self._sockets]
-        names = ', '.join(str(_listening.sockname(sock)) for sock in self._sockets)
+        names = ', '.join(str(sockets.sockname(sock)) for sock in self._sockets)
         state = 'closed' if self._closed else 'listening' if self._sockets else 'idle'
         return f'<{type(self).__name__} fd={fds} [{names}] {state}>'
 
@@ -266,9 +265,9 @@ class Listener(Handle):
 
     def _resolve_and_open(self, plan, future):
         try:
-            addrs = _sockets.resolve(self._loop, *plan.query)
+            addrs = resolving.resolve(*plan.query)
         except ResolveError as err:
-            _sockets.call(plan.on_resolve_error, err)
+            _callbacks.call(plan.on_resolve_error, err)
             future.set_exception(err)
             return
         self._open(plan, addrs, future)
@@ -279,23 +278,23 @@ class Listener(Handle):
                 errno.ECANCELED, f'{self!r} left its loop before listening')))
             return
         if plan.handle is not None:
-            sockets, failures = [plan.handle], []
+            opened, failures = [plan.handle], []
         else:
-            sockets, failures = _listening.open_all(addrs, plan)
-        if not sockets:
+            opened, failures = _listening.open_all(addrs, plan)
+        if not opened:
             syscall, err = _listening.most_significant(failures)
-            _sockets.call(plan.on_listen_error, syscall, err)
+            _callbacks.call(plan.on_listen_error, syscall, err)
             future.set_exception(ListenError(syscall, err))
             return
         self._ssl = plan.ssl
-        self._adopt(sockets)
-        _sockets.call(plan.on_listen, self)
+        self._adopt(opened)
+        _callbacks.call(plan.on_listen, self)
         future.set(self)
 
-    def _adopt(self, sockets):
-        for sock in sockets:
+    def _adopt(self, listening):
+        for sock in listening:
             sock.setblocking(False)
-        self._sockets = list(sockets)
+        self._sockets = list(listening)
         self._closed = False
         if self._loop is not None:
             self._start_accepting()
@@ -327,7 +326,7 @@ class Listener(Handle):
             self._tell_accept_error(sock, err)
             return 0
         if err.errno not in ACCEPT_CAPACITY_ERRNOS and not self.can_event('on_accept_error'):
-            log.error('accept on %r failed: %s; closing %r', sock, err, self)
+            _callbacks.log.error('accept on %r failed: %s; closing %r', sock, err, self)
             self.close()
             return None
         self._tell_accept_error(sock, err)
@@ -337,10 +336,10 @@ class Listener(Handle):
         try:
             self.maybe_invoke_event('on_accept_error', sock, err)
         except Exception:
-            log.error('on_accept_error raised in %r', self, exc_info=True)
+            _callbacks.report('on_accept_error', self)
 
     def _accepted(self, sock, client):
-        client = _listening.as_gevent_socket(client)
+        client = sockets.as_gevent_socket(client)
         if self._ssl is None:
             self._deliver(client)
             return
@@ -351,10 +350,10 @@ class Listener(Handle):
     def _secure(self, sock, client):
         """Wrap and handshake one client on its own greenlet, then deliver it."""
         try:
-            tls_sock = _tls.secure(client, self._ssl, server_side=True,
-                                   timeout=self.ssl_handshake_timeout)
+            tls_sock = tls.secure(client, self._ssl, server_side=True,
+                                  timeout=self.ssl_handshake_timeout)
         except OSError as err:
-            log.debug('TLS handshake on %r failed: %s', self, err)
+            _callbacks.log.debug('TLS handshake on %r failed: %s', self, err)
             self._tell_accept_error(sock, err)
             return
         if self._closed:
@@ -370,8 +369,8 @@ class Listener(Handle):
                 obj = self._new_handle(event, client)
             self.invoke_event(event, obj)
         except Exception:
-            log.error('%s raised in %r; closing %r', event, self, obj, exc_info=True)
-            _sockets.close_at_once(obj)
+            _callbacks.report(f'{event} of {self!r}', obj)
+            _callbacks.close_at_once(obj)
             if obj is not client:
                 client.close()
 
@@ -383,7 +382,7 @@ class Listener(Handle):
         elif self._handle_class is not None:
             obj = self._handle_class()
         else:
-            return _sockets.wrap(client, event)
+            return _handover.wrap(client, event)
         obj.set_handle(client)
         return obj
 
@@ -408,13 +407,13 @@ class Listener(Handle):
     def _closed_hook(self):
         for handshake in list(self._handshakes):
             handshake.kill(block=False)
-        sockets, self._sockets = self._sockets, []
-        for sock in sockets:
+        listening, self._sockets = self._sockets, []
+        for sock in listening:
             sock.close()
         self._ssl = None
 
 
-def _listen_from_loop(loop, params):
+def listen_from_loop(loop, params):
     """``Loop.listen``: a new Listener in ``loop``, listening; a future of it.
 
     The accept callbacks and ``on_accept_error`` are continuations here and

@@ -1,5 +1,8 @@
-"""The write side shared by Stream, DangaSocket and IOStream: an ordered queue of
-pieces and the loop that moves them to a non-blocking writer.
+"""The write side of the byte layer: an ordered queue of pieces and the loop that
+moves them to a non-blocking writer.
+
+Not a public module. Any owner of a non-blocking descriptor can use it: it
+needs a ``send(data) -> count`` function and a piece class, nothing else.
 
 A piece is plain data, or a *source* that produces data when the queue reaches
 it: a generator callable called until it returns ``None``, or a future whose
@@ -16,14 +19,11 @@ shared out to the pieces in order.
 
 import collections
 import itertools
-import ssl
 
-__all__ = ['Piece', 'WriteQueue', 'DRAINED', 'BLOCKED', 'MORE', 'WAITING',
-           'WOULD_BLOCK']
+from .nonblocking import WOULD_BLOCK
 
-#: Exceptions of a non-blocking call that mean "not now, wait for readiness".
-WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError,
-               ssl.SSLWantWriteError)
+__all__ = ['Piece', 'WriteQueue', 'DRAINED', 'BLOCKED', 'MORE', 'NOT_YET',
+           'WAITING']
 
 #: flush() results: the queue is empty / the kernel's buffer is full (a send
 #: would block, or took only part of its chunk) / more is queued but the call

@@ -1,0 +1,62 @@
+"""The one place that reports an exception raised by user code.
+
+Not a public module. The rule (API.md section 1, "Errors"; docs/architecture.md):
+an exception raised by a callback is logged at ERROR level with its traceback on
+the ``geventio`` logger, and only the object that raised is closed; the loop and
+every other handle go on. Continuations (the callables passed to one call such
+as ``loop.connect(on_fail=...)``) belong to no handle, so nothing is closed for
+them: the operation goes on as if they had returned.
+
+Every layer calls user code through `call` or reports through `report`, so the
+log lines read the same everywhere and a test can count them. The per-message
+path of a handle does not pay for a wrapper per call: its greenlet runs all of
+its callbacks inside one ``try`` and hands a failure to `report` once.
+"""
+
+import logging
+
+__all__ = ['call', 'close_at_once', 'log', 'report']
+
+#: The logger every geventio module writes to (children of it propagate here).
+log = logging.getLogger('geventio')
+
+
+def report(what, owner=None):
+    """Log the exception being handled, raised by ``what`` (a description or the
+    callable itself), with its traceback; ``owner`` is the object being closed
+    because of it (``None`` for a continuation: nothing is closed).
+
+    Call it from an ``except`` block only.
+    """
+    if owner is None:
+        log.error('%s raised', _describe(what), exc_info=True)
+    else:
+        log.error('%s raised in %r; closing it', _describe(what), owner,
+                  exc_info=True)
+
+
+def call(callback, *args):
+    """Call a continuation (``None``: nothing to call) and return its result;
+    an exception it raises is reported and ``None`` returned."""
+    if callback is None:
+        return None
+    try:
+        return callback(*args)
+    except Exception:
+        report(callback)
+        return None
+
+
+def close_at_once(obj):
+    """Close ``obj`` without flushing: a Stream with ``close_now()``, anything
+    else (a handle, a socket) with ``close()``; an object with neither (a plain
+    notifier) is left alone."""
+    close = getattr(obj, 'close_now', None) or getattr(obj, 'close', None)
+    if close is not None:
+        close()
+
+
+def _describe(what):
+    if isinstance(what, str):
+        return what
+    return getattr(what, '__qualname__', None) or repr(what)

@@ -1,0 +1,59 @@
+"""The read path shared by every surface: one read per wake-up into a per-hub scratch
+buffer, appended to the owner's ``bytearray``.
+
+Not a public module. A read goes into a scratch buffer that belongs to the hub
+(one per thread) and is appended to the owner's buffer before anything can
+switch greenlets, so connections do not each carry a 64 KiB buffer and a read
+allocates nothing but the bytes it keeps (a fresh ``bytes`` of ``read_len`` per
+``os.read`` is what the scratch avoids). Reads of one hub never overlap: they
+run on its thread, one at a time.
+"""
+
+import os
+import weakref
+
+__all__ = ['SCRATCH_SIZE', 'read_into', 'read_view']
+
+#: Size of each hub's scratch buffer; a larger read size gets a buffer of its own.
+SCRATCH_SIZE = 65536
+
+#: hub -> {size: (view,)}: the shared views of that hub's scratch buffer.
+_VIEWS = weakref.WeakKeyDictionary()
+
+readv = os.readv
+
+
+def read_view(hub, size):
+    """``(view,)`` for `read_into`: ``size`` bytes of ``hub``'s scratch buffer,
+    shared by every reader on that hub (a ``size`` above `SCRATCH_SIZE` gets a
+    buffer of its own). Readers look it up once and keep it."""
+    views = _VIEWS.get(hub)
+    if views is None:
+        views = _VIEWS[hub] = {0: memoryview(bytearray(SCRATCH_SIZE))}
+    found = views.get(size)
+    if found is None:
+        if size > SCRATCH_SIZE:
+            found = (memoryview(bytearray(size)),)
+        else:
+            found = views[size] = (views[0][:size],)
+    return found
+
+
+def read_into(fd, buffer, view, tls=None):
+    """Make one read of up to ``len(view[0])`` bytes from ``fd`` (through ``tls``'s
+    ``recv_into`` when it is a TLS object) and append what came to ``buffer``.
+
+    Returns:
+        The byte count; 0 at EOF.
+
+    Raises:
+        OSError: the read failed; one of ``nonblocking.WOULD_BLOCK`` when
+            nothing is ready.
+    """
+    if tls is None:
+        count = readv(fd, view)
+    else:
+        count = tls.recv_into(view[0])
+    if count:
+        buffer += view[0][:count]
+    return count

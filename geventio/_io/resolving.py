@@ -1,0 +1,82 @@
+"""Name resolution through the gevent hub's resolver, and the resolver hints that
+``listen()``, ``connect()`` and ``bind()`` take.
+
+Not a public module. IO::Async resolves through IO::Async::Resolver; geventio
+asks the hub's resolver (``gevent.get_hub().resolver``), so ``GEVENT_RESOLVER``
+chooses how names are looked up (thread pool, c-ares, dnspython, blocking), and
+a lookup blocks only the calling greenlet.
+"""
+
+import socket
+
+import gevent
+
+from .. import addresses
+from .._params import check_int
+from ..errors import ResolveError
+
+__all__ = ['RESOLVE_TIMEOUT', 'getaddrinfo', 'passive', 'pop_hints', 'refuse_hints',
+           'resolve']
+
+#: Seconds a name lookup may take before it fails with ``EAI_AGAIN``
+#: (``Loop.resolve``'s default, API.md section 2).
+RESOLVE_TIMEOUT = 10
+
+# The resolver hints listen(), connect() and bind() take.
+_HINTS = frozenset({'family', 'socktype', 'protocol', 'flags'})
+
+
+def getaddrinfo(host, service, family=0, socktype=0, protocol=0, flags=0,
+                timeout=RESOLVE_TIMEOUT):
+    """``getaddrinfo`` through the hub's resolver, blocking the calling greenlet.
+
+    Returns:
+        The list of 5-tuples, in the resolver's order.
+
+    Raises:
+        ResolveError: the lookup failed (``errno`` the ``EAI_*`` code) or took
+            longer than ``timeout`` seconds (``EAI_AGAIN``).
+    """
+    try:
+        with gevent.Timeout(timeout):
+            return gevent.get_hub().resolver.getaddrinfo(
+                host, service, family, socktype, protocol, flags)
+    except gevent.Timeout:
+        raise ResolveError(socket.EAI_AGAIN, f'lookup of {host!r} timed out') from None
+    except socket.gaierror as err:
+        raise ResolveError(err.errno, err.strerror) from None
+    except OSError as err:
+        raise ResolveError(socket.EAI_FAIL, str(err)) from None
+
+
+def resolve(host, service, hints, timeout=RESOLVE_TIMEOUT):
+    """`getaddrinfo` with ``hints`` ``(family, socktype, protocol, flags)``, as a
+    list of `addresses.Address`; raises `ResolveError`."""
+    return addresses.from_getaddrinfo(
+        getaddrinfo(host, service, *hints, timeout=timeout))
+
+
+def pop_hints(params, default_socktype=0):
+    """Pop and check the resolver hints ``family``, ``socktype``, ``protocol``
+    and ``flags``; returns them as a tuple in that order."""
+    family = addresses.parse_family(params.pop('family', 0), 'family')
+    socktype = addresses.parse_socktype(
+        params.pop('socktype', default_socktype), 'socktype')
+    protocol = check_int(params.pop('protocol', 0), 'protocol')
+    flags = check_int(params.pop('flags', 0), 'flags')
+    return family, socktype, protocol, flags
+
+
+def refuse_hints(params, needs):
+    """``TypeError`` for a resolver hint in ``params`` when nothing is resolved;
+    ``needs`` says what would make it count (``'service='``)."""
+    given = sorted(_HINTS & params.keys())
+    if given:
+        raise TypeError(f'{given[0]}={params[given[0]]!r} is a resolver hint: '
+                        f'it needs {needs}')
+
+
+def passive(hints):
+    """``hints`` with ``AI_PASSIVE``: addresses to bind to, not to connect to."""
+    family, socktype, protocol, flags = hints
+    return family, socktype, protocol, flags | socket.AI_PASSIVE

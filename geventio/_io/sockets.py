@@ -1,0 +1,119 @@
+"""Making, binding and checking sockets, and choosing which failure to report when
+several attempts failed.
+
+Not a public module. IO::Async keeps the equivalent in IO::Async::OS and the
+connector and listener modules; here it is shared by ``Listener``, ``Connector``,
+``Handle.bind`` and the other surfaces, so that they make sockets, rank failures
+and time out the same way.
+"""
+
+import errno
+import socket
+
+import gevent.socket
+
+from .. import addresses
+
+__all__ = ['as_gevent_socket', 'bind_first', 'call_with_timeout', 'is_listening',
+           'most_significant', 'new_socket', 'sockname']
+
+#: Syscalls of ``bind_first`` from least to most significant failure.
+BIND_RANKING = ('socket', 'bind')
+
+
+def new_socket(family, socktype, protocol):
+    """A gevent socket: the kind geventio hands out (API.md section 1)."""
+    return gevent.socket.socket(family, socktype, protocol)
+
+
+def as_gevent_socket(sock):
+    """``sock`` as a gevent socket (API.md section 1); a stdlib one (accepted from
+    a stdlib listening socket) hands its descriptor over."""
+    if isinstance(sock, gevent.socket.socket):
+        return sock
+    return gevent.socket.socket(sock.family, sock.type, sock.proto,
+                                fileno=sock.detach())
+
+
+def is_listening(sock, name):
+    """Whether ``sock`` (a socket object) is in listening state.
+
+    Raises:
+        ValueError: ``sock`` is closed or not a socket underneath.
+    """
+    try:
+        return bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
+    except OSError as err:
+        raise ValueError(f'{name} {sock!r} is not a usable socket: {err}') from None
+
+
+def sockname(sock):
+    """``getsockname()``, or ``'?'`` for a socket that cannot tell (closed)."""
+    try:
+        return sock.getsockname()
+    except OSError:
+        return '?'
+
+
+def call_with_timeout(sock, timeout, what, function, *args):
+    """``function(*args)`` with ``sock``'s timeout set to ``timeout`` seconds
+    (``None``: no limit), cleared again on success.
+
+    Raises:
+        TimeoutError: with ``errno.ETIMEDOUT`` when ``timeout`` passed (gevent's
+            own timeout error carries no errno; ``what`` names the operation).
+        OSError: whatever else ``function`` raised.
+    """
+    sock.settimeout(timeout)
+    try:
+        result = function(*args)
+    except socket.timeout as err:
+        if err.errno is not None:
+            raise
+        raise TimeoutError(errno.ETIMEDOUT,
+                           f'{what} timed out after {timeout} s') from None
+    sock.settimeout(None)
+    return result
+
+
+def most_significant(failures, ranking, default):
+    """The ``(syscall, err)`` to report after every attempt failed.
+
+    ``failures`` are ``(syscall, err)`` pairs in the order they happened;
+    ``ranking`` lists syscalls from least to most significant. The most
+    significant kind wins and, within a kind, the last failure (IO::Async).
+    With no failures at all (nothing was tried), ``default``.
+    """
+    best = None
+    for syscall, err in failures:
+        if best is None or ranking.index(syscall) >= ranking.index(best[0]):
+            best = (syscall, err)
+    return best or default
+
+
+def bind_first(targets):
+    """A new socket bound to the first of ``targets`` (`addresses.Address` list)
+    that works.
+
+    Raises:
+        OSError: of the most significant failure (bind over socket, the last
+            of a kind); ``EADDRNOTAVAIL`` for an empty list.
+    """
+    failures = []
+    for address in targets:
+        family, socktype, protocol = addresses.combine(address, address)
+        try:
+            sock = new_socket(family, socktype, protocol)
+        except OSError as err:
+            failures.append(('socket', err))
+            continue
+        try:
+            sock.bind(address.sockaddr)
+        except OSError as err:
+            sock.close()
+            failures.append(('bind', err))
+            continue
+        return sock
+    _, err = most_significant(failures, BIND_RANKING, (
+        None, OSError(errno.EADDRNOTAVAIL, 'no address to bind to')))
+    raise err

@@ -1,0 +1,19 @@
+"""What `Listener` and `Connector` hand over: a new socket as itself, or wrapped.
+
+Not a public module. With ``on_stream``/``on_socket`` a connection arrives in a
+new `Stream`/`Socket` that is not yet in a loop: the receiver configures it and
+adds it (API.md sections 6 and 7).
+"""
+
+from .datagram import Socket
+from .stream import Stream
+
+__all__ = ['WRAPPERS', 'wrap']
+
+#: The class each accept or connect event wraps a new socket in.
+WRAPPERS = {'on_stream': Stream, 'on_socket': Socket}
+
+
+def wrap(sock, event):
+    """``sock`` in a new instance of ``WRAPPERS[event]``, not yet in a loop."""
+    return WRAPPERS[event](handle=sock)
