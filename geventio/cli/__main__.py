@@ -15,7 +15,7 @@ def main(argv=None):
         description="Perl's callback-style networking objects on gevent.")
     parser.add_argument('command', choices=['demo', 'bench'],
                         help='demo: a loopback echo server and client; '
-                             'bench: the benchmarks (see benchmarks/README.md)')
+                             'bench: the benchmarks (see docs/benchmarks.md)')
     args = parser.parse_args(argv[:1])
     if args.command == 'demo':
         from .demo import main as run

@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import asdict
 
-from benchmarks.servers import REFERENCE, SERVERS
+from .servers import REFERENCE, SERVERS
 
 __all__ = ['describe', 'meta', 'summarize', 'markdown', 'write_json', 'plot',
            'references_ok']

@@ -36,7 +36,9 @@ STOP_TIMEOUT = 3.0
 STDERR_TAIL = 600
 
 _BENCH_DIR = Path(__file__).resolve().parent
-_REPO_ROOT = _BENCH_DIR.parent
+#: The directory holding the ``geventio`` package: children import
+#: ``geventio.bench`` from the same place as this process, installed or not.
+_IMPORT_ROOT = _BENCH_DIR.parent.parent
 _children = set()
 
 
@@ -123,13 +125,13 @@ def _pin(pid, cpu):
 def _env():
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join(
-        p for p in (str(_REPO_ROOT), env.get('PYTHONPATH')) if p)
+        p for p in (str(_IMPORT_ROOT), env.get('PYTHONPATH')) if p)
     return env
 
 
 def _spawn(argv, cpu, **kwargs):
     proc = subprocess.Popen(argv, start_new_session=True, env=_env(),
-                            cwd=str(_REPO_ROOT), **kwargs)
+                            cwd=str(_IMPORT_ROOT), **kwargs)
     _children.add(proc)
     _pin(proc.pid, cpu)
     return proc
@@ -185,7 +187,7 @@ class ServerProcess:
                 the message quotes the end of its stderr.
         """
         self._stderr = tempfile.TemporaryFile()
-        argv = [sys.executable, '-m', 'benchmarks.servers', self.name, '--port', '0',
+        argv = [sys.executable, '-m', 'geventio.bench.servers', self.name, '--port', '0',
                 '--parent-pid', str(os.getpid())]
         if self.cpu is not None:
             argv += ['--cpu', str(self.cpu)]
@@ -276,7 +278,7 @@ class Loadgen:
     @classmethod
     def find(cls, prefer_python=False):
         """Compile ``loadgen.c`` if a C compiler is found, else use ``loadgen.py``."""
-        python = cls([sys.executable, '-m', 'benchmarks.loadgen'], 'python')
+        python = cls([sys.executable, '-m', 'geventio.bench.loadgen_cli'], 'python')
         if prefer_python:
             python.note = 'Python load generator (requested)'
             return python

@@ -1,7 +1,7 @@
 """Echo servers measured by the benchmarks, and the registry that names them.
 
 Each server runs in its own process, started by the runner as
-``python -m benchmarks.servers NAME --port 0 --cpu 0``. It listens on 127.0.0.1,
+``python -m geventio.bench.servers NAME --port 0 --cpu 0``. It listens on 127.0.0.1,
 prints ``READY <port>`` on stdout once it accepts connections, then echoes until it
 is killed. One process per server keeps the frameworks apart (gevent's monkey
 patching, asyncio's event-loop policy and uvloop never meet) and lets the runner read
@@ -269,7 +269,7 @@ def _ready(port):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m benchmarks.servers',
+    parser = argparse.ArgumentParser(prog='python -m geventio.bench.servers',
                                      description='Run one benchmark echo server.')
     parser.add_argument('name', choices=sorted(SERVERS))
     parser.add_argument('--host', default='127.0.0.1')

@@ -17,7 +17,7 @@ import socket
 import struct
 import time
 
-from benchmarks.loadgen import CHUNK, PATLEN, LoadGen, _FREE, _READ, _RUN
+from .loadgen import CHUNK, PATLEN, LoadGen, _FREE, _READ, _RUN
 
 __all__ = ['UdpLoadGen']
 

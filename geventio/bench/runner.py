@@ -1,6 +1,6 @@
 """Run every case against every server, interleaved, and report the medians.
 
-``python -m benchmarks.runner [--quick] [--json FILE] [--plot FILE.png]`` (also
+``python -m geventio.bench.runner [--quick] [--json FILE] [--plot FILE.png]`` (also
 ``python -m geventio bench``). For each case the servers take turns (A B C, A B C, ...)
 for the configured number of repeats, so that a slow drift of the machine (thermal,
 a noisy neighbour) spreads over all servers instead of penalising whichever ran last;
@@ -19,10 +19,10 @@ import sys
 import time
 import traceback
 
-from benchmarks import cases as cases_mod
-from benchmarks import procs, report
-from benchmarks.procs import BenchError, Loadgen, ServerProcess
-from benchmarks.servers import SERVERS
+from . import cases as cases_mod
+from . import procs, report
+from .procs import BenchError, Loadgen, ServerProcess
+from .servers import SERVERS
 
 __all__ = ['run', 'main']
 
@@ -267,7 +267,7 @@ def add_arguments(parser):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        prog='python -m benchmarks.runner',
+        prog='python -m geventio.bench.runner',
         description="Benchmark geventio's echo servers against gevent and asyncio.")
     add_arguments(parser)
     args = parser.parse_args(argv)

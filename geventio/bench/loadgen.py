@@ -1,6 +1,6 @@
 """Echo load generator in pure Python: the fallback for ``loadgen.c``.
 
-Runs in its own process (``python -m benchmarks.loadgen MODE ...``), with exactly the
+Runs in its own process (``python -m geventio.bench.loadgen MODE ...``), with exactly the
 command line, modes and one-line JSON result of the C client, so the runner can use
 either. Prefer the C client: this one needs tens of microseconds of CPU per round trip,
 about what the Python servers under test need, so with the fallback the figures partly
@@ -18,19 +18,16 @@ and a pattern slice chosen by the sequence. Each TCP connection first exchanges 
 64-byte hello so that the clock starts only once the server serves every connection.
 """
 
-import argparse
 import errno
 import json
-import os
 import random
 import selectors
 import socket
 import sys
 import time
 
-from benchmarks.servers import prepare_process
 
-__all__ = ['MODES', 'LoadGen', 'run', 'main']
+__all__ = ['MODES', 'LoadGen']
 
 MODES = ('pingpong', 'bulk', 'udp', 'connrate', 'memory')
 
@@ -326,45 +323,3 @@ class LoadGen:
                 'rate': s['count'] / measured, 'mb_per_s': s['bytes'] / measured / 1e6,
                 'p50_us': q(0.5), 'p99_us': q(0.99), 'first_error': self.first_error,
                 **s}
-
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m benchmarks.loadgen',
-                                     description='Echo load generator (Python fallback).')
-    parser.add_argument('mode', choices=MODES)
-    parser.add_argument('--host', default='127.0.0.1')
-    parser.add_argument('--port', type=int, required=True)
-    parser.add_argument('--conns', type=int, default=1)
-    parser.add_argument('--size', type=int, default=64, help='message bytes')
-    parser.add_argument('--duration', type=float, default=2.0, help='seconds measured')
-    parser.add_argument('--warmup', type=float, default=0.3, help='seconds before')
-    parser.add_argument('--timeout', type=float, default=10.0,
-                        help='seconds allowed for connection setup (and the memory hold)')
-    parser.add_argument('--window', type=int, default=4 * CHUNK,
-                        help='bulk: most unechoed bytes per connection')
-    parser.add_argument('--udp-timeout', type=float, default=0.2,
-                        help='udp: seconds before a datagram counts as lost')
-    args = parser.parse_args(argv)
-    if args.conns < 1 or not 0 < args.size <= CHUNK or (args.mode == 'udp' and args.size < 8):
-        parser.error('bad --conns or --size')
-    return args
-
-
-def run(args, out=sys.stdout):
-    """Run one load and return its result dict (``None`` in memory mode)."""
-    if args.mode == 'udp':
-        from benchmarks.loadgen_udp import UdpLoadGen
-        return UdpLoadGen(args).run(out)
-    return LoadGen(args).run(out)
-
-
-def main(argv=None):
-    args = parse_args(argv)
-    prepare_process(parent_pid=os.getppid())
-    result = run(args)
-    if result is not None:
-        sys.stdout.write(json.dumps(result) + '\n')
-
-
-if __name__ == '__main__':
-    main()
