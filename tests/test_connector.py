@@ -62,7 +62,8 @@ def test_connect_fails_over_to_a_live_listener_reporting_each_failure(loop, tmp_
 def test_most_significant_error_wins_when_everything_fails(loop, tmp_path, order, syscall):
     """connect over bind over socket, whatever order they happened in. Each
     peer pairs with the one local address of its family: inet peers bind to
-    127.0.0.1 (fine), the unix peer to a path in a missing directory."""
+    127.0.0.1 (fine), the unix peer to a path in a missing directory. Local
+    addresses are the outer loop, so the inet peers are tried first."""
     peers = {'connect': inet(*closed_port()),
              'socket': inet('127.0.0.1', 9, protocol=253),
              'bind': {'family': 'unix', 'path': str(tmp_path / 'peer.sock')}}
@@ -75,8 +76,28 @@ def test_most_significant_error_wins_when_everything_fails(loop, tmp_path, order
         future.get()
     assert info.value.syscall == syscall
     assert errors == [(syscall, info.value.error)]
-    assert [kind for kind, _ in info.value.errors] == order
+    tried = [kind for kind in order if kind != 'bind'] + \
+        [kind for kind in order if kind == 'bind']
+    assert [kind for kind, _ in info.value.errors] == tried
     assert info.value.__cause__ is info.value.error
+
+
+def test_candidates_take_local_addresses_outermost(loop):
+    """IO::Async's order with local addresses [busy, free] and peers [closed
+    port, open port]: bind EADDRINUSE twice (the busy local address with each
+    peer), then connect ECONNREFUSED (the free one with the closed port), then
+    connected to the open port."""
+    fails = []
+    with live_listener() as busy, live_listener() as server:
+        sock = loop.connect(
+            addrs=[inet(*closed_port()), inet(*server.getsockname())],
+            local_addrs=[inet(*busy.getsockname()), inet('127.0.0.1', 0)],
+            on_fail=lambda *args: fails.append(args)).get()
+        with sock:
+            assert sock.getpeername() == server.getsockname()
+    assert [(call[0], call[-1].errno) for call in fails] == [
+        ('bind', errno.EADDRINUSE), ('bind', errno.EADDRINUSE),
+        ('connect', errno.ECONNREFUSED)]
 
 
 def test_the_last_error_of_the_most_significant_kind_is_reported(loop):

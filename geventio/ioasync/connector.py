@@ -264,11 +264,12 @@ class _Attempts:
 
 
 def _candidates(peers, locals_):
-    """Every (local, peer) pair whose family, type and protocol agree, peer-major
-    (IO::Async's order); without local addresses, one candidate per peer."""
+    """Every (local, peer) pair whose family, type and protocol agree, in
+    IO::Async's order: local addresses outermost, the peers within each;
+    without local addresses, one candidate per peer."""
     result = []
-    for peer in peers:
-        for local in locals_ or [None]:
+    for local in locals_ or [None]:
+        for peer in peers:
             if local is not None and not addresses.agrees(local, peer):
                 continue
             family, socktype, protocol = addresses.combine(local or peer, peer)
