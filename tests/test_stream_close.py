@@ -445,3 +445,44 @@ def test_new_for_stdin_and_new_for_stdout_keep_print_output_in_order(tmp_path):
         stdout.new_close_future().get(timeout=5)
         """, b'copied\n')
     assert out == b'printed first\ncopied\n'
+
+
+def test_close_when_empty_in_the_last_on_flush_fires_outgoing_empty_before_closed(
+        loop, socketpair):
+    """IO::Async's order when the last piece's on_flush closes: D on_flush,
+    on_outgoing_empty, on_closed; nothing after on_closed."""
+    a, b = socketpair
+    events = Log()
+    stream = make_stream(loop, a,
+                         on_outgoing_empty=lambda s: events.append('outgoing_empty'),
+                         on_closed=lambda s: events.append('closed'))
+    for name in 'ABC':
+        stream.write(name.encode(),
+                     on_flush=lambda s, name=name: events.append(f'{name} on_flush'))
+
+    def last_flushed(s):
+        events.append('D on_flush')
+        s.close_when_empty()
+    stream.write(b'D', on_flush=last_flushed)
+    events.wait_for(6)
+    settle()
+    assert events == ['A on_flush', 'B on_flush', 'C on_flush', 'D on_flush',
+                      'outgoing_empty', 'closed']
+    assert recv_exactly(b, 4) == b'ABCD'
+
+
+def test_close_now_in_on_flush_fires_nothing_after_on_closed(loop, socketpair):
+    a, b = socketpair
+    events = Log()
+    stream = make_stream(loop, a,
+                         on_outgoing_empty=lambda s: events.append('outgoing_empty'),
+                         on_writeable_start=lambda s: events.append('writeable_start'),
+                         on_closed=lambda s: events.append('closed'))
+
+    def flushed(s):
+        events.append('on_flush')
+        s.close_now()
+    stream.write(b'A', on_flush=flushed)
+    events.wait_for(2)
+    settle()
+    assert events == ['on_flush', 'closed']

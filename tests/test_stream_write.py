@@ -342,13 +342,40 @@ def test_epipe_without_on_write_error_closes_the_stream(loop, pipe):
     first = stream.write(b'x', on_error=lambda s, e: events.append(('x', type(e))))
     second = stream.write(b'y', on_error=lambda s, e: events.append(('y', type(e))))
     stream.new_close_future().get(timeout=WAIT)
-    assert events == ['write_eof', ('x', BrokenPipeError), ('y', BrokenPipeError),
-                      'closed']
-    for future in (first, second):
-        with pytest.raises(BrokenPipeError):
-            future.get()
+    assert events == ['write_eof', ('x', BrokenPipeError),
+                      ('y', geventio.StreamClosedError), 'closed']
+    with pytest.raises(BrokenPipeError):
+        first.get()
+    with pytest.raises(geventio.StreamClosedError):
+        second.get()
     assert stream.is_write_eof
     assert stream not in loop.notifiers
+
+
+def test_epipe_fails_the_failing_piece_then_on_write_error_then_the_rest(
+        loop, socketpair):
+    """IO::Async's order: on_write_eof, the failing piece's on_error with EPIPE,
+    on_write_error, then each piece behind it with StreamClosedError."""
+    a, b = socketpair
+    events = Log()
+    stream = make_stream(
+        loop, a,
+        on_write_eof=lambda s: events.append('write_eof'),
+        on_write_error=lambda s, e: events.append(('write_error', type(e))))
+    b.shutdown(socket.SHUT_RD)
+    first = stream.write(b'A', on_error=lambda s, e: events.append(('A', type(e))))
+    second = stream.write(b'B', on_error=lambda s, e: events.append(('B', type(e))))
+    events.wait_for(4)
+    settle()
+    assert events == ['write_eof', ('A', BrokenPipeError),
+                      ('write_error', BrokenPipeError),
+                      ('B', geventio.StreamClosedError)]
+    with pytest.raises(BrokenPipeError):
+        first.get()
+    with pytest.raises(geventio.StreamClosedError):
+        second.get()
+    assert not stream.is_closed
+    stream.close()
 
 
 def test_epipe_with_on_write_error_reports_once_and_keeps_the_stream(

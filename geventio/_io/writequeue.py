@@ -181,6 +181,12 @@ class WriteQueue(collections.deque):
             if not count:
                 return
 
+    def fail_head(self, err):
+        """Drop the head piece, telling it that it failed with ``err`` (a send
+        of it failed)."""
+        if self:
+            self.popleft().failed(err)
+
     def fail_all(self, err):
         """Drop every piece, telling each (in order) that it failed with ``err``."""
         pieces = list(self)

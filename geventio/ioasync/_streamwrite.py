@@ -278,7 +278,7 @@ class _StreamWriter:
             # Readiness after a stop: sending can go on (IO::Async fires this
             # before it writes).
             self._writeable_stopped = False
-            self.maybe_invoke_event('on_writeable_start')
+            self._fire('on_writeable_start')
             if self._wfd is None:
                 return
         self._flushing = True
@@ -294,11 +294,14 @@ class _StreamWriter:
             raise
         self._flushing = False
         self._write_state = state
+        if self._closed:
+            return      # a write callback closed the stream: no event after on_closed
         if state is DRAINED:
             if self._writeable_stopped:
                 self._writeable_stopped = False
-                self.maybe_invoke_event('on_writeable_start')
-            if from_readiness and self._on_outgoing_empty is not None:
+                self._fire('on_writeable_start')
+            if from_readiness and self._on_outgoing_empty is not None and \
+                    not self._closed:
                 self._on_outgoing_empty()
             if self._closing or self._eof_wanted:
                 self._queue_drained()
@@ -307,7 +310,7 @@ class _StreamWriter:
             self._next_round()
         elif state is BLOCKED and not self._writeable_stopped:
             self._writeable_stopped = True
-            self.maybe_invoke_event('on_writeable_stop')
+            self._fire('on_writeable_stop')
         if getcurrent() is not self._glet:
             self._update_watchers()
 
@@ -364,15 +367,20 @@ class _StreamWriter:
             self._next_round()
 
     def _write_failed(self, err):
+        """A send failed: ``on_write_eof`` (EPIPE), the failing piece gets
+        ``err``, then ``on_write_error`` (or close without a handler), then every
+        piece behind it fails with `StreamClosedError` (IO::Async's order):
+        nothing more can be sent, and an error never repeats forever."""
+        self._write_state = DRAINED
         if isinstance(err, BrokenPipeError):
             self._write_eof = True
-            self.maybe_invoke_event('on_write_eof')
-        self._write_state = DRAINED
-        self._fail_writes(err)
-        if self.can_event('on_write_error'):
-            self.invoke_event('on_write_error', err)
-        else:
+            self._fire('on_write_eof')
+        self._queue.fail_head(err)
+        if not self._fire('on_write_error', err):
             self.close_now()
+        self._fail_writes(StreamClosedError(f'{self!r}: an earlier write failed: {err}'))
+        if self._closing:
+            self._queue_drained()
 
     def write_eof(self):
         """See `IStream.write_eof`."""

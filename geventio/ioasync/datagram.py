@@ -211,9 +211,7 @@ class Socket(Handle):
     def _recv_failed(self, err):
         if err.errno not in TRANSIENT_RECV_ERRNOS:
             self.want_readready = False
-        if self.can_event('on_recv_error'):
-            self.invoke_event('on_recv_error', err)
-        else:
+        if not self._fire('on_recv_error', err):
             self.close()
 
     # -- sending ---------------------------------------------------------------
@@ -316,8 +314,7 @@ class Socket(Handle):
         # Reached from send() in the caller's greenlet too (autoflush), so a
         # raising handler is dealt with here rather than left to Handle._run.
         try:
-            if self.can_event('on_send_error'):
-                self.invoke_event('on_send_error', err)
+            if self._fire('on_send_error', err):
                 return
         except Exception:
             self._callback_failed('on_send_error')

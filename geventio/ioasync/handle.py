@@ -343,6 +343,24 @@ class Handle(Notifier):
         lets the greenlet park without checking them."""
         return True
 
+    def _fire(self, name, *args):
+        """Deliver event ``name`` from inside the library: the one place that
+        keeps "after ``close()`` no event fires except ``on_closed``".
+
+        Returns:
+            ``False`` when the event has no handler, so that the caller takes
+            the default action (close, pause reading); ``True`` when the
+            handler ran, or when the handle is closed: then nothing is
+            delivered and no default action is needed either.
+        """
+        if self._closed:
+            return True
+        handler = self._handler(name)
+        if handler is None:
+            return False
+        handler(*args)
+        return True
+
     def _read_ready(self):
         self.invoke_event('on_read_ready')
 

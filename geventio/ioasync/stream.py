@@ -256,16 +256,13 @@ class Stream(_StreamWriter, _StreamTLS, Handle):
             self._dispatching = outer
         if self._high is not None and not self._at_high and len(buffer) >= self._high:
             self._at_high = True
-            if self.can_event('on_read_high_watermark'):
-                self.invoke_event('on_read_high_watermark', len(buffer))
-            else:
+            if not self._fire('on_read_high_watermark', len(buffer)):
                 self.want_readready = False
 
     def _below_low_watermark(self):
         self._at_high = False
-        if self.can_event('on_read_low_watermark'):
-            self.invoke_event('on_read_low_watermark', len(self._buffer))
-        elif self._rfd is not None and not self._read_eof:
+        if not self._fire('on_read_low_watermark', len(self._buffer)) and \
+                self._rfd is not None and not self._read_eof:
             self.want_readready = True
 
     def _got_eof(self, readers_only=False):
@@ -284,16 +281,14 @@ class Stream(_StreamWriter, _StreamTLS, Handle):
         self._dispatch(True)
         if self._closed:
             return
-        self.maybe_invoke_event('on_read_eof')
+        self._fire('on_read_eof')
         if self._close_on_read_eof and not self._closed:
             self.close_when_empty()
 
     def _read_failed(self, err):
         self.want_readready = False
         self._fail_readers(err)
-        if self.can_event('on_read_error'):
-            self.invoke_event('on_read_error', err)
-        else:
+        if not self._fire('on_read_error', err):
             self.close_now()
 
     def _fail_readers(self, err):
@@ -418,6 +413,8 @@ class Stream(_StreamWriter, _StreamTLS, Handle):
         self._closing = True
         if self._rfd is not None:
             self.want_readready = False
+        if self._flushing:
+            return      # called by a write callback: _flush closes once it is done
         if not self._queue or self._wfd is None:
             self._close_handles()
         elif getcurrent() is not self._glet:
