@@ -105,6 +105,13 @@ def test_on_write_fires_once_per_system_call_with_its_byte_count(loop, socketpai
     assert recv_exactly(b, 100) == b'x' * 100
 
 
+def test_default_write_len_is_64_kib(loop, sockets):
+    a, b = seqpacket_pair(sockets)
+    stream = make_stream(loop, a)
+    stream.write(b'y' * 150000).get(timeout=WAIT)
+    assert [len(b.recv(200000)) for _ in range(3)] == [65536, 65536, 150000 - 2 * 65536]
+
+
 def test_write_len_parameter_caps_each_system_call(loop, sockets):
     a, b = seqpacket_pair(sockets)
     stream = make_stream(loop, a, write_len=4)
