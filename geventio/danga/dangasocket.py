@@ -9,15 +9,12 @@ bytes with ``read(n)`` and push them with ``write(data)``; the class methods
 every Perl name to its Python one.
 
 Reading goes through the byte layer's read path (one ``readv`` into the hub's
-scratch buffer, handed out as ``bytes``); writing through its write queue, with
-a piece class of our own: Danga's writes have no per-write events, and a queued
-callable is a piece the queue stops at (see `DangaSocket.write`).
+scratch buffer, handed out as ``bytes``); the write half is ``_writing.py``.
 """
 
 import errno
 import functools
 import math
-import os
 import socket
 import types
 
@@ -26,60 +23,19 @@ from zope.interface import implementer
 from .. import _callbacks
 from .._io.nonblocking import WOULD_BLOCK, close_quietly, is_tls, set_nonblocking
 from .._io.reading import read_bytes
-from .._io.writequeue import BLOCKED, DRAINED, NOT_YET, Piece, WriteQueue
 from .._params import check_flag, check_int, check_positive, check_seconds
 from ..interfaces import IDangaSocket
-from ._loop import ERR, HUP, LOOP, READ, WRITE, Watched
+from ._loop import LOOP
+from ._readiness import ERR, HUP, READ, WRITE, Watched
+from ._writing import Writer
 
 __all__ = ['DangaSocket']
-
-#: The most one system call may carry. Perl hands the whole buffer to one
-#: ``syswrite`` and the kernel takes what fits; bounding the call only bounds how
-#: many small queued writes are joined into one (the socket buffer is a few MiB
-#: at most, so a larger call would not take more).
-WRITE_LIMIT = 1 << 20
-
-#: ``close()`` reasons of a failed write, as Perl's (any other errno: "write_error").
-_WRITE_ERRORS = {errno.EPIPE: 'EPIPE', errno.ECONNRESET: 'ECONNRESET'}
 
 #: setsockopt errors meaning "no corking on this socket" (a unix socket gives
 #: EOPNOTSUPP): Perl ignores them, and so does `DangaSocket.tcp_cork`.
 _CORK_UNSUPPORTED = {errno.ENOPROTOOPT, errno.EOPNOTSUPP, errno.ENOTSUP}
 
 _TCP_CORK = getattr(socket, 'TCP_CORK', None)
-
-
-class _Piece(Piece):
-    """A queued write of bytes (a bytes-like the caller may change later is copied
-    before it stays queued: see `DangaSocket._flush`)."""
-
-    __slots__ = ('data', 'offset')
-    limit = WRITE_LIMIT
-    source = None
-
-    def __init__(self, data):
-        self.data = data
-        self.offset = 0
-
-    def sent(self, count):
-        """Nothing to report: Danga::Socket has no per-write events."""
-
-
-class _Call(_Piece):
-    """A queued callable. Its ``pull()`` never has data, so the queue stops in
-    front of it (WAITING) once everything before it is in the kernel, and
-    `DangaSocket._flush` takes it off and calls it outside the queue's loop,
-    where it may write, flush or close at will."""
-
-    __slots__ = ('source',)
-
-    def __init__(self, code):
-        self.data = None
-        self.offset = 0
-        self.source = code
-
-    def pull(self):
-        return NOT_YET
 
 
 class _ClassOrInstanceMethod:
@@ -95,7 +51,7 @@ class _ClassOrInstanceMethod:
 
 
 @implementer(IDangaSocket)
-class DangaSocket(Watched):
+class DangaSocket(Watched, Writer):
     """See `IDangaSocket`.
 
     Parameters:
@@ -128,9 +84,7 @@ class DangaSocket(Watched):
         set_nonblocking(sock)
         self._init_watched(fd)
         self._sock = sock
-        self._queue = WriteQueue()
-        self._send = functools.partial(os.write, fd)
-        self._write_set_watch = False   # write-watching is on because write() set it
+        self._init_writer(fd)
         self._pushed = None             # list of pushed-back bytes, oldest first
         self._corked = False
         self._peer = self._local = None     # (ip string, address string) once known
@@ -153,14 +107,6 @@ class DangaSocket(Watched):
     def event_hup(self):
         """Public hook (override it): see `IDangaSocket.event_hup`."""
         raise NotImplementedError(f'{type(self).__name__} does not implement event_hup')
-
-    def on_incomplete_write(self):
-        """Public hook: ``write()`` left data queued. Turns write-watching on,
-        owned by the library (``write()`` turns it off once the queue drains),
-        unless it was on already."""
-        if not self._watch & WRITE:
-            self._write_set_watch = True
-            self._set_watch(self._watch | WRITE)
 
     def _dispatch_events(self, revents):
         # Called by the loop for one readiness; see IDangaSocket for the order.
@@ -242,83 +188,6 @@ class DangaSocket(Watched):
     def _pushed_back_bytes(self):
         return sum(map(len, self._pushed)) if self._pushed else 0
 
-    # -- writing -----------------------------------------------------------------------
-
-    def write(self, data):
-        """See `IDangaSocket.write`. Data given while something is queued is only
-        queued (Perl's rule); the kernel is asked when the queue was empty, on
-        ``write(None)`` and on write-readiness.
-
-        Raises:
-            TypeError: ``data`` of another kind (``str`` included). What the
-                send raises is not raised: EPIPE, ECONNRESET or any other error
-                closes the object (reason "EPIPE", "ECONNRESET", "write_error")
-                and False is returned.
-        """
-        if self._closed:
-            return True
-        queue = self._queue
-        if type(data) is bytes:
-            piece = _Piece(data)
-        elif data is None:
-            return self._flush() if queue else True
-        elif isinstance(data, (bytearray, memoryview)):
-            if type(data) is memoryview:
-                data = data.cast('B')           # len() in bytes
-            piece = _Piece(bytes(data) if queue else data)
-        elif callable(data):
-            if not queue:
-                data()
-                return not self._queue
-            queue.append(_Call(data))
-            return False
-        else:
-            raise TypeError(f'data must be bytes, a memoryview, a callable or None, '
-                            f'not {data!r}')
-        if queue:
-            queue.append(piece)
-            return False
-        queue.append(piece)
-        return self._flush()
-
-    def _flush(self):
-        """Send from the head of the queue until it drains or the kernel is full."""
-        queue = self._queue
-        while True:
-            try:
-                state = queue.flush(self._send)
-            except OSError as err:
-                self.close(_WRITE_ERRORS.get(err.errno, 'write_error'))
-                return False
-            if state is DRAINED:
-                if self._write_set_watch:
-                    self._write_set_watch = False
-                    self._set_watch(self._watch & ~WRITE)
-                return True
-            if state is BLOCKED:
-                head = queue[0]
-                if type(head.data) is not bytes:
-                    # The caller's bytearray may change once write() returns.
-                    head.data = bytes(memoryview(head.data)[head.offset:])
-                    head.offset = 0
-                self.on_incomplete_write()
-                return False
-            queue.popleft().source()    # WAITING: a callable (see _Call)
-            if self._closed:
-                return True
-
-    def set_writer_func(self, fn):
-        """See `IDangaSocket.set_writer_func`.
-
-        Raises:
-            TypeError: ``fn`` is neither callable nor None.
-        """
-        if fn is None:
-            fn = functools.partial(os.write, self._fd)
-        elif not callable(fn):
-            raise TypeError(f'fn must be callable or None, not {fn!r}')
-        self._send = fn
-
     # -- watching ------------------------------------------------------------------------
 
     def watch_read(self, on):
@@ -326,14 +195,6 @@ class DangaSocket(Watched):
         on = check_flag(on, 'on')
         if not self._closed:
             self._set_watch(self._watch | READ if on else self._watch & ~READ)
-
-    def watch_write(self, on):
-        """See `IDangaSocket.watch_write`; nothing once closed. From now on the
-        caller owns write-watching: ``write()`` no longer turns it off."""
-        on = check_flag(on, 'on')
-        if not self._closed:
-            self._write_set_watch = False
-            self._set_watch(self._watch | WRITE if on else self._watch & ~WRITE)
 
     def tcp_cork(self, on):
         """See `IDangaSocket.tcp_cork`; nothing once closed.
