@@ -430,15 +430,19 @@ def test_a_broken_connection_closes_the_object_and_write_returns_false(
 
 
 def test_write_leaves_a_users_write_watching_alone(socketpair):
+    """The user's watch_write(True) takes write-watching over, even when write()
+    had turned it on first: the drain does not turn it off."""
     ours, peer = socketpair
     log = []
     obj = Recorder(ours, log)
-    obj.watch_write(True)
     taken = fill_kernel(ours)
     assert obj.write(b'q') is False
+    obj.watch_write(True)
     received = gevent.spawn(recv_exactly, peer, taken + 1)
-    run_until(lambda: received.ready())
+    run_until(received.ready)
     assert obj.as_string().startswith('Recorder(W)')
+    obj.watch_write(False)
+    assert obj.as_string().startswith('Recorder()')
 
 
 def test_on_incomplete_write_is_called_when_data_stays_queued(socketpair):

@@ -212,6 +212,32 @@ def test_an_interrupted_round_closes_what_it_closed(socketpair):
     assert peer.recv(10) == b'' and DangaSocket.descriptor_map() == {}
 
 
+def test_readiness_left_by_an_interrupted_round_is_dispatched_next_time(sockets):
+    (a, a_peer), (b, b_peer) = sockets.keep(*gevent.socket.socketpair()), \
+        sockets.keep(*gevent.socket.socketpair())
+    reads = []
+
+    class Blocking(Echo):
+        def event_read(self):
+            reads.append(self)
+            self.write(self.read(10))
+            if len(reads) == 1:
+                gevent.sleep(10)    # the first one dispatched blocks
+
+    first, second = Blocking(a), Blocking(b)
+    first.watch_read(True)
+    second.watch_read(True)
+    a_peer.sendall(b'a')
+    b_peer.sendall(b'b')
+    with pytest.raises(gevent.Timeout):
+        with gevent.Timeout(0.05):
+            DangaSocket.event_loop()
+    assert len(reads) == 1
+    run_until(lambda: len(reads) == 2)
+    assert set(reads) == {first, second}
+    assert a_peer.recv(10) == b'a' and b_peer.recv(10) == b'b'
+
+
 # -- other fds ----------------------------------------------------------------------------------
 
 def test_an_other_fd_is_watched_at_once_and_gets_the_poll_state(pipe):
@@ -234,6 +260,31 @@ def test_an_other_fd_is_watched_at_once_and_gets_the_poll_state(pipe):
     if DangaSocket.have_epoll():
         assert states[1] == select.POLLIN | select.POLLHUP
     assert DangaSocket.other_fds() == {}
+
+
+def test_an_other_fd_dropped_during_a_round_is_not_called(pipe):
+    first_r, first_w = pipe
+    second_r, second_w = os.pipe()
+    try:
+        calls = []
+
+        def keep_only_me(fd):
+            def code(state):
+                calls.append(fd)
+                os.read(fd, 10)
+                DangaSocket.other_fds({fd: code})
+            return code
+
+        DangaSocket.add_other_fds({first_r.fileno(): keep_only_me(first_r.fileno()),
+                                   second_r: keep_only_me(second_r)})
+        first_w.write(b'x')
+        os.write(second_w, b'y')
+        run_iterations(1)
+        assert len(calls) == 1 and len(DangaSocket.other_fds()) == 1
+    finally:
+        DangaSocket.reset()
+        os.close(second_r)
+        os.close(second_w)
 
 
 def test_a_raising_other_fd_code_is_logged_and_no_longer_watched(pipe, callback_errors):
