@@ -249,6 +249,17 @@ def test_read_on_a_reset_connection_returns_none(sockets):
     assert recv_ready(obj, 10) is None
 
 
+def test_reads_of_many_sizes_keep_a_bounded_number_of_buffer_views(socketpair):
+    """Perlbal reads a body's remaining length: the sizes come from the peer."""
+    from geventio.danga._loop import KEPT_VIEWS, LOOP
+    ours, peer = socketpair
+    obj = Echo(ours)
+    peer.sendall(bytes(range(256)) * 200)
+    got = b''.join(recv_ready(obj, size) for size in range(1, 201))
+    assert got == (bytes(range(256)) * 200)[:sum(range(1, 201))]
+    assert len(LOOP.views) <= KEPT_VIEWS
+
+
 def test_pushed_back_data_comes_first_oldest_piece_alone(socketpair):
     ours, peer = socketpair
     obj = Echo(ours)

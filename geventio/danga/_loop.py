@@ -43,6 +43,11 @@ from ._timers import Timers
 
 __all__ = ['LOOP']
 
+#: How many distinct read sizes keep a view of the scratch buffer. Perlbal-style
+#: code reads a body's remaining length (``read($remain)``), so the sizes come
+#: from the peer; past this many, a view is sliced for each read instead.
+KEPT_VIEWS = 64
+
 
 class _OtherFd(Watched):
     """A descriptor of ``add_other_fds``: readability (and error, hang-up) call
@@ -78,6 +83,7 @@ class Loop:
         self.timers = Timers()
         self.closing = []           # (fd, sock, object) to close at the end of the round
         self.views = {}             # read size -> view of the hub's scratch buffer
+        self._scratch = None
         self.have_epoll = hasattr(select, 'epoll')
         self._hangups = None
         self._running = False
@@ -125,11 +131,13 @@ class Loop:
             READINESS.wake_soon()
 
     def view(self, size):
-        """The read view for reads of up to ``size`` bytes (64 KiB at most)."""
-        found = self.views.get(size)
-        if found is None:
-            found = self.views[size] = read_view(gevent.get_hub(),
-                                                 min(size, SCRATCH_SIZE))
+        """The read view for reads of up to ``size`` bytes (64 KiB at most): a
+        slice of the hub's scratch buffer, kept for the first `KEPT_VIEWS` sizes."""
+        if self._scratch is None:
+            self._scratch = read_view(gevent.get_hub(), SCRATCH_SIZE)[0]
+        found = (self._scratch[:size],)
+        if len(self.views) < KEPT_VIEWS:
+            self.views[size] = found
         return found
 
     def _watch_hangups(self, fd):
@@ -325,6 +333,7 @@ class Loop:
         self.loop_timeout = -1
         self.timers.clear()
         self.views.clear()
+        self._scratch = None
         READINESS.clear()
         READINESS.wake_soon()
 
