@@ -11,7 +11,7 @@ True). When either side ends, both close once what is queued for them is out:
 a queued callable (``write(lambda: ...)``) runs only after everything before it
 is in the kernel.
 
-    python examples/danga_proxy.py       # demo: 16 MiB through the proxy to an echo, exit 0
+    python examples/danga_proxy.py      # demo: 16 MiB through the proxy and back, exit 0
     python examples/danga_proxy.py --listen 8080 --backend 127.0.0.1:80
 
 The demo's echo backend is a ``gevent.server.StreamServer`` and its client a

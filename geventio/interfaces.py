@@ -385,7 +385,8 @@ class IDangaSocket(Interface):
         """The local IP address (a unix socket's path), or None."""
 
     def local_addr_string():
-        """"ip:port" of the local end ("[ip]:port" for IPv6, the path for unix), or None."""
+        """"ip:port" of the local end ("[ip]:port" for IPv6, the path for unix),
+        or None."""
 
     def as_string():
         """"Class(RW): open to peer", as Perl's as_string."""

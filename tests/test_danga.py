@@ -59,7 +59,7 @@ class Echo(DangaSocket):
             self.write(data)
 
 
-# -- dispatch: order, closing mid-round ---------------------------------------------
+# -- dispatch: order, closing mid-round --------------------------------------------
 
 def test_echo_over_every_kind_of_socket(pair):
     ours, peer = pair
@@ -164,7 +164,7 @@ def test_a_close_outside_event_loop_is_done_at_once(socketpair):
     assert DangaSocket.descriptor_map() == {} and DangaSocket.to_close() == []
 
 
-# -- an exception in a handler ----------------------------------------------------------
+# -- an exception in a handler -----------------------------------------------------
 
 def test_an_exception_in_event_read_closes_that_object_only(sockets, callback_errors):
     (a, a_peer), (b, b_peer) = sockets.keep(*gevent.socket.socketpair()), \
@@ -221,7 +221,7 @@ def test_a_close_override_that_raises_still_closes(socketpair, callback_errors):
     assert [r.exc_info[0] for r in callback_errors] == [ValueError, KeyError]
 
 
-# -- reading and pushing back ----------------------------------------------------------------
+# -- reading and pushing back ------------------------------------------------------
 
 def test_read_gives_empty_bytes_when_nothing_is_there_and_none_at_eof(socketpair):
     ours, peer = socketpair
@@ -329,7 +329,7 @@ def test_an_event_read_that_ignores_pushed_back_data_does_not_hang_the_loop(sock
     assert calls == ['called', 'called']
 
 
-# -- writing ------------------------------------------------------------------------------------
+# -- writing -----------------------------------------------------------------------
 
 def test_write_returns_false_on_eagain_then_true_once_drained(socketpair):
     ours, peer = socketpair
@@ -482,7 +482,7 @@ def test_set_writer_func_sends_through_the_function(socketpair):
     assert recv_exactly(peer, 9) == b'SHOUTcalm'
 
 
-# -- closing, stealing, corking ---------------------------------------------------------------
+# -- closing, stealing, corking ----------------------------------------------------
 
 def test_steal_socket_hands_the_open_socket_over(socketpair):
     ours, peer = socketpair
@@ -519,7 +519,7 @@ def test_a_stolen_socket_is_uncorked(sockets):
     assert stolen.getsockopt(socket.IPPROTO_TCP, getattr(socket, 'TCP_CORK', 3)) == 0
 
 
-# -- addresses --------------------------------------------------------------------------------
+# -- addresses ---------------------------------------------------------------------
 
 def test_tcp_addresses(sockets):
     ours, peer = sockets.keep(*tcp_pair())
@@ -558,7 +558,7 @@ def test_unix_addresses_are_the_path_or_none(sockets, tmp_path):
     assert Echo(pair[0]).peer_addr_string() is None
 
 
-# -- post-loop callbacks ------------------------------------------------------------------------
+# -- post-loop callbacks -----------------------------------------------------------
 
 def test_a_post_loop_callback_returning_false_stops_the_loop_which_can_be_reentered(
         socketpair):
@@ -619,7 +619,7 @@ def test_a_raising_per_object_callback_closes_its_object(socketpair, callback_er
     assert obj.closed and callback_errors[0].exc_info[0] is ZeroDivisionError
 
 
-# -- the readiness machinery -----------------------------------------------------------------------
+# -- the readiness machinery -------------------------------------------------------
 
 def test_readiness_while_the_loop_is_not_running_does_not_spin_the_hub(socketpair):
     """A level-triggered watcher nobody drains is stopped after firing twice;
@@ -669,12 +669,13 @@ def test_event_loop_cannot_be_entered_from_inside_itself(socketpair, callback_er
 
 
 def test_the_perl_spellings_are_the_same_methods():
-    for perl, python in [('EventLoop', 'event_loop'), ('WatchedSockets', 'watched_sockets'),
-                         ('DescriptorMap', 'descriptor_map'), ('ToClose', 'to_close'),
-                         ('AddTimer', 'add_timer'), ('SetLoopTimeout', 'set_loop_timeout'),
-                         ('SetPostLoopCallback', 'set_post_loop_callback'),
-                         ('AddOtherFds', 'add_other_fds'), ('OtherFds', 'other_fds'),
-                         ('Reset', 'reset'), ('HaveEpoll', 'have_epoll')]:
+    for perl, python in [
+            ('EventLoop', 'event_loop'), ('WatchedSockets', 'watched_sockets'),
+            ('DescriptorMap', 'descriptor_map'), ('ToClose', 'to_close'),
+            ('AddTimer', 'add_timer'), ('SetLoopTimeout', 'set_loop_timeout'),
+            ('SetPostLoopCallback', 'set_post_loop_callback'),
+            ('AddOtherFds', 'add_other_fds'), ('OtherFds', 'other_fds'),
+            ('Reset', 'reset'), ('HaveEpoll', 'have_epoll')]:
         assert DangaSocket.__dict__[perl] is DangaSocket.__dict__[python], perl
 
 
@@ -694,7 +695,7 @@ def test_reset_closes_every_socket_and_forgets_everything(sockets):
     assert run_iterations(5) == 1      # nothing left to wait for
 
 
-# -- bad input ---------------------------------------------------------------------------------
+# -- bad input ---------------------------------------------------------------------
 
 def test_a_non_socket_is_a_type_error(pipe):
     for bad in (None, 3, 'sock', pipe[0]):

@@ -31,7 +31,7 @@ def run_loop(timeout=WAIT):
         DangaSocket.event_loop()
 
 
-# -- timers -------------------------------------------------------------------------------
+# -- timers ------------------------------------------------------------------------
 
 def test_timers_fire_in_deadline_order_and_the_loop_returns_after_the_last():
     fired = []
@@ -138,7 +138,7 @@ def _loop_timers():
     return LOOP.timers
 
 
-# -- the loop timeout -----------------------------------------------------------------------
+# -- the loop timeout --------------------------------------------------------------
 
 def test_the_loop_timeout_bounds_each_wait(socketpair):
     ours, _ = socketpair
@@ -163,7 +163,7 @@ def test_a_loop_timeout_alone_keeps_the_loop_iterating():
     assert run_iterations(3) == 3
 
 
-# -- when event_loop() returns ---------------------------------------------------------------
+# -- when event_loop() returns -----------------------------------------------------
 
 def test_with_nothing_to_wait_for_event_loop_returns_after_the_post_loop_callbacks():
     calls = []
@@ -238,7 +238,7 @@ def test_readiness_left_by_an_interrupted_round_is_dispatched_next_time(sockets)
     assert a_peer.recv(10) == b'a' and b_peer.recv(10) == b'b'
 
 
-# -- other fds ----------------------------------------------------------------------------------
+# -- other fds ---------------------------------------------------------------------
 
 def test_an_other_fd_is_watched_at_once_and_gets_the_poll_state(pipe):
     rfile, wfile = pipe
@@ -333,11 +333,12 @@ def test_bad_other_fds_raise_and_add_nothing(pipe, socketpair, sockets):
         Echo(spare)
 
 
-# -- bad input ------------------------------------------------------------------------------------
+# -- bad input ---------------------------------------------------------------------
 
 def test_bad_timer_and_timeout_arguments_raise_at_the_call():
     cases = [
-        (lambda: DangaSocket.add_timer(-1, print), ValueError, 'seconds must be non-negative'),
+        (lambda: DangaSocket.add_timer(-1, print), ValueError,
+         'seconds must be non-negative'),
         (lambda: DangaSocket.add_timer(math.nan, print), ValueError, 'seconds must be'),
         (lambda: DangaSocket.add_timer(math.inf, print), ValueError, 'finite'),
         (lambda: DangaSocket.add_timer('1', print), TypeError, "not '1'"),

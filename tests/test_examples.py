@@ -68,7 +68,7 @@ def test_the_readme_stream_example_runs_as_shown():
     assert result.stdout == "b'HELLO\\nWORLD\\n'\nclosed\n"
 
 
-# -- Danga::Socket examples and the benchmark's Danga server ---------------------------------
+# -- Danga::Socket examples and the benchmark's Danga server -----------------------
 
 def start(*args):
     """A long-running command whose first output line says where it listens."""

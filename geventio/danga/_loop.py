@@ -23,7 +23,8 @@ closes that object and is logged instead of ending the loop; with nothing left
 to wait for (no socket, timer, other fd or loop timeout) ``event_loop()``
 returns instead of blocking for ever; pushed-back data is re-offered only while
 handlers take some of it (Perl loops for ever on one that does not); a close
-made outside an iteration (no round is under way) is done at once. Something
+made outside timers and handlers (a post-loop callback, another greenlet, no
+``event_loop()`` at all) is done at once, as no round can refer to its fd then. Something
 changed from another greenlet while the loop waits (a timer added, the last
 socket closed, ``reset()``) ends the wait, so that it is always bounded by what
 is there now.
@@ -89,7 +90,7 @@ class Loop:
         self._running = False
         self._in_round = False      # running timers or handlers: closes are deferred
 
-    # -- registering -------------------------------------------------------------
+    # -- registering ---------------------------------------------------------------
 
     def check_free(self, fd, name):
         if fd in self.descriptor_map:
@@ -115,8 +116,8 @@ class Loop:
         self._unwatch_hangups(fd)
 
     def release(self, obj, fd, sock):
-        """Close ``sock`` at the end of this iteration (now, outside one) and take
-        ``obj`` out of the descriptor map then."""
+        """Close ``sock`` at the end of this round's dispatch (now, outside timers
+        and handlers) and take ``obj`` out of the descriptor map then."""
         if self._in_round:
             self.closing.append((fd, sock, obj))
         else:
@@ -160,7 +161,7 @@ class Loop:
         watched = self.descriptor_map.get(fd)
         return self.other_fds.get(fd) if watched is None else watched
 
-    # -- other fds, timers, the loop timeout ------------------------------------------
+    # -- other fds, timers, the loop timeout ---------------------------------------
 
     def set_other_fds(self, fds, replace):
         """Watch ``fds`` ({fd: code}) for reading, all checked first; with
@@ -206,7 +207,7 @@ class Loop:
         self.loop_timeout = milliseconds
         READINESS.wake_soon()
 
-    # -- event_loop() ----------------------------------------------------------------
+    # -- event_loop() --------------------------------------------------------------
 
     def run(self):
         """``event_loop()``: iterate until a post-loop callback returns a false
@@ -316,7 +317,7 @@ class Loop:
             _callbacks.report(code)     # nothing to close: the loop goes on
             return True
 
-    # -- reset() ---------------------------------------------------------------------
+    # -- reset() -------------------------------------------------------------------
 
     def reset(self):
         """Close every socket the loop holds and forget everything (Perl's

@@ -35,6 +35,7 @@ __all__ = ['DangaSocket']
 #: EOPNOTSUPP): Perl ignores them, and so does `DangaSocket.tcp_cork`.
 _CORK_UNSUPPORTED = {errno.ENOPROTOOPT, errno.EOPNOTSUPP, errno.ENOTSUP}
 
+#: Linux's option; elsewhere there is none and `DangaSocket.tcp_cork` does nothing.
 _TCP_CORK = getattr(socket, 'TCP_CORK', None)
 
 
@@ -90,7 +91,7 @@ class DangaSocket(Watched, Writer):
         self._peer = self._local = None     # (ip string, address string) once known
         LOOP.register(self, fd)
 
-    # -- the event hooks ---------------------------------------------------------------
+    # -- the event hooks -----------------------------------------------------------
 
     def event_read(self):
         """Public hook (override it): see `IDangaSocket.event_read`."""
@@ -137,7 +138,7 @@ class DangaSocket(Watched, Writer):
             _callbacks.report(self.close, self)
             DangaSocket.close(self, 'exception')
 
-    # -- reading -----------------------------------------------------------------------
+    # -- reading -------------------------------------------------------------------
 
     def read(self, n):
         """See `IDangaSocket.read`. One system call; at most 64 KiB per call
@@ -188,7 +189,7 @@ class DangaSocket(Watched, Writer):
     def _pushed_back_bytes(self):
         return sum(map(len, self._pushed)) if self._pushed else 0
 
-    # -- watching ------------------------------------------------------------------------
+    # -- watching ------------------------------------------------------------------
 
     def watch_read(self, on):
         """See `IDangaSocket.watch_read`; nothing once closed."""
@@ -213,7 +214,7 @@ class DangaSocket(Watched, Writer):
             raise
         self._corked = on
 
-    # -- closing ---------------------------------------------------------------------------
+    # -- closing -------------------------------------------------------------------
 
     @property
     def closed(self):
@@ -267,7 +268,7 @@ class DangaSocket(Watched, Writer):
             self._cleanup()
             close_quietly(sock)
 
-    # -- addresses -------------------------------------------------------------------------
+    # -- addresses -----------------------------------------------------------------
 
     def peer_ip_string(self):
         """See `IDangaSocket.peer_ip_string`."""
@@ -321,7 +322,7 @@ class DangaSocket(Watched, Writer):
     def _watch_letters(self):
         return ('R' if self._watch & READ else '') + ('W' if self._watch & WRITE else '')
 
-    # -- the loop's methods (class methods: Perl's package functions) ---------------------
+    # -- the loop's methods (class methods: Perl's package functions) --------------
 
     @_ClassOrInstanceMethod
     def set_post_loop_callback(target, code):
