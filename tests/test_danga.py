@@ -9,6 +9,9 @@ import logging
 import select
 import socket
 import struct
+import subprocess
+import sys
+import textwrap
 
 import gevent
 import gevent.socket
@@ -666,6 +669,59 @@ def test_event_loop_cannot_be_entered_from_inside_itself(socketpair, callback_er
     peer.sendall(b'x')
     run_until(lambda: obj.closed)
     assert callback_errors[0].exc_info[0] is RuntimeError
+
+
+PATCHED_PROGRAM = textwrap.dedent('''
+    import sys
+    if sys.argv[1] == 'imported-first':
+        import geventio.danga
+    from gevent import monkey
+    monkey.patch_all()
+    import socket
+    import gevent
+    from geventio.danga import DangaSocket
+
+    class Echo(DangaSocket):
+        def event_read(self):
+            data = self.read(100)
+            if data is None:
+                self.close('eof')
+            else:
+                self.write(data)
+
+        def event_hup(self):
+            print('hup')
+            self.close('hup')
+
+    ours, peer = socket.socketpair()        # gevent sockets now
+    Echo(ours).watch_read(True)
+
+    def client():
+        peer.sendall(b'patched')
+        print(peer.recv(100).decode())
+        peer.close()
+
+    talker = gevent.spawn(client)
+    with gevent.Timeout(10):
+        DangaSocket.event_loop()            # returns once the echo closed at EOF
+    talker.get()
+    print('epoll', DangaSocket.have_epoll())
+    quiet, gone = socket.socketpair()
+    Echo(quiet)                             # watches error and hang-up only
+    gone.close()
+    with gevent.Timeout(10):
+        DangaSocket.event_loop()
+''')
+
+
+@pytest.mark.parametrize('order', ['imported-first', 'patched-first'])
+def test_under_monkey_patch_all_imported_before_or_after_patching(order):
+    result = subprocess.run([sys.executable, '-c', PATCHED_PROGRAM, order],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    expected = 'patched\nepoll True\nhup\n' if sys.platform.startswith('linux') \
+        else 'patched\nepoll False\n'
+    assert result.stdout == expected
 
 
 def test_the_perl_spellings_are_the_same_methods():

@@ -31,7 +31,6 @@ is there now.
 """
 
 import os
-import select
 import time
 
 import gevent
@@ -39,7 +38,7 @@ import gevent
 from .. import _callbacks
 from .._io.nonblocking import close_quietly
 from .._io.reading import SCRATCH_SIZE, read_view
-from ._readiness import ERR, HUP, POLLIN, READ, READINESS, Hangups, Watched
+from ._readiness import EPOLL, ERR, HUP, POLLIN, READ, READINESS, Hangups, Watched
 from ._timers import Timers
 
 __all__ = ['LOOP']
@@ -85,7 +84,7 @@ class Loop:
         self.closing = []           # (fd, sock, object) to close at the end of the round
         self.views = {}             # read size -> view of the hub's scratch buffer
         self._scratch = None
-        self.have_epoll = hasattr(select, 'epoll')
+        self.have_epoll = EPOLL is not None
         self._hangups = None
         self._running = False
         self._in_round = False      # running timers or handlers: closes are deferred

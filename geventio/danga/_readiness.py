@@ -35,12 +35,12 @@ greenlet runs meanwhile, and a ``gevent.Timeout`` or ``kill`` ends the wait with
 its exception.
 """
 
-import select
-
 import gevent
+from gevent.monkey import get_original
 from greenlet import getcurrent
 
-__all__ = ['ERR', 'HUP', 'POLLIN', 'READ', 'READINESS', 'WRITE', 'Hangups', 'Watched']
+__all__ = ['EPOLL', 'ERR', 'HUP', 'POLLIN', 'READ', 'READINESS', 'WRITE', 'Hangups',
+           'Watched']
 
 #: Readiness bits: libev's two directions (what its io watchers report) ...
 READ = 1
@@ -50,6 +50,14 @@ ERR = 0x008
 HUP = 0x010
 #: What an other fd's code gets for "readable" (Perl passes epoll's EPOLLIN).
 POLLIN = 0x001
+
+try:
+    #: The kernel's epoll, or None. ``monkey.patch_all()`` removes ``select.epoll``
+    #: (before or after this import); only ``poll(0)`` is called on it, which
+    #: never blocks, so the original is safe to use under gevent.
+    EPOLL = get_original('select', 'epoll')
+except AttributeError:
+    EPOLL = None
 
 
 class Watched:
@@ -136,7 +144,7 @@ class Hangups:
 
     def __init__(self, lookup):
         self._lookup = lookup
-        self._epoll = select.epoll()
+        self._epoll = EPOLL()
         self._watcher = gevent.get_hub().loop.io(self._epoll.fileno(), READ)
         self._fds = set()
         self._noted = False         # noted on objects, not yet dispatched
