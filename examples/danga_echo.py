@@ -25,6 +25,8 @@ import gevent.socket
 
 from geventio.danga import DangaSocket
 
+#: Seconds to stop accepting after accept() failed (EMFILE: out of descriptors).
+ACCEPT_PAUSE = 0.1
 #: Bytes asked of each read (Perlbal reads 64 KiB at a time too).
 READ_SIZE = 65536
 #: Seconds a connection may stay silent before the server closes it.
@@ -80,8 +82,13 @@ class Listener(DangaSocket):
                 sock, _ = self.sock.accept()
             except BlockingIOError:
                 return
-            except OSError as err:      # EMFILE, ECONNABORTED: try again next round
-                print(f'accept failed: {err}', file=sys.stderr)
+            except OSError as err:
+                # Out of descriptors (EMFILE) or similar: the pending connection
+                # stays readable, so pause accepting instead of spinning on it.
+                print(f'accept failed: {err}; pausing for {ACCEPT_PAUSE} s',
+                      file=sys.stderr)
+                self.watch_read(False)
+                DangaSocket.add_timer(ACCEPT_PAUSE, lambda now: self.watch_read(True))
                 return
             EchoClient(sock)
 

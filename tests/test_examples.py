@@ -2,9 +2,11 @@
 
 import ast
 import os
+import resource
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -181,4 +183,38 @@ def test_the_benchmarks_danga_server_echoes():
                 echoed += sock.recv(65536)
         assert echoed == b'ping' * 1000
     finally:
+        stop(server)
+
+
+def test_danga_echo_pauses_accepting_while_out_of_descriptors(tmp_path):
+    """EMFILE leaves the pending connection readable: without the pause the
+    listener would retry (and log) on every loop round."""
+    def few_descriptors():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (24, 24))
+
+    errors = tmp_path / 'stderr'
+    with open(errors, 'w') as stderr:
+        server = subprocess.Popen(
+            [sys.executable, os.path.join(EXAMPLES, 'danga_echo.py'), '--serve', '0'],
+            stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=ROOT,
+            preexec_fn=few_descriptors)
+    clients = []
+    try:
+        port = listening_port(server)
+        clients = [socket.create_connection(('127.0.0.1', port), timeout=RUN_TIMEOUT)
+                   for _ in range(40)]
+        clients[0].sendall(b'still served')
+        assert clients[0].recv(100) == b'still served'
+        time.sleep(0.5)         # the window in which a spinning listener would log
+        failures = errors.read_text().count('accept failed')
+        assert 1 <= failures <= 20, failures
+        for client in clients[1:]:
+            client.close()
+        clients[0].close()
+        with socket.create_connection(('127.0.0.1', port), timeout=RUN_TIMEOUT) as late:
+            late.sendall(b'recovered')
+            assert late.recv(100) == b'recovered'
+    finally:
+        for client in clients:
+            client.close()
         stop(server)
