@@ -11,6 +11,7 @@ from zope.interface import Attribute, Interface
 
 __all__ = [
     'IConnector',
+    'IDangaSocket',
     'IHandle',
     'IListener',
     'ILoop',
@@ -303,3 +304,128 @@ class IConnector(Interface):
         carrying the most significant failure, connect over bind over socket
         (after on_connect_error), or the ssl.SSLError of a failed TLS
         handshake. Bad parameters raise TypeError/ValueError at the call."""
+
+
+class IDangaSocket(Interface):
+    """A socket driven by Danga::Socket's event loop, one loop per process.
+
+    Subclasses override the event hooks below, which are public by contract and
+    always methods (so, unlike ``on_*`` events, they are declared here). For one
+    readiness they are called in the order read, write, error, hang-up, only
+    from inside ``event_loop()``, and never once the object is closed. An
+    exception a hook raises is logged on the ``geventio`` logger with its
+    traceback and closes that object only; the loop goes on.
+
+    One more hook is not declared, as ``on_`` names are reserved for events:
+    ``on_incomplete_write()``, called when ``write()`` leaves data queued
+    because the kernel took only part of it (by default it turns write-watching
+    on, and ``write()`` turns it off again once the queue has drained).
+
+    The class methods act on the process-wide loop and can be called on the
+    class or on any instance; the Perl spellings (``EventLoop``, ``AddTimer``,
+    ...) are aliases of them.
+    """
+
+    closed = Attribute('True once close() or steal_socket() was called (read-only).')
+    sock = Attribute('The socket, or None once closed or stolen (read-only).')
+
+    def event_read():
+        """The socket is readable and reads are watched, or pushed-back data waits."""
+
+    def event_write():
+        """The socket is writable and writes are watched; by default write(None)."""
+
+    def event_err():
+        """The socket reported an error (EPOLLERR)."""
+
+    def event_hup():
+        """The socket reported a hang-up (EPOLLHUP)."""
+
+    def read(n):
+        """Up to ``n`` bytes: pushed-back data first (the oldest piece alone),
+        b"" when nothing is available, None at EOF, on an error or once closed."""
+
+    def push_back_read(data):
+        """Make ``data`` the next thing read() returns after what was pushed back
+        before; event_read is called again within this loop iteration."""
+
+    def write(data):
+        """Queue bytes or a memoryview, a callable (called once everything queued
+        before it is in the kernel) or None (flush); True when nothing remains
+        queued. Writes go out in call order. A failed send closes the object and
+        returns False; writing to a closed object drops the data, returns True."""
+
+    def set_writer_func(fn):
+        """Send with ``fn(data) -> count`` (raising OSError) instead of the socket
+        (None: the socket again)."""
+
+    def watch_read(on):
+        """Watch (or stop watching) for readability."""
+
+    def watch_write(on):
+        """Watch (or stop watching) for writability; write() stops managing it."""
+
+    def tcp_cork(on):
+        """Set TCP_CORK (Linux); ignored where there is no such option."""
+
+    def close(reason=None):
+        """Drop the write queue and stop all events at once; the socket is closed
+        and leaves the descriptor map at the end of the loop iteration."""
+
+    def steal_socket():
+        """Leave the loop at once and return the socket, not closed (None if closed)."""
+
+    def peer_ip_string():
+        """The peer's IP address (a unix socket's path), or None."""
+
+    def peer_addr_string():
+        """"ip:port" of the peer ("[ip]:port" for IPv6, the path for unix), or None."""
+
+    def local_ip_string():
+        """The local IP address (a unix socket's path), or None."""
+
+    def local_addr_string():
+        """"ip:port" of the local end ("[ip]:port" for IPv6, the path for unix),
+        or None."""
+
+    def as_string():
+        """"Class(RW): open to peer", as Perl's as_string."""
+
+    def set_post_loop_callback(code):
+        """On the class: ``code(descriptor_map)`` after every loop iteration; on an
+        instance: the same, before the global one, until the object closes. The
+        first false value returned ends event_loop(). None removes it."""
+
+    def event_loop():
+        """Run iterations until a post-loop callback returns a false value or
+        there is nothing left to wait for; can be entered again afterwards.
+        Waits on the gevent hub (other greenlets run; gevent.Timeout interrupts)."""
+
+    def watched_sockets():
+        """How many objects are in the descriptor map."""
+
+    def descriptor_map():
+        """The live dict fd -> object (closed objects stay until the real close)."""
+
+    def to_close():
+        """The sockets closed during this iteration, to be really closed at its end."""
+
+    def add_timer(seconds, code):
+        """Call ``code(now)`` (``now`` as time.time()) ``seconds`` from now; returns a
+        timer with cancel(). Timers due together fire in the order added."""
+
+    def set_loop_timeout(milliseconds):
+        """Longest wait of an iteration: -1 no limit (the default), 0 do not wait."""
+
+    def add_other_fds(fds):
+        """Watch each descriptor of the dict ``fds`` for reading, calling its
+        ``code(state)`` with poll bits; returns other_fds()."""
+
+    def other_fds(fds=None):
+        """A dict fd -> code of the other fds; with ``fds``, watch exactly those."""
+
+    def reset():
+        """Close every socket in the loop and forget all state (for a forked child)."""
+
+    def have_epoll():
+        """Whether error and hang-up are reported apart from readiness (epoll)."""

@@ -143,6 +143,20 @@ def _describe_fd(fd):
 
 
 @pytest.fixture
+def danga():
+    """Danga::Socket's process-wide loop, empty: yields the `DangaSocket` class.
+    Afterwards ``reset()`` closes what the test left in it, and the hub must be
+    back to the libev watchers it had before (none of the loop's left started)."""
+    from geventio.danga import DangaSocket
+    DangaSocket.reset()
+    active = gevent.get_hub().loop.activecnt
+    yield DangaSocket
+    DangaSocket.reset()
+    turn_the_hub()          # callbacks still queued in the hub hold a reference too
+    assert gevent.get_hub().loop.activecnt == active, 'libev watchers left started'
+
+
+@pytest.fixture
 def loop():
     """A fresh Loop, closed (with everything in it) after the test."""
     loop = geventio.Loop()

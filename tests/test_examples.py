@@ -2,8 +2,11 @@
 
 import ast
 import os
+import resource
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -65,3 +68,153 @@ def test_the_readme_stream_example_runs_as_shown():
     result = run('-c', first)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "b'HELLO\\nWORLD\\n'\nclosed\n"
+
+
+# -- Danga::Socket examples and the benchmark's Danga server -----------------------
+
+def start(*args):
+    """A long-running command whose first output line says where it listens."""
+    return subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+
+
+def stop(process):
+    process.kill()
+    return process.communicate(timeout=RUN_TIMEOUT)
+
+
+def listening_port(process, prefix='listening on'):
+    """The port of a '<prefix> HOST port N' line (the process's first line)."""
+    line = process.stdout.readline()
+    assert line.startswith(prefix), (line, stop(process))
+    return int(line.split()[-1])
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+def test_danga_echo_demo_echoes_three_lines_and_exits_0():
+    result = run(os.path.join(EXAMPLES, 'danga_echo.py'))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count('echoed') == 3
+    assert "sent b'bye\\n', echoed b'bye\\n'" in result.stdout
+
+
+def test_danga_echo_serves_the_echo_client():
+    server = start(os.path.join(EXAMPLES, 'danga_echo.py'), '--serve', '0')
+    try:
+        port = listening_port(server)
+        result = run(os.path.join(EXAMPLES, 'echo_client.py'), str(port),
+                     'through danga', '127.0.0.1')
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == 'through danga\n'
+    finally:
+        stop(server)
+
+
+def test_danga_proxy_demo_pauses_reading_and_delivers_every_byte():
+    result = run(os.path.join(EXAMPLES, 'danga_proxy.py'))
+    assert result.returncode == 0, result.stderr
+    assert 'intact' in result.stdout
+    assert int(result.stdout.split('paused ')[1].split()[0]) >= 1
+
+
+def test_danga_proxy_in_front_of_redis_server():
+    redis_port = free_port()
+    redis = subprocess.Popen(['redis-server', '--port', str(redis_port), '--bind',
+                              '127.0.0.1', '--save', '', '--appendonly', 'no'],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proxy = None
+    try:
+        for line in redis.stdout:
+            if 'Ready to accept connections' in line:
+                break
+        proxy = start(os.path.join(EXAMPLES, 'danga_proxy.py'), '--listen', '0',
+                      '--backend', f'127.0.0.1:{redis_port}')
+        port = str(listening_port(proxy))
+        cli = ['redis-cli', '-h', '127.0.0.1', '-p', port]
+        assert subprocess.run([*cli, 'PING'], capture_output=True, text=True,
+                              timeout=RUN_TIMEOUT).stdout == 'PONG\n'
+        big = 'x' * 1_000_000
+        subprocess.run([*cli, '-x', 'SET', 'big'], input=big, capture_output=True,
+                       text=True, timeout=RUN_TIMEOUT, check=True)
+        got = subprocess.run([*cli, 'GET', 'big'], capture_output=True, text=True,
+                             timeout=RUN_TIMEOUT).stdout
+        assert got == big + '\n'
+    finally:
+        if proxy is not None:
+            stop(proxy)
+        redis.kill()
+        redis.communicate(timeout=RUN_TIMEOUT)
+
+
+def test_danga_proxy_carries_curl_to_an_http_server(tmp_path):
+    (tmp_path / 'page.txt').write_bytes(b'served through the proxy\n' * 20000)
+    http = start('-u', '-m', 'http.server', '0', '--bind', '127.0.0.1',
+                 '--directory', str(tmp_path))
+    proxy = None
+    try:
+        http_port = int(http.stdout.readline().split(' port ')[1].split()[0])
+        proxy = start(os.path.join(EXAMPLES, 'danga_proxy.py'), '--listen', '0',
+                      '--backend', f'127.0.0.1:{http_port}')
+        port = listening_port(proxy)
+        result = subprocess.run(['curl', '-sS', '--max-time', '30',
+                                 f'http://127.0.0.1:{port}/page.txt'],
+                                capture_output=True, timeout=RUN_TIMEOUT)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == (tmp_path / 'page.txt').read_bytes()
+    finally:
+        if proxy is not None:
+            stop(proxy)
+        stop(http)
+
+
+def test_the_benchmarks_danga_server_echoes():
+    server = start('-m', 'geventio.bench.servers', 'geventio-danga', '--port', '0')
+    try:
+        port = listening_port(server, prefix='READY')
+        with socket.create_connection(('127.0.0.1', port), timeout=RUN_TIMEOUT) as sock:
+            sock.sendall(b'ping' * 1000)
+            echoed = b''
+            while len(echoed) < 4000:
+                echoed += sock.recv(65536)
+        assert echoed == b'ping' * 1000
+    finally:
+        stop(server)
+
+
+def test_danga_echo_pauses_accepting_while_out_of_descriptors(tmp_path):
+    """EMFILE leaves the pending connection readable: without the pause the
+    listener would retry (and log) on every loop round."""
+    def few_descriptors():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (24, 24))
+
+    errors = tmp_path / 'stderr'
+    with open(errors, 'w') as stderr:
+        server = subprocess.Popen(
+            [sys.executable, os.path.join(EXAMPLES, 'danga_echo.py'), '--serve', '0'],
+            stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=ROOT,
+            preexec_fn=few_descriptors)
+    clients = []
+    try:
+        port = listening_port(server)
+        clients = [socket.create_connection(('127.0.0.1', port), timeout=RUN_TIMEOUT)
+                   for _ in range(40)]
+        clients[0].sendall(b'still served')
+        assert clients[0].recv(100) == b'still served'
+        time.sleep(0.5)         # the window in which a spinning listener would log
+        failures = errors.read_text().count('accept failed')
+        assert 1 <= failures <= 20, failures
+        for client in clients[1:]:
+            client.close()
+        clients[0].close()
+        with socket.create_connection(('127.0.0.1', port), timeout=RUN_TIMEOUT) as late:
+            late.sendall(b'recovered')
+            assert late.recv(100) == b'recovered'
+    finally:
+        for client in clients:
+            client.close()
+        stop(server)

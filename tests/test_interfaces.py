@@ -8,6 +8,7 @@ from zope.interface.verify import verifyClass, verifyObject
 
 import geventio
 from geventio import interfaces
+from geventio.danga import DangaSocket
 
 
 def _listener(loop, sockets):
@@ -28,6 +29,11 @@ def _socket(loop, sockets):
     return geventio.Socket(handle=a, on_recv=lambda sock, data, addr: None)
 
 
+def _danga_socket(loop, sockets):
+    a, _ = sockets.keep(*gevent.socket.socketpair())
+    return DangaSocket(a)
+
+
 CASES = [
     (interfaces.ILoop, geventio.Loop, lambda loop, sockets: loop),
     (interfaces.INotifier, geventio.Notifier, lambda loop, sockets: geventio.Notifier()),
@@ -36,6 +42,7 @@ CASES = [
     (interfaces.ISocket, geventio.Socket, _socket),
     (interfaces.IListener, geventio.Listener, _listener),
     (interfaces.IConnector, geventio.Connector, lambda loop, sockets: geventio.Connector()),
+    (interfaces.IDangaSocket, DangaSocket, _danga_socket),
 ]
 
 

@@ -1,5 +1,5 @@
 """The read path shared by every surface: one read per wake-up into a per-hub scratch
-buffer, appended to the owner's ``bytearray``.
+buffer, appended to the owner's ``bytearray`` or handed out as ``bytes``.
 
 Not a public module. A read goes into a scratch buffer that belongs to the hub
 (one per thread) and is appended to the owner's buffer before anything can
@@ -12,7 +12,7 @@ run on its thread, one at a time.
 import os
 import weakref
 
-__all__ = ['SCRATCH_SIZE', 'read_into', 'read_view']
+__all__ = ['SCRATCH_SIZE', 'read_bytes', 'read_into', 'read_view']
 
 #: Size of each hub's scratch buffer; a larger read size gets a buffer of its own.
 SCRATCH_SIZE = 65536
@@ -57,3 +57,18 @@ def read_into(fd, buffer, view, tls=None):
     if count:
         buffer += view[0][:count]
     return count
+
+
+def read_bytes(fd, view, tls=None):
+    """Make one read like `read_into` and return what came as a new ``bytes`` of
+    exactly that length (``b""`` at EOF): for owners that hand each read out
+    whole instead of keeping a buffer (Danga::Socket's ``read(n)``).
+
+    Raises:
+        OSError: as `read_into`.
+    """
+    if tls is None:
+        count = readv(fd, view)
+    else:
+        count = tls.recv_into(view[0])
+    return view[0][:count].tobytes()

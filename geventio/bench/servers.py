@@ -19,7 +19,6 @@ its kind (``'tcp'`` or ``'udp'``), a function ``run(host, port, ready)`` that se
 forever and calls ``ready(bound_port)`` once listening, and the modules it needs
 (a server whose modules cannot be imported is skipped, with a message). Planned::
 
-    'geventio-danga': ServerSpec('tcp', _serve_geventio_danga),
     'geventio-iostream': ServerSpec('tcp', _serve_geventio_iostream),
 """
 
@@ -222,12 +221,46 @@ def _serve_geventio_socket(host, port, ready):
     loop.run()
 
 
+def _serve_geventio_danga(host, port, ready):
+    """geventio ``DangaSocket`` echo in Perlbal's style (API.md section 8): a
+    listening DangaSocket accepts in ``event_read``; each connection's
+    ``event_read`` does ``read(65536)`` and ``write``s it back."""
+    import socket
+    from geventio.danga import DangaSocket
+
+    class Echo(DangaSocket):
+        def event_read(self):
+            data = self.read(READ_LEN)
+            if data is None:
+                self.close('eof')
+            else:
+                self.write(data)
+
+    class Listener(DangaSocket):
+        def event_read(self):
+            while True:
+                try:
+                    sock, _ = self.sock.accept()
+                except BlockingIOError:
+                    return
+                Echo(sock).watch_read(True)
+
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listening.bind((host, port))
+    listening.listen(BACKLOG)
+    Listener(listening).watch_read(True)
+    ready(listening.getsockname()[1])
+    DangaSocket.event_loop()
+
+
 SERVERS = {
     'gevent': ServerSpec('tcp', _serve_gevent),
     'asyncio-protocol': ServerSpec('tcp', _serve_asyncio_protocol),
     'asyncio-streams': ServerSpec('tcp', _serve_asyncio_streams),
     'uvloop': ServerSpec('tcp', _serve_uvloop, ('uvloop',)),
     'geventio-stream': ServerSpec('tcp', _serve_geventio_stream),
+    'geventio-danga': ServerSpec('tcp', _serve_geventio_danga),
     'gevent-datagram': ServerSpec('udp', _serve_gevent_datagram),
     'asyncio-datagram': ServerSpec('udp', _serve_asyncio_datagram),
     'geventio-socket': ServerSpec('udp', _serve_geventio_socket),
