@@ -78,7 +78,31 @@ class ILoop(Interface):
         """A future of a connected socket, Stream, Socket or handle (see IConnector)."""
 
     def close():
-        """Remove and close every notifier."""
+        """Remove and close every notifier at once (queued writes fail), and
+        stop its timers and signal watchers."""
+
+    def shutdown(timeout=None):
+        """Stop gracefully: close every listener (no more accepting), close
+        every stream once its queued writes are out, wait up to ``timeout``
+        seconds (None: no limit) for them, then close what is left at once as
+        close() does. Returns the number of streams that had to be closed at
+        once (listeners are not counted)."""
+
+    def watch_signal(signal, code):
+        """Call ``code()`` from the hub whenever ``signal`` (a number or a
+        name such as ``'TERM'``) arrives; watchers of one signal run in the
+        order they were added. Returns an id for unwatch_signal. Main thread
+        only."""
+
+    def unwatch_signal(signal_id):
+        """Remove a signal watcher (an unknown id is ignored); when the last
+        watcher of a signal goes, its previous disposition is restored."""
+
+    def __enter__():
+        """Return the loop itself."""
+
+    def __exit__(exc_type, exc_value, traceback):
+        """Close the loop (``with Loop() as loop:``)."""
 
 
 class INotifier(Interface):
@@ -158,6 +182,12 @@ class IHandle(INotifier):
     def bind(*addr, **hints):
         """Create a socket bound to ``addr`` (or resolved from ``hints``) and use
         it as this handle; returns a future of the handle."""
+
+    def __enter__():
+        """Return the handle itself."""
+
+    def __exit__(exc_type, exc_value, traceback):
+        """Close the handle, as close() does (``with Stream(...) as stream:``)."""
 
 
 class IStream(IHandle):
