@@ -17,6 +17,7 @@ from zope.interface import implementer
 
 from .. import _callbacks, addresses
 from .._io import resolving
+from .._params import check_seconds
 from ..interfaces import ILoop
 from . import _signals
 from .connector import Connector
@@ -109,8 +110,7 @@ class Loop:
         Raises:
             TypeError, ValueError: ``timeout`` is not a number of seconds >= 0.
         """
-        if timeout is not None and _seconds(timeout, 'timeout') < 0:
-            raise ValueError(f'timeout must not be negative, not {timeout!r}')
+        timeout = check_seconds(timeout, 'timeout', zero=True)
         for notifier in self._tree():
             if isinstance(notifier, Listener):
                 notifier.close()        # (its accepted children join the loop)
