@@ -117,7 +117,9 @@ PREFORK_SERVER = textwrap.dedent('''
 
         loop.listen(host='127.0.0.1', service=port, socktype='stream',
                     reuseport=True, on_stream=on_stream).get(timeout=10)
-        print('worker', os.getpid(), 'port', port, flush=True)
+        # One write (print would make one per piece when unbuffered).
+        sys.stdout.write(f'worker {os.getpid()} port {port}\\n')
+        sys.stdout.flush()
         loop.run()
 
     prefork(int(sys.argv[1]), serve)
