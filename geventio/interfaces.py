@@ -12,6 +12,7 @@ from zope.interface import Attribute, Interface
 __all__ = [
     'IConnector',
     'IHandle',
+    'ILeakCheck',
     'IListener',
     'ILoop',
     'INotifier',
@@ -333,3 +334,17 @@ class IConnector(Interface):
         carrying the most significant failure, connect over bind over socket
         (after on_connect_error), or the ssl.SSLError of a failed TLS
         handshake. Bad parameters raise TypeError/ValueError at the call."""
+
+
+class ILeakCheck(Interface):
+    """What code left behind since the check was made (``geventio.testing``):
+    file descriptors open, greenlets of this thread alive, libev watchers of
+    the hub active. Made before the code under test; asked after it cleaned
+    up, once the hub has finished the iterations in which gevent closes
+    sockets late."""
+
+    def leaks():
+        """A list of descriptions of what was left behind; empty: nothing."""
+
+    def check():
+        """Raise AssertionError naming what was left behind, if anything."""

@@ -8,6 +8,7 @@ from zope.interface.verify import verifyClass, verifyObject
 
 import geventio
 from geventio import interfaces
+from geventio.testing import LeakCheck
 
 
 def _listener(loop, sockets):
@@ -36,6 +37,7 @@ CASES = [
     (interfaces.ISocket, geventio.Socket, _socket),
     (interfaces.IListener, geventio.Listener, _listener),
     (interfaces.IConnector, geventio.Connector, lambda loop, sockets: geventio.Connector()),
+    (interfaces.ILeakCheck, LeakCheck, lambda loop, sockets: LeakCheck()),
 ]
 
 
