@@ -2,18 +2,15 @@
 after importing geventio, and prefork with real signals and SO_REUSEPORT."""
 
 import os
-import select
 import signal
 import socket
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
-#: Seconds a child process may take for anything (each needs well under one).
-PROCESS_TIMEOUT = 30
+from childproc import PROCESS_TIMEOUT, Lines
 
 PATCHED_SERVER = textwrap.dedent('''
     import sys
@@ -125,25 +122,6 @@ PREFORK_SERVER = textwrap.dedent('''
     prefork(int(sys.argv[1]), serve)
     print('stopped', flush=True)
 ''')
-
-
-class Lines:
-    """The lines a child writes to a pipe, each read with a timeout."""
-
-    def __init__(self, pipe):
-        self._fd = pipe.fileno()
-        self.rest = b''
-
-    def next(self):
-        deadline = time.monotonic() + PROCESS_TIMEOUT
-        while b'\n' not in self.rest:
-            left = deadline - time.monotonic()
-            assert left > 0 and select.select([self._fd], [], [], left)[0], 'timed out'
-            chunk = os.read(self._fd, 4096)
-            assert chunk, f'end of output after {self.rest!r}'
-            self.rest += chunk
-        line, _, self.rest = self.rest.partition(b'\n')
-        return line.decode()
 
 
 def worker_line(lines):
