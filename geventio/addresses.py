@@ -184,7 +184,7 @@ def from_getaddrinfo(results):
 def agrees(local, peer):
     """Whether two addresses can share a socket: family, type and protocol are
     each equal, or 0 on one side (IO::Async::Connector's candidate rule)."""
-    return all(not a or not b or a == b for a, b in zip(local[:3], peer[:3]))
+    return all(not a or not b or a == b for a, b in zip(local[:3], peer[:3], strict=True))
 
 
 def combine(local, peer):
@@ -192,7 +192,7 @@ def combine(local, peer):
     each field from whichever side gives it. A socket type still unknown is
     ``SOCK_STREAM`` (Linux refuses type 0), so a dict without ``socktype``
     means a stream socket."""
-    family, socktype, protocol = (a or b for a, b in zip(local[:3], peer[:3]))
+    family, socktype, protocol = (a or b for a, b in zip(local[:3], peer[:3], strict=True))
     return family, socktype or socket.SOCK_STREAM, protocol
 
 

@@ -213,8 +213,9 @@ class _Supervisor:
         try:
             self._serve()
             status = 0
-        except SystemExit as exit:
-            status = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+        except SystemExit as exiting:
+            code = exiting.code
+            status = code if isinstance(code, int) else int(code is not None)
         except KeyboardInterrupt:
             status = 128 + signal.SIGINT
         except BaseException:

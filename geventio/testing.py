@@ -62,11 +62,11 @@ def stream_pair(loop, first=None, second=None):
         streams.append(stream)
     socks = gevent.socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        for stream, sock in zip(streams, socks):
+        for stream, sock in zip(streams, socks, strict=True):
             stream.set_handle(sock)
             loop.add(stream)
     except BaseException:
-        for stream, sock in zip(streams, socks):
+        for stream, sock in zip(streams, socks, strict=True):
             stream.close_now()
             sock.close()
         raise

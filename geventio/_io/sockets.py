@@ -67,7 +67,7 @@ def call_with_timeout(sock, timeout, what, function, *args):
     sock.settimeout(timeout)
     try:
         result = function(*args)
-    except socket.timeout as err:
+    except TimeoutError as err:
         if err.errno is not None:
             raise
         raise TimeoutError(errno.ETIMEDOUT,

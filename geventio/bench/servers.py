@@ -29,7 +29,8 @@ import os
 import resource
 import signal
 import sys
-from typing import Callable, NamedTuple, Tuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 __all__ = ['ServerSpec', 'SERVERS', 'REFERENCE', 'prepare_process', 'main']
 
@@ -52,7 +53,7 @@ class ServerSpec(NamedTuple):
 
     kind: str                                   # 'tcp' or 'udp'
     run: Callable[[str, int, Callable[[int], None]], None]
-    requires: Tuple[str, ...] = ()              # modules that must import, else skip
+    requires: tuple[str, ...] = ()              # modules that must import, else skip
 
 
 def _serve_gevent(host, port, ready):
