@@ -1,8 +1,8 @@
 """The zope.interface declarations of geventio's public classes.
 
-Each interface is the specification of one class of ``API.md`` (``IStream`` for
-`geventio.Stream`, and so on): the guarantees a caller may rely on, not how they
-are met. Events (``on_*``) are documented in the docstrings and deliberately not
+Each interface is the specification of one class of the contract
+(docs/api.md; ``IStream`` for `geventio.Stream`, and so on): the guarantees a
+caller may rely on, not how they are met. Events (``on_*``) are documented in the docstrings and deliberately not
 declared as methods: an object configured with keyword callbacks has no such
 method, and ``verifyObject`` would reject it.
 """
@@ -197,7 +197,7 @@ class IStream(IHandle):
     Events:
         on_read(stream, buffer, eof): required; ``buffer`` is a bytearray (a
             TextBuffer with ``encoding``) holding everything unconsumed; the
-            return value chooses what happens next (see API.md section 4).
+            return value chooses what happens next (see docs/api.md section 4).
         on_read_eof(stream), on_write_eof(stream): EOF read; EPIPE on write.
         on_read_error(stream, err), on_write_error(stream, err): without a
             handler the stream closes.

@@ -185,7 +185,7 @@ def _serve_asyncio_datagram(host, port, ready):
 
 
 def _serve_geventio_stream(host, port, ready):
-    """geventio ``Stream`` echo through ``loop.listen`` (API.md sections 2, 4, 6)."""
+    """geventio ``Stream`` echo through ``loop.listen`` (docs/api.md sections 2, 4, 6)."""
     import geventio
 
     loop = geventio.Loop()
@@ -208,7 +208,7 @@ def _serve_geventio_stream(host, port, ready):
 
 
 def _serve_geventio_socket(host, port, ready):
-    """geventio ``Socket`` echo of datagrams (API.md section 5)."""
+    """geventio ``Socket`` echo of datagrams (docs/api.md section 5)."""
     import socket
     import geventio
     from gevent import socket as gsocket
