@@ -61,13 +61,23 @@ def test_echo_server_and_client_talk_over_loopback():
         server.communicate(timeout=RUN_TIMEOUT)
 
 
-def test_the_readme_stream_example_runs_as_shown():
+def readme_snippet(number):
+    """The ``number``-th (from 1) Python block of README.md."""
     with open(os.path.join(ROOT, 'README.md'), encoding='utf-8') as readme:
         text = readme.read()
-    first = text.split('```python\n', 1)[1].split('```', 1)[0]
-    result = run('-c', first)
+    return text.split('```python\n')[number].split('```', 1)[0]
+
+
+def test_the_readme_stream_example_runs_as_shown():
+    result = run('-c', readme_snippet(1))
     assert result.returncode == 0, result.stderr
     assert result.stdout == "b'HELLO\\nWORLD\\n'\nclosed\n"
+
+
+def test_the_readme_futures_example_runs_as_shown():
+    result = run('-c', readme_snippet(2))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "b'GET /\\r\\n' 5 b'hello'\nb'reply'\n"
 
 
 @pytest.mark.parametrize('script, expected', [
