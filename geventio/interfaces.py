@@ -2,9 +2,9 @@
 
 Each interface is the specification of one class of the contract
 (docs/api.md; ``IStream`` for `geventio.Stream`, and so on): the guarantees a
-caller may rely on, not how they are met. Events (``on_*``) are documented in the docstrings and deliberately not
-declared as methods: an object configured with keyword callbacks has no such
-method, and ``verifyObject`` would reject it.
+caller may rely on, not how they are met. Events (``on_*``) are documented in
+the docstrings and deliberately not declared as methods: an object configured
+with keyword callbacks has no such method, and ``verifyObject`` would reject it.
 """
 
 from zope.interface import Attribute, Interface

@@ -1,11 +1,14 @@
 """geventio.server.stream_handler: a Stream per StreamServer connection, run on
 the handler's own greenlet, with gevent's pool limit and stop(timeout)."""
 
+import ssl
 import time
 
 import gevent
 import gevent.socket
+import gevent.ssl
 import pytest
+import trustme
 from gevent.pool import Pool
 from gevent.server import StreamServer
 from greenlet import getcurrent
@@ -271,3 +274,30 @@ def test_the_handler_refuses_to_run_on_the_hub(sockets):
 def test_bad_arguments_raise_at_the_call(args, message):
     with pytest.raises(TypeError, match=message):
         stream_handler(*args)
+
+
+def test_a_tls_server_hands_its_secured_socket_to_the_stream(loop):
+    """StreamServer(ssl_context=...) wraps each socket before the handler runs."""
+    authority = trustme.CA()
+    # gevent's contexts: the server's handshake runs in its handler greenlet.
+    server_context = gevent.ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    authority.issue_cert('localhost').configure_cert(server_context)
+    client_context = gevent.ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    authority.configure_trust(client_context)
+    handles = Log()
+
+    def on_stream(stream, address):
+        handles.append(stream.read_handle)
+        stream.configure(on_read=echo)
+
+    server = StreamServer(('127.0.0.1', 0), stream_handler(on_stream, loop),
+                          spawn=Pool(2), ssl_context=server_context)
+    server.start()
+    try:
+        raw = gevent.socket.create_connection(server.address, timeout=WAIT)
+        with client_context.wrap_socket(raw, server_hostname='localhost') as client:
+            client.sendall(b'secret')
+            assert recv_exactly(client, 6) == b'secret'
+        assert hasattr(handles[0], 'getpeercert')     # the SSLSocket itself
+    finally:
+        server.stop(timeout=WAIT)
