@@ -2,8 +2,9 @@
 
 The public names of IO::Async (`Loop`, `Notifier`, `Handle`, `Stream`, `Socket`,
 `Listener`, `Connector`) are importable from here; Danga::Socket and IO::Stream
-live in `geventio.danga` and `geventio.iostream`, the gevent server adapter in
-`geventio.server`, the interfaces in `geventio.interfaces`.
+live in `geventio.danga` and `geventio.iostream`, the gevent server adapter and
+``prefork`` in `geventio.server`, the pytest fixtures in `geventio.testing`, the
+interfaces in `geventio.interfaces`. docs/api.md states what each promises.
 
 The layers, each importing only those above it in this list (docs/architecture.md;
 ``tests/test_layers.py`` keeps it so):

@@ -1,6 +1,6 @@
 """The one place that reports an exception raised by user code.
 
-Not a public module. The rule (API.md section 1, "Errors"; docs/architecture.md):
+Not a public module. The rule (docs/api.md section 1, "Errors"; docs/architecture.md):
 an exception raised by a callback is logged at ERROR level with its traceback on
 the ``geventio`` logger, and only the object that raised is closed; the loop and
 every other handle go on. Continuations (the callables passed to one call such

@@ -1,7 +1,7 @@
 """Parameter checks: where a bad keyword becomes a TypeError or ValueError.
 
 Not a public module. IO::Async checks its parameters in ``configure`` and croaks
-naming the key; API.md section 1 asks the same of every constructor,
+naming the key; docs/api.md section 1 asks the same of every constructor,
 ``configure()`` and single-call operation (``listen``, ``connect``, ``send``):
 name the parameter, show the bad value with ``!r``, and raise at the call, never
 later inside a greenlet. The modules that validate use these helpers, so that

@@ -1,7 +1,7 @@
 """Address forms: 4-tuples, getaddrinfo 5-tuples and dicts, and family/type names.
 
 The Python form of IO::Async::OS's ``extract_addrinfo`` and its ``'inet'`` /
-``'stream'`` shortcuts (API.md section 1). Everything that takes an address
+``'stream'`` shortcuts (docs/api.md section 1). Everything that takes an address
 (``addr``, ``addrs``, ``local_addr``, ``local_addrs``) normalises it here, once,
 at the call, so that a bad one raises before any socket is made. `sendto_address`
 checks where a datagram goes (IO::Async::Socket's ``send($data, $flags, $addr)``)
@@ -17,15 +17,15 @@ __all__ = ['Address', 'agrees', 'combine', 'from_getaddrinfo', 'parse_address',
            'parse_addresses', 'parse_family', 'parse_host', 'parse_service',
            'parse_socktype', 'sendto_address']
 
-#: The string spellings of address families (API.md section 1).
+#: The string spellings of address families (docs/api.md section 1).
 FAMILIES = {'inet': socket.AF_INET, 'inet6': socket.AF_INET6,
             'unix': socket.AF_UNIX}
 
-#: The string spellings of socket types (API.md section 1).
+#: The string spellings of socket types (docs/api.md section 1).
 SOCKTYPES = {'stream': socket.SOCK_STREAM, 'dgram': socket.SOCK_DGRAM,
              'raw': socket.SOCK_RAW}
 
-# The keys of the dict form (API.md section 1).
+# The keys of the dict form (docs/api.md section 1).
 _DICT_KEYS = frozenset({'family', 'socktype', 'protocol', 'ip', 'port', 'path'})
 
 #: One normalised address; ``sockaddr`` is what ``bind``/``connect`` take.
@@ -55,7 +55,7 @@ def _parse_constant(value, names, name):
 
 
 def parse_address(value, name='addr'):
-    """Normalise one address in any of the forms of API.md section 1.
+    """Normalise one address in any of the forms of docs/api.md section 1.
 
     Raises:
         TypeError: for something that is no address form at all.
@@ -184,7 +184,7 @@ def from_getaddrinfo(results):
 def agrees(local, peer):
     """Whether two addresses can share a socket: family, type and protocol are
     each equal, or 0 on one side (IO::Async::Connector's candidate rule)."""
-    return all(not a or not b or a == b for a, b in zip(local[:3], peer[:3]))
+    return all(not a or not b or a == b for a, b in zip(local[:3], peer[:3], strict=True))
 
 
 def combine(local, peer):
@@ -192,7 +192,7 @@ def combine(local, peer):
     each field from whichever side gives it. A socket type still unknown is
     ``SOCK_STREAM`` (Linux refuses type 0), so a dict without ``socktype``
     means a stream socket."""
-    family, socktype, protocol = (a or b for a, b in zip(local[:3], peer[:3]))
+    family, socktype, protocol = (a or b for a, b in zip(local[:3], peer[:3], strict=True))
     return family, socktype or socket.SOCK_STREAM, protocol
 
 
@@ -200,7 +200,7 @@ def combine(local, peer):
 #
 # Socket.send checks every datagram that names an address, so the common case,
 # a tuple exactly as ``recvfrom`` returned it, costs a few type checks; the
-# other forms of API.md section 1 go through `parse_address`. Checking at the
+# other forms of docs/api.md section 1 go through `parse_address`. Checking at the
 # call turns a wrong family into a ``ValueError`` for the caller instead of an
 # ``on_send_error`` later.
 
@@ -214,7 +214,7 @@ def sendto_address(family, addr, name='addr'):
     """The socket address ``sendto`` takes for ``addr``, checked against ``family``.
 
     ``addr`` is a socket address as ``recvfrom`` returns it (the first branch of
-    each family, the hot path) or an API.md section 1 form (dict, 4-tuple,
+    each family, the hot path) or an docs/api.md section 1 form (dict, 4-tuple,
     ``getaddrinfo`` 5-tuple). Host names are not rejected: the kernel's resolver
     sees them, so callers should prefer numeric hosts. Other families than
     inet, inet6 and unix are passed through for the kernel to check.
@@ -244,7 +244,7 @@ def sendto_address(family, addr, name='addr'):
 
 
 def _parse_send_form(family, addr, name):
-    """The sockaddr of an API.md section 1 form of ``family``, or ValueError."""
+    """The sockaddr of an docs/api.md section 1 form of ``family``, or ValueError."""
     is_form = isinstance(addr, dict) or (
         isinstance(addr, tuple) and len(addr) in (4, 5) and
         not isinstance(addr[-1], int))

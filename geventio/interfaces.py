@@ -1,10 +1,10 @@
 """The zope.interface declarations of geventio's public classes.
 
-Each interface is the specification of one class of ``API.md`` (``IStream`` for
-`geventio.Stream`, and so on): the guarantees a caller may rely on, not how they
-are met. Events (``on_*``) are documented in the docstrings and deliberately not
-declared as methods: an object configured with keyword callbacks has no such
-method, and ``verifyObject`` would reject it.
+Each interface is the specification of one class of the contract
+(docs/api.md; ``IStream`` for `geventio.Stream`, and so on): the guarantees a
+caller may rely on, not how they are met. Events (``on_*``) are documented in
+the docstrings and deliberately not declared as methods: an object configured
+with keyword callbacks has no such method, and ``verifyObject`` would reject it.
 """
 
 from zope.interface import Attribute, Interface
@@ -13,6 +13,7 @@ __all__ = [
     'IConnector',
     'IDangaSocket',
     'IHandle',
+    'ILeakCheck',
     'IListener',
     'ILoop',
     'INotifier',
@@ -79,7 +80,31 @@ class ILoop(Interface):
         """A future of a connected socket, Stream, Socket or handle (see IConnector)."""
 
     def close():
-        """Remove and close every notifier."""
+        """Remove and close every notifier at once (queued writes fail), and
+        stop its timers and signal watchers."""
+
+    def shutdown(timeout=None):
+        """Stop gracefully: close every listener (no more accepting), close
+        every stream once its queued writes are out, wait up to ``timeout``
+        seconds (None: no limit) for them, then close what is left at once as
+        close() does. Returns the number of streams that had to be closed at
+        once (listeners are not counted)."""
+
+    def watch_signal(signal, code):
+        """Call ``code()`` from the hub whenever ``signal`` (a number or a
+        name such as ``'TERM'``) arrives; watchers of one signal run in the
+        order they were added. Returns an id for unwatch_signal. Main thread
+        only."""
+
+    def unwatch_signal(signal_id):
+        """Remove a signal watcher (an unknown id is ignored); when the last
+        watcher of a signal goes, its previous disposition is restored."""
+
+    def __enter__():
+        """Return the loop itself."""
+
+    def __exit__(exc_type, exc_value, traceback):
+        """Close the loop (``with Loop() as loop:``)."""
 
 
 class INotifier(Interface):
@@ -160,6 +185,12 @@ class IHandle(INotifier):
         """Create a socket bound to ``addr`` (or resolved from ``hints``) and use
         it as this handle; returns a future of the handle."""
 
+    def __enter__():
+        """Return the handle itself."""
+
+    def __exit__(exc_type, exc_value, traceback):
+        """Close the handle, as close() does (``with Stream(...) as stream:``)."""
+
 
 class IStream(IHandle):
     """An ordered byte stream (TCP, unix stream socket, pipe, tty).
@@ -167,7 +198,7 @@ class IStream(IHandle):
     Events:
         on_read(stream, buffer, eof): required; ``buffer`` is a bytearray (a
             TextBuffer with ``encoding``) holding everything unconsumed; the
-            return value chooses what happens next (see API.md section 4).
+            return value chooses what happens next (see docs/api.md section 4).
         on_read_eof(stream), on_write_eof(stream): EOF read; EPIPE on write.
         on_read_error(stream, err), on_write_error(stream, err): without a
             handler the stream closes.
@@ -429,3 +460,15 @@ class IDangaSocket(Interface):
 
     def have_epoll():
         """Whether error and hang-up are reported apart from readiness (epoll)."""
+class ILeakCheck(Interface):
+    """What code left behind since the check was made (``geventio.testing``):
+    file descriptors open, greenlets of this thread alive, libev watchers of
+    the hub active. Made before the code under test; asked after it cleaned
+    up, once the hub has finished the iterations in which gevent closes
+    sockets late."""
+
+    def leaks():
+        """A list of descriptions of what was left behind; empty: nothing."""
+
+    def check():
+        """Raise AssertionError naming what was left behind, if anything."""

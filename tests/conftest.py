@@ -4,11 +4,11 @@ every test gets for free.
 Each test runs under a ``gevent.Timeout`` (a blocked future fails the test
 instead of hanging it; pytest-timeout backs this up for non-cooperative hangs),
 and afterwards asserts that it left no file descriptor open, no greenlet alive,
-no error printed by the hub and no error logged on the ``geventio`` logger
+no libev watcher active (``geventio.testing.LeakCheck``), no error printed by
+the hub and no error logged on the ``geventio`` logger
 (tests that provoke a callback error take the ``callback_errors`` fixture).
 """
 
-import gc
 import logging
 import os
 import socket
@@ -17,9 +17,11 @@ import gevent
 import gevent.socket
 from gevent.event import Event
 import pytest
-from greenlet import getcurrent, greenlet
 
 import geventio
+from geventio.testing import LeakCheck, turn_the_hub
+
+pytest_plugins = ['pytester']     # (tests/test_testing.py runs pytest itself)
 
 #: Seconds a single test may block cooperatively before it fails.
 TEST_TIMEOUT = 20
@@ -31,31 +33,6 @@ try:
     _probe.close()
 except OSError:
     HAS_IPV6 = False
-
-
-def _open_fds():
-    """Open descriptors, without the one the listing itself used."""
-    fds = set()
-    for name in os.listdir('/proc/self/fd'):
-        try:
-            os.fstat(int(name))
-        except OSError:
-            continue
-        fds.add(name)
-    return fds
-
-
-def _root(glet):
-    while glet.parent is not None:
-        glet = glet.parent
-    return glet
-
-
-def _live_greenlets():
-    """Greenlets of this thread that have not finished (unstarted ones count)."""
-    main = _root(getcurrent())
-    return {id(obj): obj for obj in gc.get_objects()
-            if isinstance(obj, greenlet) and not obj.dead and _root(obj) is main}
 
 
 class _ErrorCollector(logging.Handler):
@@ -77,30 +54,6 @@ def callback_errors():
     return _COLLECTOR.records
 
 
-def turn_the_hub(times=2):
-    """Let the hub finish ``times`` whole loop iterations.
-
-    gevent defers closing a socket whose descriptor still had active watchers to
-    the end of the next iteration (a libev check watcher), so the leak check
-    waits for that, deterministically: an idle watcher keeps the poll from
-    blocking and a check watcher marks each completed iteration.
-    """
-    hub = gevent.get_hub()
-    idle = hub.loop.idle()
-    idle.start(lambda: None)
-    try:
-        for _ in range(times):
-            waiter = gevent.hub.Waiter()
-            check = hub.loop.check()
-            check.start(waiter.switch, None)
-            try:
-                waiter.get()
-            finally:
-                check.close()
-    finally:
-        idle.close()
-
-
 @pytest.fixture(autouse=True)
 def _hygiene(request):
     hub = gevent.get_hub()
@@ -110,36 +63,21 @@ def _hygiene(request):
     collector = _COLLECTOR
     del collector.records[:]
     logging.getLogger('geventio').addHandler(collector)
-    turn_the_hub()
-    fds_before = _open_fds()
-    greenlets_before = _live_greenlets()
+    leak_check = LeakCheck()
     timeout = gevent.Timeout(TEST_TIMEOUT)
     timeout.start()
     try:
         yield
     finally:
         timeout.close()
-    turn_the_hub()
-    gc.collect()
+    leaks = leak_check.leaks()
     logging.getLogger('geventio').removeHandler(collector)
     hub.print_exception = original_print
     if 'callback_errors' not in request.fixturenames:
         assert not collector.records, \
             [r.getMessage() for r in collector.records]
     assert not hub_errors, hub_errors
-    leaked = {k: g for k, g in _live_greenlets().items()
-              if k not in greenlets_before}
-    assert not leaked, f'greenlets left alive: {list(leaked.values())}'
-    leaked_fds = _open_fds() - fds_before
-    assert not leaked_fds, f'file descriptors left open: {sorted(leaked_fds)}: ' + \
-        ', '.join(_describe_fd(fd) for fd in sorted(leaked_fds))
-
-
-def _describe_fd(fd):
-    try:
-        return os.readlink(f'/proc/self/fd/{fd}')
-    except OSError:
-        return '?'
+    assert not leaks, '; '.join(leaks)
 
 
 @pytest.fixture

@@ -66,7 +66,7 @@ def blackhole(family=socket.AF_INET):
 
 
 def inet(host, port, protocol=0):
-    """An API.md section 1 4-tuple for a TCP address over IPv4."""
+    """An docs/api.md section 1 4-tuple for a TCP address over IPv4."""
     return (socket.AF_INET, socket.SOCK_STREAM, protocol, (host, port))
 
 

@@ -1,4 +1,4 @@
-"""The address forms of API.md section 1 and the helpers Connector and Listener
+"""The address forms of docs/api.md section 1 and the helpers Connector and Listener
 build their candidates with."""
 
 import socket

@@ -672,7 +672,7 @@ def test_a_port_that_is_not_an_int_raises_type_error(udp_peers):
     sock.close()
 
 
-# -- with the connector and the listener (API.md sections 6 and 7) ---------------
+# -- with the connector and the listener (docs/api.md sections 6 and 7) ---------------
 
 def test_send_first_through_loop_connect(loop, sockets):
     server = sockets.keep(gevent.socket.socket(socket.AF_INET, socket.SOCK_DGRAM))

@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from childproc import Lines
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, 'examples')
 
@@ -61,11 +63,15 @@ def test_echo_server_and_client_talk_over_loopback():
         server.communicate(timeout=RUN_TIMEOUT)
 
 
-def test_the_readme_stream_example_runs_as_shown():
+def readme_snippet(number):
+    """The ``number``-th (from 1) Python block of README.md."""
     with open(os.path.join(ROOT, 'README.md'), encoding='utf-8') as readme:
         text = readme.read()
-    first = text.split('```python\n', 1)[1].split('```', 1)[0]
-    result = run('-c', first)
+    return text.split('```python\n')[number].split('```', 1)[0]
+
+
+def test_the_readme_stream_example_runs_as_shown():
+    result = run('-c', readme_snippet(1))
     assert result.returncode == 0, result.stderr
     assert result.stdout == "b'HELLO\\nWORLD\\n'\nclosed\n"
 
@@ -218,3 +224,60 @@ def test_danga_echo_pauses_accepting_while_out_of_descriptors(tmp_path):
         for client in clients:
             client.close()
         stop(server)
+def test_the_readme_futures_example_runs_as_shown():
+    result = run('-c', readme_snippet(2))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "b'GET /\\r\\n' 5 b'hello'\nb'reply'\n"
+
+
+@pytest.mark.parametrize('script, expected', [
+    ('chat_server.py', ['alice hears: * bob joined', 'carol hears: bob: hello, both',
+                        'bob hears: * carol left']),
+    ('tls_echo.py', ['connected with TLS', "certificate verified for ['localhost'",
+                     "echoed b'over TLS\\n'"]),
+    ('streamserver_echo.py', ["echoed b'client 2 says hello\\n'"]),
+    ('prefork_echo.py', ['with 2 workers', 'all workers stopped (exit status 0)',
+                         '2 workers answered 16 connections']),
+    ('socket_activation.py', ["serving on [('127.0.0.1'",
+                              "echoed b'hello, activated service\\n'",
+                              'stopped (0 connections closed unfinished) (exit status 0)']),
+    ('redis_client.py', ["GET greeting -> b'hello\\r\\nworld'", 'INCR visits -> 2']),
+])
+def test_each_example_runs_its_demo(script, expected):
+    result = run(os.path.join(EXAMPLES, script))
+    assert result.returncode == 0, result.stdout + result.stderr
+    for text in expected:
+        assert text in result.stdout, result.stdout
+
+
+@pytest.fixture
+def redis_port(tmp_path):
+    """A redis-server of its own on a free port of 127.0.0.1, working in tmp_path."""
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        ['redis-server', '--port', str(port), '--bind', '127.0.0.1',
+         '--dir', str(tmp_path), '--save', '', '--appendonly', 'no', '--logfile', ''],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        Lines(server.stdout).until('Ready to accept connections')
+        yield port
+    finally:
+        server.terminate()
+        server.communicate(timeout=RUN_TIMEOUT)
+
+
+def test_the_redis_client_talks_resp_to_a_real_redis_server(redis_port):
+    result = run(os.path.join(EXAMPLES, 'redis_client.py'), '--port', str(redis_port))
+    assert result.returncode == 0, result.stdout + result.stderr
+    *replies, error = result.stdout.splitlines()
+    assert replies == [
+        'PING -> \'PONG\'',
+        "SET greeting b'hello\\r\\nworld' -> 'OK'",
+        "GET greeting -> b'hello\\r\\nworld'",
+        'GET no such key -> None',
+        "SET visits 0 -> 'OK'",
+        'INCR visits -> 1',
+        'INCR visits -> 2']
+    assert error.startswith('NO-SUCH-COMMAND -> RedisError("ERR unknown command')

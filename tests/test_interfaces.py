@@ -9,6 +9,7 @@ from zope.interface.verify import verifyClass, verifyObject
 import geventio
 from geventio import interfaces
 from geventio.danga import DangaSocket
+from geventio.testing import LeakCheck
 
 
 def _listener(loop, sockets):
@@ -43,6 +44,7 @@ CASES = [
     (interfaces.IListener, geventio.Listener, _listener),
     (interfaces.IConnector, geventio.Connector, lambda loop, sockets: geventio.Connector()),
     (interfaces.IDangaSocket, DangaSocket, _danga_socket),
+    (interfaces.ILeakCheck, LeakCheck, lambda loop, sockets: LeakCheck()),
 ]
 
 

@@ -13,7 +13,8 @@ PACKAGE_DIR = Path(geventio.__file__).resolve().parent
 
 #: Each group of modules and the groups it may import from (its own included).
 #: The surfaces beside IO::Async (Danga::Socket, IO::Stream) stand on the byte
-#: layer only; the gevent-server adapter stands on IO::Async; the tools on top
+#: layer only; the gevent-server adapter and the pytest fixtures stand on
+#: IO::Async; the tools on top
 #: (the package's own __init__, the command line, the benchmarks) may import
 #: anything.
 ALLOWED = {
@@ -23,7 +24,9 @@ ALLOWED = {
     'danga': {'vocabulary', 'io', 'danga'},
     'iostream': {'vocabulary', 'io', 'iostream'},
     'server': {'vocabulary', 'io', 'ioasync', 'server'},
-    'tools': {'vocabulary', 'io', 'ioasync', 'danga', 'iostream', 'server', 'tools'},
+    'testing': {'vocabulary', 'io', 'ioasync', 'testing'},
+    'tools': {'vocabulary', 'io', 'ioasync', 'danga', 'iostream', 'server',
+              'testing', 'tools'},
 }
 
 VOCABULARY = {'errors', 'interfaces', 'addresses', '_params', '_callbacks'}
@@ -39,7 +42,7 @@ def group_of(module):
         return 'vocabulary'
     if head == '_io':
         return 'io'
-    if head in ('ioasync', 'iostream', 'server'):
+    if head in ('ioasync', 'iostream', 'server', 'testing'):
         return head
     if head == 'danga':
         return 'danga'

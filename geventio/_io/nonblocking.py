@@ -2,7 +2,7 @@
 shutting them down without letting a dying descriptor raise.
 
 Not a public module. Every surface hands the kernel a descriptor it set
-non-blocking (API.md section 1: "the handle is set non-blocking and used as it
+non-blocking (docs/api.md section 1: "the handle is set non-blocking and used as it
 is") and treats the exceptions in `WOULD_BLOCK` as "wait for readiness".
 """
 

@@ -19,7 +19,7 @@ __all__ = ['RESOLVE_TIMEOUT', 'getaddrinfo', 'passive', 'pop_hints', 'refuse_hin
            'resolve']
 
 #: Seconds a name lookup may take before it fails with ``EAI_AGAIN``
-#: (``Loop.resolve``'s default, API.md section 2).
+#: (``Loop.resolve``'s default, docs/api.md section 2).
 RESOLVE_TIMEOUT = 10
 
 # The resolver hints listen(), connect() and bind() take.

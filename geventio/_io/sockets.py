@@ -22,12 +22,12 @@ BIND_RANKING = ('socket', 'bind')
 
 
 def new_socket(family, socktype, protocol):
-    """A gevent socket: the kind geventio hands out (API.md section 1)."""
+    """A gevent socket: the kind geventio hands out (docs/api.md section 1)."""
     return gevent.socket.socket(family, socktype, protocol)
 
 
 def as_gevent_socket(sock):
-    """``sock`` as a gevent socket (API.md section 1); a stdlib one (accepted from
+    """``sock`` as a gevent socket (docs/api.md section 1); a stdlib one (accepted from
     a stdlib listening socket) hands its descriptor over."""
     if isinstance(sock, gevent.socket.socket):
         return sock
@@ -67,7 +67,7 @@ def call_with_timeout(sock, timeout, what, function, *args):
     sock.settimeout(timeout)
     try:
         result = function(*args)
-    except socket.timeout as err:
+    except TimeoutError as err:
         if err.errno is not None:
             raise
         raise TimeoutError(errno.ETIMEDOUT,

@@ -285,8 +285,8 @@ class Loadgen:
         binary, why = _build_c_loadgen()
         if binary:
             return cls([str(binary)], 'c', 'C load generator %s' % binary)
-        python.note = 'Python load generator (%s; it may limit the fastest servers, ' \
-                      'bulk and connection rate above all)' % why
+        python.note = ('Python load generator (%s; it may limit the fastest servers, '
+                       'bulk and connection rate above all)' % why)
         return python
 
     def _argv(self, mode, port, params):

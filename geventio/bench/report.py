@@ -31,8 +31,8 @@ def _number(value, unit):
     if unit == 'KiB/conn':
         return '%.2f' % value
     if unit == 'MB/s':
-        return '{:,.1f}'.format(value)
-    return '{:,.0f}'.format(value)
+        return f'{value:,.1f}'
+    return f'{value:,.0f}'
 
 
 def _latency(us):
@@ -152,8 +152,8 @@ def markdown(rows, run_meta):
               'above 1 is faster, except for memory (above 1 uses more). errors: echo '
               'mismatches + I/O errors (connections refused, reset, closed early or not set '
               'up in time) + lost datagrams, '
-              'summed over repeats. spread: (max - min) / median of the repeats.' % ', '.join('%s for %s' % (v, k.upper())
-                                                 for k, v in REFERENCE.items())]
+              'summed over repeats. spread: (max - min) / median of the repeats.'
+              % ', '.join('%s for %s' % (v, k.upper()) for k, v in REFERENCE.items())]
     lines += ['note: %s' % note for note in run_meta['notes']]
     return '\n'.join(lines)
 

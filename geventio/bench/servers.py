@@ -28,7 +28,8 @@ import os
 import resource
 import signal
 import sys
-from typing import Callable, NamedTuple, Tuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 __all__ = ['ServerSpec', 'SERVERS', 'REFERENCE', 'prepare_process', 'main']
 
@@ -51,7 +52,7 @@ class ServerSpec(NamedTuple):
 
     kind: str                                   # 'tcp' or 'udp'
     run: Callable[[str, int, Callable[[int], None]], None]
-    requires: Tuple[str, ...] = ()              # modules that must import, else skip
+    requires: tuple[str, ...] = ()              # modules that must import, else skip
 
 
 def _serve_gevent(host, port, ready):
@@ -183,7 +184,7 @@ def _serve_asyncio_datagram(host, port, ready):
 
 
 def _serve_geventio_stream(host, port, ready):
-    """geventio ``Stream`` echo through ``loop.listen`` (API.md sections 2, 4, 6)."""
+    """geventio ``Stream`` echo through ``loop.listen`` (docs/api.md sections 2, 4, 6)."""
     import geventio
 
     loop = geventio.Loop()
@@ -206,7 +207,7 @@ def _serve_geventio_stream(host, port, ready):
 
 
 def _serve_geventio_socket(host, port, ready):
-    """geventio ``Socket`` echo of datagrams (API.md section 5)."""
+    """geventio ``Socket`` echo of datagrams (docs/api.md section 5)."""
     import socket
     import geventio
     from gevent import socket as gsocket

@@ -307,8 +307,8 @@ class DangaSocket(Watched, Writer):
 
     def as_string(self):
         """See `IDangaSocket.as_string`."""
-        text = f'{type(self).__name__}({self._watch_letters()}): ' \
-               f'{"closed" if self._closed else "open"}'
+        text = (f'{type(self).__name__}({self._watch_letters()}): '
+                f'{"closed" if self._closed else "open"}')
         peer = self.peer_addr_string()
         return f'{text} to {peer}' if peer else text
 
@@ -316,8 +316,8 @@ class DangaSocket(Watched, Writer):
         state = 'closed' if self._closed else 'open'
         local, peer = self.local_addr_string(), self.peer_addr_string()
         ends = f' {local or "?"} -> {peer or "?"}' if local or peer else ''
-        return f'<{type(self).__name__} fd={self._fd} ({self._watch_letters()}) ' \
-               f'{state}{ends}>'
+        return (f'<{type(self).__name__} fd={self._fd} ({self._watch_letters()}) '
+                f'{state}{ends}>')
 
     def _watch_letters(self):
         return ('R' if self._watch & READ else '') + ('W' if self._watch & WRITE else '')
@@ -325,7 +325,7 @@ class DangaSocket(Watched, Writer):
     # -- the loop's methods (class methods: Perl's package functions) --------------
 
     @_ClassOrInstanceMethod
-    def set_post_loop_callback(target, code):
+    def set_post_loop_callback(target, code):  # noqa: N805 (class or instance)
         """See `IDangaSocket.set_post_loop_callback`.
 
         Raises:

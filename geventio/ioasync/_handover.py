@@ -2,7 +2,7 @@
 
 Not a public module. With ``on_stream``/``on_socket`` a connection arrives in a
 new `Stream`/`Socket` that is not yet in a loop: the receiver configures it and
-adds it (API.md sections 6 and 7).
+adds it (docs/api.md sections 6 and 7).
 """
 
 from .datagram import Socket

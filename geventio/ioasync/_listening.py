@@ -2,7 +2,7 @@
 address, and the failure to report when every address failed.
 
 Not a public module; the steps and their ``on_fail`` shapes are
-IO::Async::Listener's (socket, sockopt, bind, listen), see API.md section 6.
+IO::Async::Listener's (socket, sockopt, bind, listen), see docs/api.md section 6.
 
 Design: socket options and the wildcard addresses
 -------------------------------------------------
@@ -36,7 +36,7 @@ from .._params import (check_flag, check_positive, check_unknown, first_given,
 
 __all__ = ['Plan', 'check_listening', 'most_significant', 'open_all']
 
-#: Syscalls from least to most significant failure (API.md section 6).
+#: Syscalls from least to most significant failure (docs/api.md section 6).
 ERROR_RANKING = ('socket', 'sockopt', 'bind', 'listen')
 
 _CONTINUATIONS = ('on_listen', 'on_listen_error', 'on_fail', 'on_resolve_error')
@@ -127,7 +127,7 @@ def check_listening(sock):
 
 
 def open_all(addrs, plan):
-    """One listening socket per address that works (API.md section 6).
+    """One listening socket per address that works (docs/api.md section 6).
 
     In resolver mode, an address asking for port 0 after another one got a
     port gets that same port, so that "service=0" means one service on IPv4

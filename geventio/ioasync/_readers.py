@@ -1,7 +1,7 @@
 """The future readers of a Stream: small callables over its buffer.
 
 Not a public module. ``read_atmost``, ``read_exactly``, ``read_until`` and
-``read_until_eof`` (API.md section 4, "Future readers") are temporary read
+``read_until_eof`` (docs/api.md section 4, "Future readers") are temporary read
 handlers of IO::Async::Stream; each is one of the objects here. They follow
 h11's ``_readers.py`` shape: a callable over the buffer that either takes what
 it needs and resolves its future, or waits. As Stream's temporary handlers they

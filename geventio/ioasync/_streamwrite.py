@@ -1,6 +1,6 @@
 """The write half of Stream: write(), its pieces and futures, flushing and half-closing.
 
-Not a public module. IO::Async::Stream's writing rules (API.md section 4,
+Not a public module. IO::Async::Stream's writing rules (docs/api.md section 4,
 "Writing") over the byte layer's write queue (``_io.writequeue``): `_StreamPiece`
 gives each queued write its callbacks and its future, and `_StreamWriter` is the
 mixin that `geventio.Stream` takes its writing methods from, so that the reading

@@ -1,7 +1,7 @@
 """Connector: outgoing connections, trying every candidate address in order.
 
 The Python form of IO::Async::Connector (interface `IConnector`), reached through
-``loop.connect()`` and ``handle.connect()`` (API.md section 7). Targets are
+``loop.connect()`` and ``handle.connect()`` (docs/api.md section 7). Targets are
 resolved names (the gevent hub's resolver), plain addresses or a listening
 socket; the result is the gevent socket, a `Stream`, a `Socket` or the caller's
 handle. Extensions: a per-attempt ``timeout``, Happy Eyeballs and TLS.
@@ -68,7 +68,7 @@ _Candidate = collections.namedtuple(
 class Connector:
     """See `IConnector`.
 
-    ``connect(**params)`` takes the keys of API.md section 7: a target
+    ``connect(**params)`` takes the keys of docs/api.md section 7: a target
     (``host`` + ``service`` with hints ``family``, ``socktype`` (default
     stream), ``protocol``, ``flags``; ``addr``/``addrs``; or ``peer``), a local
     side (``local_host``/``local_service`` or ``local_addr``/``local_addrs``),
@@ -80,7 +80,7 @@ class Connector:
     """
 
     #: Makes each candidate's socket: ``socket_factory(family, socktype,
-    #: protocol)``. gevent's socket (API.md section 1); replace it to set
+    #: protocol)``. gevent's socket (docs/api.md section 1); replace it to set
     #: options on every socket or to observe attempts.
     socket_factory = staticmethod(sockets.new_socket)
 
@@ -126,7 +126,7 @@ class Connector:
             if callback is not None:
                 callback(obj)
         except Exception as err:
-            # API.md section 1: report it and close what the callback was given.
+            # docs/api.md section 1: report it and close what the callback was given.
             _callbacks.report(req.callback_name, obj)
             _callbacks.close_at_once(obj)
             future.set_exception(err)
@@ -290,7 +290,7 @@ def _interleave(peers):
 
 
 class _Request:
-    """The checked parameters of one connect() call (API.md section 7)."""
+    """The checked parameters of one connect() call (docs/api.md section 7)."""
 
     def __init__(self, params):
         params = dict(params)

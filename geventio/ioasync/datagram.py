@@ -28,7 +28,7 @@ What we chose:
 - Truncation is never silent: ``recvmsg`` + ``MSG_TRUNC``, reported to
   ``on_recv_error`` as ``OSError(EMSGSIZE)`` with ``err.data``/``err.addr``,
   never to ``on_recv``; reading goes on (one oversized datagram says nothing
-  about the socket); with no handler the socket closes (API.md section 1).
+  about the socket); with no handler the socket closes (docs/api.md section 1).
 - Receive errors in `TRANSIENT_RECV_ERRNOS` leave reading on; others stop it,
   so a broken descriptor cannot spin.
 - A send error drops only its datagram (``err.data``/``err.addr``); EAGAIN
@@ -221,7 +221,7 @@ class Socket(Handle):
 
         ``addr`` is a socket address as ``recvfrom`` returns it (host names are
         left to the kernel's resolver, so prefer numeric hosts), or any address
-        form of API.md section 1 (such as a ``loop.resolve()`` result).
+        form of docs/api.md section 1 (such as a ``loop.resolve()`` result).
 
         Raises:
             TypeError: ``data`` is ``str`` or not bytes-like, or ``flags`` or

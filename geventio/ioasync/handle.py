@@ -22,6 +22,23 @@ level-triggered watcher never spins. The greenlet parks with a bare
 
 A greenlet that never woke has no stack: an idle connection costs the watchers
 and the objects, nothing more.
+
+Design: running on a greenlet the caller already has
+----------------------------------------------------
+A gevent ``StreamServer`` spawns one greenlet per connection and closes the
+socket when that greenlet's handler returns (``geventio.server``). A handle
+wrapping that socket must keep the handler greenlet busy until it closes, and
+a second greenlet of its own would double the switches and the memory per
+connection. So the handler greenlet can *host* the handle: `_serve_here`
+makes the calling greenlet the handle's (``_glet``) while adding it to a loop
+and then runs the very loop a handle's own greenlet runs (`_run`), parked the
+same bare way; it returns once the handle closes or leaves the loop. The
+only other difference is the ending: a parked own greenlet is ended at once
+by re-parenting it to whoever closes the handle, which is safe because it has
+nothing left to do; a host greenlet goes on to run its caller's code after
+``_run`` returns, so it is switched to from the hub instead (``_STOP`` through
+``loop.run_callback``) and finishes there, as a greenlet woken by any gevent
+event does. Handles added to a loop the usual way are untouched by this.
 """
 
 import socket
@@ -75,7 +92,7 @@ class Handle(Notifier):
 
     __slots__ = ('_read_handle', '_write_handle', '_rfd', '_wfd', '_tls_read',
                  '_tls_write', '_want_read', '_want_write', '_closed', '_hub',
-                 '_glet', '_parked', '_rwatch', '_wwatch', '_close_futures')
+                 '_glet', '_host', '_parked', '_rwatch', '_wwatch', '_close_futures')
 
     def __init__(self, **params):
         self._read_handle = None
@@ -88,6 +105,7 @@ class Handle(Notifier):
         self._closed = False
         self._hub = None
         self._glet = None
+        self._host = None
         self._parked = False
         self._rwatch = None
         self._wwatch = None
@@ -223,9 +241,14 @@ class Handle(Notifier):
     def _start_watching(self):
         if self._closed or (self._rfd is None and self._wfd is None):
             return
-        # Not started yet counts as parked: the first wake-up starts it.
-        self._glet = greenlet(self._run, self._hub)
-        self._parked = True
+        if self._host is getcurrent():
+            # Busy until it parks in _run (see _serve_here); a wake-up before
+            # then stops its watcher, which _run restarts.
+            self._glet, self._parked = self._host, False
+        else:
+            # Not started yet counts as parked: the first wake-up starts it.
+            self._glet = greenlet(self._run, self._hub)
+            self._parked = True
         self._update_watchers()
 
     def _wants_write(self):
@@ -267,8 +290,23 @@ class Handle(Notifier):
         else:
             self._wwatch.stop()
 
+    def _serve_here(self, loop):
+        """Add this handle to ``loop`` with the calling greenlet as its own, and
+        run its callbacks there until it closes or leaves the loop (see the
+        module's design comment). What ``loop.add`` raises propagates."""
+        self._host = getcurrent()
+        try:
+            loop.add(self)
+            if self._glet is self._host:
+                self._run(None)
+        finally:
+            self._host = None
+
     def _run(self, what):
-        """The handle's greenlet: dispatch one readiness, flush, park, repeat."""
+        """The handle's greenlet: dispatch one readiness, flush, park, repeat.
+
+        ``what`` is the first wake-up's (``None`` for a host greenlet, which
+        flushes and parks first)."""
         me = getcurrent()
         hub = self._hub
         # Started by its first wake-up, which found it "parked" (not started).
@@ -328,6 +366,9 @@ class Handle(Notifier):
         if glet is None or glet is current or not glet or not parked:
             # Current: it returns after the callback. Unstarted: nothing to end.
             # Busy in a callback elsewhere: it returns when the callback does.
+            return
+        if glet is self._host:
+            self._hub.loop.run_callback(_end_host, glet)
             return
         try:
             glet.parent = current
@@ -495,10 +536,24 @@ class Handle(Notifier):
         else:
             future.set(self)
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        """Leaving a ``with`` block closes the handle (`close`)."""
+        self.close()
+
     def __repr__(self):
         state = 'closed' if self._closed else 'open'
         fds = self._rfd if self._rfd == self._wfd else (self._rfd, self._wfd)
         return f'<{type(self).__name__} fd={fds} {state}>'
+
+
+def _end_host(glet):
+    """Send ``_STOP`` to a parked host greenlet, from the hub (unless it was
+    killed meanwhile)."""
+    if glet:
+        glet.switch(_STOP)
 
 
 def _fileno(obj):

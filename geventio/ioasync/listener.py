@@ -1,7 +1,7 @@
 """Listener: accepts connections on one or more listening sockets.
 
 The Python form of IO::Async::Listener (interface `IListener`), reached through
-``loop.listen()`` or used directly (API.md section 6). Each accepted socket is
+``loop.listen()`` or used directly (docs/api.md section 6). Each accepted socket is
 handed over as the gevent socket (``on_accept``) or wrapped in a `Stream` or
 `Socket` (``on_stream``/``on_socket``); with ``ssl=`` each is secured first on
 a greenlet of its own. Making the listening sockets is `_listening`'s job;
@@ -31,7 +31,7 @@ the next readiness; gevent (``baseserver.py``, ``_do_read``) backs off from
 ``fatal_errors``. libev's manual ("the special problem of accept()ing when you
 can't") suggests keeping a spare descriptor to accept and drop the client.
 
-We choose: capacity errors (API.md lists ECONNABORTED with them) never close
+We choose: capacity errors (docs/api.md lists ECONNABORTED with them) never close
 the listener: ``on_accept_error`` is told if it exists and accepting pauses,
 gevent-style, for `Listener.min_delay` seconds doubling to `Listener.max_delay`,
 reset by the next success. Per-connection errors are told and accepting goes on
@@ -61,7 +61,7 @@ from .handle import _MISSING, Handle
 __all__ = ['Listener', 'listen_from_loop']
 
 #: accept() errnos meaning "out of descriptors or memory": back off and retry
-#: (API.md section 6; trio ACCEPT_CAPACITY_ERRNOS plus ECONNABORTED).
+#: (docs/api.md section 6; trio ACCEPT_CAPACITY_ERRNOS plus ECONNABORTED).
 ACCEPT_CAPACITY_ERRNOS = frozenset({
     errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.ECONNABORTED})
 
@@ -417,7 +417,7 @@ def listen_from_loop(loop, params):
     """``Loop.listen``: a new Listener in ``loop``, listening; a future of it.
 
     The accept callbacks and ``on_accept_error`` are continuations here and
-    get no listener argument (API.md section 6). A listener whose listen()
+    get no listener argument (docs/api.md section 6). A listener whose listen()
     fails is closed again.
     """
     params = dict(params)

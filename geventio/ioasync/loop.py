@@ -2,8 +2,9 @@
 
 The Python form of IO::Async::Loop (interface `ILoop`). It owns no event loop of
 its own: every handle runs on the gevent hub, so a Loop is the registry of its
-notifiers plus timers, deferred calls, ``run()``/``stop()`` and entry points for
-resolving, listening and connecting.
+notifiers plus timers, signal watchers, deferred calls, ``run()``/``stop()``,
+the graceful ``shutdown()`` and entry points for resolving, listening and
+connecting.
 """
 
 import heapq
@@ -16,9 +17,12 @@ from zope.interface import implementer
 
 from .. import _callbacks, addresses
 from .._io import resolving
+from .._params import check_seconds
 from ..interfaces import ILoop
+from . import _signals
 from .connector import Connector
-from .listener import listen_from_loop
+from .listener import Listener, listen_from_loop
+from .stream import Stream
 
 __all__ = ['Loop']
 
@@ -43,9 +47,17 @@ class Loop:
         self._timer_ids = itertools.count(1)
         self._timer_watcher = None
         self._dispatched = None
+        self._signal_ids = {}
 
     def __repr__(self):
         return f'<Loop notifiers={len(self._notifiers)} running={self.is_running}>'
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        """Leaving a ``with`` block closes the loop (`close`)."""
+        self.close()
 
     # -- notifiers -------------------------------------------------------------
 
@@ -85,6 +97,43 @@ class Loop:
             self._timer_watcher.close()
             self._timer_watcher = None
         self._timers.clear()
+        for signal_id in list(self._signal_ids):
+            self.unwatch_signal(signal_id)
+
+    def shutdown(self, timeout=None):
+        """See `ILoop.shutdown`.
+
+        It blocks the calling greenlet, so call it from outside this loop's
+        callbacks (after ``run()`` returns, or from a signal watcher): a
+        stream whose own greenlet is the one waiting here cannot flush.
+
+        Raises:
+            TypeError, ValueError: ``timeout`` is not a number of seconds >= 0.
+        """
+        timeout = check_seconds(timeout, 'timeout', zero=True)
+        for notifier in self._tree():
+            if isinstance(notifier, Listener):
+                notifier.close()        # (its accepted children join the loop)
+        streams = [notifier for notifier in self._tree()
+                   if isinstance(notifier, Stream) and not notifier.is_closed]
+        closed = [stream.new_close_future() for stream in streams]
+        for stream in streams:
+            stream.close_when_empty()
+        gevent.wait(closed, timeout=timeout)
+        left = [stream for stream in streams if not stream.is_closed]
+        for stream in left:
+            stream.close_now()
+        self.close()
+        return len(left)
+
+    def _tree(self):
+        """Every notifier in this loop, children included."""
+        found, pending = [], list(self._notifiers)
+        while pending:
+            notifier = pending.pop()
+            found.append(notifier)
+            pending.extend(notifier.children)
+        return found
 
     # -- running ---------------------------------------------------------------
 
@@ -191,6 +240,28 @@ class Loop:
         self.watch_time(lambda: future.set_exception(gevent.Timeout()),
                         after=after, at=at)
         return future
+
+    # -- signals ---------------------------------------------------------------
+
+    def watch_signal(self, signal, code):
+        """See `ILoop.watch_signal`.
+
+        Raises:
+            TypeError, ValueError: ``signal`` is no signal that can be caught,
+                or ``code`` is not callable.
+        """
+        number = _signals.signal_number(signal)
+        if not callable(code):
+            raise TypeError(f'code must be callable, not {code!r}')
+        signal_id = _signals.watch(number, lambda: self._call(code))
+        self._signal_ids[signal_id] = None
+        return signal_id
+
+    def unwatch_signal(self, signal_id):
+        """See `ILoop.unwatch_signal`."""
+        if signal_id in self._signal_ids:
+            del self._signal_ids[signal_id]
+            _signals.unwatch(signal_id)
 
     # -- names, listening and connecting ---------------------------------------
 
