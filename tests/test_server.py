@@ -301,3 +301,20 @@ def test_a_tls_server_hands_its_secured_socket_to_the_stream(loop):
         assert hasattr(handles[0], 'getpeercert')     # the SSLSocket itself
     finally:
         server.stop(timeout=WAIT)
+
+
+def test_a_stream_closed_by_on_stream_is_not_added_to_the_loop(served, loop):
+    """on_stream refusing a peer by closing its stream: the loop must not keep
+    the closed stream, or it grows by one per refused connection."""
+    def refuse(stream, address):
+        stream.configure(on_read=echo)
+        stream.close()
+
+    server = served(refuse)
+    for _ in range(3):
+        client = server.connect()
+        assert client.recv(1) == b''
+    for _, handler_greenlet in server.calls.wait_for(3):
+        handler_greenlet.join(WAIT)
+        assert handler_greenlet.dead
+    assert loop.notifiers == ()
