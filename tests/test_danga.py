@@ -6,6 +6,7 @@ test_danga_timers.py."""
 
 import errno
 import logging
+import os
 import select
 import socket
 import struct
@@ -14,6 +15,7 @@ import sys
 import textwrap
 
 import gevent
+import gevent.os
 import gevent.socket
 import pytest
 
@@ -749,6 +751,28 @@ def test_reset_closes_every_socket_and_forgets_everything(sockets):
     assert a_peer.recv(10) == b'' and b_peer.recv(10) == b''
     assert DangaSocket.descriptor_map() == {} and DangaSocket.watched_sockets() == 0
     assert run_iterations(5) == 1      # nothing left to wait for
+
+
+@needs_epoll
+def test_reset_in_a_forked_child_leaves_the_parents_hang_ups_alone(socketpair):
+    """The epoll that reports hang-ups is one kernel object shared with a
+    forked child: the child's reset() must not take the parent's descriptors
+    out of it (a Danga server forks workers and resets the loop in each)."""
+    ours, peer = socketpair
+    log = []
+    Recorder(ours, log, hup=lambda obj: obj.close('hup'))
+    pid = gevent.os.fork_gevent()
+    if pid == 0:
+        status = 1
+        try:
+            DangaSocket.reset()
+            status = 0
+        finally:
+            os._exit(status)
+    assert os.waitpid(pid, 0)[1] == 0
+    peer.close()
+    run_iterations(1)
+    assert log == [('obj', 'hup'), ('obj', 'close', 'hup')]
 
 
 # -- bad input ---------------------------------------------------------------------

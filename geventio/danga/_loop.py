@@ -149,6 +149,11 @@ class Loop:
             self._unwatch_hangups(fd)
             raise
 
+    def _forked(self):
+        # os.register_at_fork: in the child, before anything else runs there.
+        if self._hangups is not None:
+            self._hangups.forked()
+
     def _unwatch_hangups(self, fd):
         # The epoll and its watcher go with the last descriptor: an idle loop
         # holds neither a descriptor nor a started watcher.
@@ -352,3 +357,5 @@ def _fd_of(key):
 
 
 LOOP = Loop()
+if EPOLL is not None:
+    os.register_at_fork(after_in_child=LOOP._forked)
