@@ -296,6 +296,21 @@ def test_a_raising_other_fd_code_is_logged_and_no_longer_watched(pipe, callback_
     assert 'no longer watched' in callback_errors[0].getMessage()
 
 
+def test_a_code_that_stops_watching_its_fd_and_then_raises_is_only_logged(
+        pipe, callback_errors):
+    rfile, wfile = pipe
+
+    def give_up(state):
+        DangaSocket.other_fds({})
+        raise RuntimeError('gave up')
+
+    DangaSocket.add_other_fds({rfile: give_up})
+    wfile.write(b'x')
+    run_loop()      # returns: nothing is left to wait for
+    assert DangaSocket.other_fds() == {}
+    assert [r.exc_info[0] for r in callback_errors] == [RuntimeError]
+
+
 def test_other_fds_with_a_mapping_replaces_the_set(pipe):
     rfile, _ = pipe
     extra_r, extra_w = os.pipe()

@@ -66,7 +66,8 @@ class _OtherFd(Watched):
         except Exception:
             _callbacks.report(f'the code of other fd {self._fd} ({code!r}); the fd is '
                               'no longer watched')
-            LOOP.drop_other_fd(self._fd)
+            if not self._closed:        # (the code may have dropped it already)
+                LOOP.drop_other_fd(self._fd)
 
 
 class Loop:
