@@ -182,6 +182,23 @@ def test_event_loop_returns_once_another_greenlet_closes_the_last_socket(socketp
     assert echo.closed and peer.recv(10) == b''
 
 
+def test_event_loop_returns_once_another_greenlet_cancels_the_last_timer():
+    """Not at the cancelled timer's deadline, an hour away."""
+    timer = DangaSocket.add_timer(3600, lambda now: None)
+    canceller = gevent.spawn_later(0.02, timer.cancel)
+    run_loop()
+    canceller.join()
+
+
+def test_event_loop_returns_once_another_greenlet_drops_the_last_other_fd(pipe):
+    rfile, _ = pipe
+    DangaSocket.add_other_fds({rfile: print})
+    dropper = gevent.spawn_later(0.02, DangaSocket.other_fds, {})
+    run_loop()
+    dropper.join()
+    assert DangaSocket.other_fds() == {}
+
+
 def test_gevent_timeout_interrupts_event_loop_which_can_be_entered_again(socketpair):
     ours, peer = socketpair
     echo = Echo(ours)

@@ -26,7 +26,7 @@ handlers take some of it (Perl loops for ever on one that does not); a close
 made outside timers and handlers (a post-loop callback, another greenlet, no
 ``event_loop()`` at all) is done at once, as no round can refer to its fd then. Something
 changed from another greenlet while the loop waits (a timer added, the last
-socket closed, ``reset()``) ends the wait, so that it is always bounded by what
+socket, timer or other fd gone, ``reset()``) ends the wait, so that it is always bounded by what
 is there now.
 """
 
@@ -81,7 +81,7 @@ class Loop:
         self.post_loop = {}         # fd -> (DangaSocket, code)
         self.post_loop_callback = None
         self.loop_timeout = -1      # milliseconds; -1: no limit
-        self.timers = Timers()
+        self.timers = Timers(self._wake_if_done)
         self.closing = []           # (fd, sock, object) to close at the end of the round
         self.views = {}             # read size -> view of the hub's scratch buffer
         self._scratch = None
@@ -128,6 +128,11 @@ class Loop:
         """Take ``obj`` out of the descriptor map now (its socket was stolen)."""
         if self.descriptor_map.get(fd) is obj:
             del self.descriptor_map[fd]
+        self._wake_if_done()
+
+    def _wake_if_done(self):
+        """Something went away outside a round (the last socket, timer or other
+        fd): a waiting ``event_loop()`` left with nothing to wait for returns."""
         if READINESS.waiting and self._nothing_to_wait_for():
             READINESS.wake_soon()
 
@@ -181,9 +186,6 @@ class Loop:
                 raise ValueError(f'other fd {fd} is in the descriptor map, as '
                                  f'{self.descriptor_map[fd]!r}')
             checked[fd] = code
-        if replace:
-            for fd in [fd for fd in self.other_fds if fd not in checked]:
-                self.drop_other_fd(fd)
         for fd, code in checked.items():
             other = self.other_fds.get(fd)
             if other is not None:
@@ -196,12 +198,17 @@ class Loop:
                 except OSError:
                     pass            # not pollable (a regular file): readability only
             other._set_watch(READ)
+        if replace:
+            # After adding: a wait never sees the set empty on its way to the new one.
+            for fd in [fd for fd in self.other_fds if fd not in checked]:
+                self.drop_other_fd(fd)
 
     def drop_other_fd(self, fd):
         other = self.other_fds.pop(fd)
         other._closed = True
         other._unwatch()
         self._unwatch_hangups(fd)
+        self._wake_if_done()
 
     def add_timer(self, seconds, code):
         timer = self.timers.add(seconds, code)

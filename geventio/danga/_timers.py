@@ -63,9 +63,12 @@ class Timer:
 
 
 class Timers:
-    """The pending timers, soonest first; ``len()`` counts the live ones."""
+    """The pending timers, soonest first; ``len()`` counts the live ones.
+    ``on_cancel()`` is called after each cancel (the loop checks whether it
+    has anything left to wait for)."""
 
-    def __init__(self):
+    def __init__(self, on_cancel):
+        self._on_cancel = on_cancel
         self._heap = []
         self._sequence = itertools.count()
         self._cancelled = 0
@@ -123,3 +126,4 @@ class Timers:
             heapq.heapify(live)
             self._heap = live
             self._cancelled = 0
+        self._on_cancel()
