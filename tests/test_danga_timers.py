@@ -255,6 +255,31 @@ def test_readiness_left_by_an_interrupted_round_is_dispatched_next_time(sockets)
     assert a_peer.recv(10) == b'a' and b_peer.recv(10) == b'b'
 
 
+def test_timers_left_by_an_interrupted_round_fire_next_time(monkeypatch):
+    """A timer's code blocking cooperatively is interrupted: the timers due with
+    it that had not run yet stay due, in order, and a cancel still counts."""
+    clock = [1000.0]
+    monkeypatch.setattr(_timers, 'monotonic', lambda: clock[0])
+    fired = []
+
+    def blocking(now):
+        fired.append('blocking')
+        doomed.cancel()
+        gevent.sleep(10)
+
+    DangaSocket.add_timer(1, blocking)
+    doomed = DangaSocket.add_timer(1, lambda now: fired.append('doomed'))
+    for name in ('next', 'last'):
+        DangaSocket.add_timer(1, lambda now, name=name: fired.append(name))
+    clock[0] += 2
+    with pytest.raises(gevent.Timeout):
+        with gevent.Timeout(0.05):
+            DangaSocket.event_loop()
+    assert fired == ['blocking']
+    run_loop()
+    assert fired == ['blocking', 'next', 'last']
+
+
 # -- other fds ---------------------------------------------------------------------
 
 def test_an_other_fd_is_watched_at_once_and_gets_the_poll_state(pipe):

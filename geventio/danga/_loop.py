@@ -252,8 +252,16 @@ class Loop:
         due = self.timers.pop_due()
         if due:
             now = time.time()       # what Perl passes: Time::HiRes::time
-            for timer in due:
-                _callbacks.call(timer._take_code(), now)
+            done = 0
+            try:
+                for _, _, timer in due:
+                    done += 1
+                    _callbacks.call(timer._take_code(), now)
+            except BaseException:
+                # A timer's code was interrupted (gevent.Timeout, kill): the
+                # ones after it stay due for the next event_loop().
+                self.timers.put_back(due[done:])
+                raise
 
     def _nothing_to_wait_for(self):
         return (len(self.descriptor_map) <= len(self.closing) and not self.other_fds
