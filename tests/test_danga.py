@@ -450,14 +450,33 @@ def test_write_leaves_a_users_write_watching_alone(socketpair):
     had turned it on first: the drain does not turn it off."""
     ours, peer = socketpair
     log = []
-    obj = Recorder(ours, log)
+
+    class Flusher(Recorder):
+        def event_write(self):
+            self._event('write')
+            self.write(None)    # (the default would stop watching once drained)
+
+    obj = Flusher(ours, log)
     taken = fill_kernel(ours)
     assert obj.write(b'q') is False
     obj.watch_write(True)
     received = gevent.spawn(recv_exactly, peer, taken + 1)
     run_until(received.ready)
-    assert obj.as_string().startswith('Recorder(W)')
+    assert obj.as_string().startswith('Flusher(W)')
     obj.watch_write(False)
+    assert obj.as_string().startswith('Flusher()')
+
+
+def test_the_default_event_write_stops_watching_once_nothing_is_queued(socketpair):
+    """Perl's default: a user's watch_write(True) with nothing left to send
+    must not call event_write on every round for ever (a busy loop)."""
+    ours, peer = socketpair
+    log = []
+    obj = Recorder(ours, log)
+    obj.watch_write(True)
+    DangaSocket.set_loop_timeout(0)     # (rounds do not wait for readiness)
+    run_iterations(3)
+    assert log == [('obj', 'write')]
     assert obj.as_string().startswith('Recorder()')
 
 
