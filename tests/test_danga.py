@@ -1,5 +1,5 @@
 """DangaSocket: Danga::Socket's objects and one iteration of its loop, over real
-sockets (API.md section 8 is the contract; docs/danga.md the guide).
+sockets (docs/api.md section 8 is the contract; docs/danga.md the guide).
 
 Timers, the loop timeout, other fds and how event_loop() returns are in
 test_danga_timers.py."""

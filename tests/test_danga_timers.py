@@ -1,5 +1,5 @@
 """Danga::Socket's loop over time: timers, the loop timeout, other fds, and how
-event_loop() waits and returns (API.md section 8)."""
+event_loop() waits and returns (docs/api.md section 8)."""
 
 import math
 import os
