@@ -172,6 +172,22 @@ def test_with_nothing_to_wait_for_event_loop_returns_after_the_post_loop_callbac
     assert calls == [{}]
 
 
+def test_a_post_loop_callback_that_adds_something_to_wait_for_keeps_the_loop_going():
+    """Nothing to wait for is judged after the post-loop callbacks: one that
+    starts new work (a timer, a connection) when all is done is not cut off."""
+    fired, calls = [], []
+
+    def start_more(dmap):
+        calls.append(dmap)
+        if len(calls) == 1:
+            DangaSocket.add_timer(0, fired.append)
+        return True
+
+    DangaSocket.set_post_loop_callback(start_more)
+    run_loop()
+    assert len(fired) == 1 and len(calls) == 2
+
+
 def test_event_loop_returns_once_another_greenlet_closes_the_last_socket(socketpair):
     ours, peer = socketpair
     echo = Echo(ours)

@@ -246,7 +246,8 @@ class Loop:
         self._dispatch(READINESS.take())
         self._in_round = False
         self._close_deferred()
-        return self._post_loop() and not last
+        # (Asked again: a post-loop callback may have started new work.)
+        return self._post_loop() and not (last and self._nothing_to_wait_for())
 
     def _run_timers(self):
         due = self.timers.pop_due()
