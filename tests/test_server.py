@@ -14,7 +14,7 @@ from gevent.server import StreamServer
 from greenlet import getcurrent
 
 import geventio
-from geventio.server import default_loop, stream_handler
+from geventio.server import default_loop, prefork, stream_handler
 from conftest import WAIT, Log, recv_exactly
 
 
@@ -274,6 +274,16 @@ def test_the_handler_refuses_to_run_on_the_hub(sockets):
 def test_bad_arguments_raise_at_the_call(args, message):
     with pytest.raises(TypeError, match=message):
         stream_handler(*args)
+
+
+@pytest.mark.parametrize('args, error, message', [
+    ((0, print), ValueError, 'workers must be positive'),
+    (('2', print), TypeError, "workers must be an int, not '2'"),
+    ((True, print), TypeError, 'workers must be an int, not True'),
+    ((2, 'serve'), TypeError, "serve must be callable, not 'serve'")])
+def test_prefork_refuses_bad_arguments_before_forking(args, error, message):
+    with pytest.raises(error, match=message):
+        prefork(*args)
 
 
 def test_a_tls_server_hands_its_secured_socket_to_the_stream(loop):
