@@ -103,13 +103,11 @@ class Watched:
             # Seen again before the loop took it: stop until it does (see above).
             self._watcher.stop()
             self._dormant = True
-            self._revents |= events
-        else:
-            self._revents = events
-            READINESS.note(self)
+        self._note(events)
 
     def _note(self, events):
-        """Readiness learnt elsewhere (error or hang-up)."""
+        """Readiness to dispatch: from the watcher, or learnt elsewhere (error
+        or hang-up)."""
         if self._revents:
             self._revents |= events
         else:
