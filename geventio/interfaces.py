@@ -364,7 +364,8 @@ class IDangaSocket(Interface):
         """The socket is readable and reads are watched, or pushed-back data waits."""
 
     def event_write():
-        """The socket is writable and writes are watched; by default write(None)."""
+        """The socket is writable and writes are watched; by default write(None),
+        then watch_write(False) once nothing remains queued (Perl's default)."""
 
     def event_err():
         """The socket reported an error (EPOLLERR)."""

@@ -95,7 +95,8 @@ def stream_handler(on_stream, loop=None):
     Args:
         on_stream: called as ``on_stream(stream, address)``; if it raises, or
             leaves the stream without an ``on_read``, the error is logged on
-            the ``geventio`` logger and the connection is closed.
+            the ``geventio`` logger and the connection is closed. Closing the
+            stream there refuses the connection (it never joins ``loop``).
         loop: the `Loop` the streams join (default: `default_loop()`, looked
             up by each call, so on the hub of the thread that serves).
 
@@ -118,7 +119,8 @@ def stream_handler(on_stream, loop=None):
         try:
             try:
                 on_stream(stream, address)
-                stream._serve_here(loop or default_loop())
+                if not stream.is_closed:        # (closed: on_stream refused it)
+                    stream._serve_here(loop or default_loop())
             except Exception:
                 _callbacks.report(f'on_stream {_describe(on_stream)}', stream)
                 return

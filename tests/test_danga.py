@@ -1,11 +1,12 @@
 """DangaSocket: Danga::Socket's objects and one iteration of its loop, over real
-sockets (API.md section 8 is the contract; docs/danga.md the guide).
+sockets (docs/api.md section 8 is the contract; docs/danga.md the guide).
 
 Timers, the loop timeout, other fds and how event_loop() returns are in
 test_danga_timers.py."""
 
 import errno
 import logging
+import os
 import select
 import socket
 import struct
@@ -14,6 +15,7 @@ import sys
 import textwrap
 
 import gevent
+import gevent.os
 import gevent.socket
 import pytest
 
@@ -448,14 +450,33 @@ def test_write_leaves_a_users_write_watching_alone(socketpair):
     had turned it on first: the drain does not turn it off."""
     ours, peer = socketpair
     log = []
-    obj = Recorder(ours, log)
+
+    class Flusher(Recorder):
+        def event_write(self):
+            self._event('write')
+            self.write(None)    # (the default would stop watching once drained)
+
+    obj = Flusher(ours, log)
     taken = fill_kernel(ours)
     assert obj.write(b'q') is False
     obj.watch_write(True)
     received = gevent.spawn(recv_exactly, peer, taken + 1)
     run_until(received.ready)
-    assert obj.as_string().startswith('Recorder(W)')
+    assert obj.as_string().startswith('Flusher(W)')
     obj.watch_write(False)
+    assert obj.as_string().startswith('Flusher()')
+
+
+def test_the_default_event_write_stops_watching_once_nothing_is_queued(socketpair):
+    """Perl's default: a user's watch_write(True) with nothing left to send
+    must not call event_write on every round for ever (a busy loop)."""
+    ours, peer = socketpair
+    log = []
+    obj = Recorder(ours, log)
+    obj.watch_write(True)
+    DangaSocket.set_loop_timeout(0)     # (rounds do not wait for readiness)
+    run_iterations(3)
+    assert log == [('obj', 'write')]
     assert obj.as_string().startswith('Recorder()')
 
 
@@ -749,6 +770,28 @@ def test_reset_closes_every_socket_and_forgets_everything(sockets):
     assert a_peer.recv(10) == b'' and b_peer.recv(10) == b''
     assert DangaSocket.descriptor_map() == {} and DangaSocket.watched_sockets() == 0
     assert run_iterations(5) == 1      # nothing left to wait for
+
+
+@needs_epoll
+def test_reset_in_a_forked_child_leaves_the_parents_hang_ups_alone(socketpair):
+    """The epoll that reports hang-ups is one kernel object shared with a
+    forked child: the child's reset() must not take the parent's descriptors
+    out of it (a Danga server forks workers and resets the loop in each)."""
+    ours, peer = socketpair
+    log = []
+    Recorder(ours, log, hup=lambda obj: obj.close('hup'))
+    pid = gevent.os.fork_gevent()
+    if pid == 0:
+        status = 1
+        try:
+            DangaSocket.reset()
+            status = 0
+        finally:
+            os._exit(status)
+    assert os.waitpid(pid, 0)[1] == 0
+    peer.close()
+    run_iterations(1)
+    assert log == [('obj', 'hup'), ('obj', 'close', 'hup')]
 
 
 # -- bad input ---------------------------------------------------------------------

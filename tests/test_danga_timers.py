@@ -1,5 +1,5 @@
 """Danga::Socket's loop over time: timers, the loop timeout, other fds, and how
-event_loop() waits and returns (API.md section 8)."""
+event_loop() waits and returns (docs/api.md section 8)."""
 
 import math
 import os
@@ -172,6 +172,22 @@ def test_with_nothing_to_wait_for_event_loop_returns_after_the_post_loop_callbac
     assert calls == [{}]
 
 
+def test_a_post_loop_callback_that_adds_something_to_wait_for_keeps_the_loop_going():
+    """Nothing to wait for is judged after the post-loop callbacks: one that
+    starts new work (a timer, a connection) when all is done is not cut off."""
+    fired, calls = [], []
+
+    def start_more(dmap):
+        calls.append(dmap)
+        if len(calls) == 1:
+            DangaSocket.add_timer(0, fired.append)
+        return True
+
+    DangaSocket.set_post_loop_callback(start_more)
+    run_loop()
+    assert len(fired) == 1 and len(calls) == 2
+
+
 def test_event_loop_returns_once_another_greenlet_closes_the_last_socket(socketpair):
     ours, peer = socketpair
     echo = Echo(ours)
@@ -180,6 +196,23 @@ def test_event_loop_returns_once_another_greenlet_closes_the_last_socket(socketp
     run_loop()
     closer.join()
     assert echo.closed and peer.recv(10) == b''
+
+
+def test_event_loop_returns_once_another_greenlet_cancels_the_last_timer():
+    """Not at the cancelled timer's deadline, an hour away."""
+    timer = DangaSocket.add_timer(3600, lambda now: None)
+    canceller = gevent.spawn_later(0.02, timer.cancel)
+    run_loop()
+    canceller.join()
+
+
+def test_event_loop_returns_once_another_greenlet_drops_the_last_other_fd(pipe):
+    rfile, _ = pipe
+    DangaSocket.add_other_fds({rfile: print})
+    dropper = gevent.spawn_later(0.02, DangaSocket.other_fds, {})
+    run_loop()
+    dropper.join()
+    assert DangaSocket.other_fds() == {}
 
 
 def test_gevent_timeout_interrupts_event_loop_which_can_be_entered_again(socketpair):
@@ -238,6 +271,31 @@ def test_readiness_left_by_an_interrupted_round_is_dispatched_next_time(sockets)
     assert a_peer.recv(10) == b'a' and b_peer.recv(10) == b'b'
 
 
+def test_timers_left_by_an_interrupted_round_fire_next_time(monkeypatch):
+    """A timer's code blocking cooperatively is interrupted: the timers due with
+    it that had not run yet stay due, in order, and a cancel still counts."""
+    clock = [1000.0]
+    monkeypatch.setattr(_timers, 'monotonic', lambda: clock[0])
+    fired = []
+
+    def blocking(now):
+        fired.append('blocking')
+        doomed.cancel()
+        gevent.sleep(10)
+
+    DangaSocket.add_timer(1, blocking)
+    doomed = DangaSocket.add_timer(1, lambda now: fired.append('doomed'))
+    for name in ('next', 'last'):
+        DangaSocket.add_timer(1, lambda now, name=name: fired.append(name))
+    clock[0] += 2
+    with pytest.raises(gevent.Timeout):
+        with gevent.Timeout(0.05):
+            DangaSocket.event_loop()
+    assert fired == ['blocking']
+    run_loop()
+    assert fired == ['blocking', 'next', 'last']
+
+
 # -- other fds ---------------------------------------------------------------------
 
 def test_an_other_fd_is_watched_at_once_and_gets_the_poll_state(pipe):
@@ -294,6 +352,21 @@ def test_a_raising_other_fd_code_is_logged_and_no_longer_watched(pipe, callback_
     run_loop()
     assert DangaSocket.other_fds() == {}
     assert 'no longer watched' in callback_errors[0].getMessage()
+
+
+def test_a_code_that_stops_watching_its_fd_and_then_raises_is_only_logged(
+        pipe, callback_errors):
+    rfile, wfile = pipe
+
+    def give_up(state):
+        DangaSocket.other_fds({})
+        raise RuntimeError('gave up')
+
+    DangaSocket.add_other_fds({rfile: give_up})
+    wfile.write(b'x')
+    run_loop()      # returns: nothing is left to wait for
+    assert DangaSocket.other_fds() == {}
+    assert [r.exc_info[0] for r in callback_errors] == [RuntimeError]
 
 
 def test_other_fds_with_a_mapping_replaces_the_set(pipe):

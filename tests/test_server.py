@@ -14,7 +14,7 @@ from gevent.server import StreamServer
 from greenlet import getcurrent
 
 import geventio
-from geventio.server import default_loop, stream_handler
+from geventio.server import default_loop, prefork, stream_handler
 from conftest import WAIT, Log, recv_exactly
 
 
@@ -276,6 +276,16 @@ def test_bad_arguments_raise_at_the_call(args, message):
         stream_handler(*args)
 
 
+@pytest.mark.parametrize('args, error, message', [
+    ((0, print), ValueError, 'workers must be positive'),
+    (('2', print), TypeError, "workers must be an int, not '2'"),
+    ((True, print), TypeError, 'workers must be an int, not True'),
+    ((2, 'serve'), TypeError, "serve must be callable, not 'serve'")])
+def test_prefork_refuses_bad_arguments_before_forking(args, error, message):
+    with pytest.raises(error, match=message):
+        prefork(*args)
+
+
 def test_a_tls_server_hands_its_secured_socket_to_the_stream(loop):
     """StreamServer(ssl_context=...) wraps each socket before the handler runs."""
     authority = trustme.CA()
@@ -301,3 +311,20 @@ def test_a_tls_server_hands_its_secured_socket_to_the_stream(loop):
         assert hasattr(handles[0], 'getpeercert')     # the SSLSocket itself
     finally:
         server.stop(timeout=WAIT)
+
+
+def test_a_stream_closed_by_on_stream_is_not_added_to_the_loop(served, loop):
+    """on_stream refusing a peer by closing its stream: the loop must not keep
+    the closed stream, or it grows by one per refused connection."""
+    def refuse(stream, address):
+        stream.configure(on_read=echo)
+        stream.close()
+
+    server = served(refuse)
+    for _ in range(3):
+        client = server.connect()
+        assert client.recv(1) == b''
+    for _, handler_greenlet in server.calls.wait_for(3):
+        handler_greenlet.join(WAIT)
+        assert handler_greenlet.dead
+    assert loop.notifiers == ()

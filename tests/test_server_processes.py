@@ -182,3 +182,81 @@ def test_prefork_spreads_connections_restarts_a_dead_worker_and_stops_all(
     assert lines.rest + out == b'stopped\n'
     assert 'worker %d exited with status -9' % first in err
     assert all(is_gone(pid) for pid in workers)
+
+
+CRASHING_WORKER = textwrap.dedent('''
+    import sys
+    import time
+
+    import geventio.server
+
+    def serve():
+        sys.stdout.write(f'start {time.monotonic()}\\n')
+        sys.stdout.flush()
+        sys.exit(3)
+
+    geventio.server.prefork(1, serve)
+    print('stopped', flush=True)
+''')
+
+
+def test_prefork_waits_before_restarting_a_worker_that_fails_at_start(tmp_path):
+    """The guard against a fork loop: a serve() that exits at once is
+    restarted only after RESTART_DELAY."""
+    from geventio.server import RESTART_DELAY
+    script = tmp_path / 'crashing.py'
+    script.write_text(CRASHING_WORKER)
+    process = subprocess.Popen([sys.executable, str(script)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lines = Lines(process.stdout)
+    try:
+        starts = [float(lines.next().split()[1]) for _ in range(2)]
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=PROCESS_TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert starts[1] - starts[0] >= RESTART_DELAY
+    assert process.returncode == 0, err
+    assert b'exited with status 3' in err
+
+
+STUBBORN_WORKER = textwrap.dedent('''
+    import os
+    import signal
+    import sys
+
+    import gevent
+    import geventio.server
+
+    geventio.server.STOP_TIMEOUT = 0.2
+
+    def serve():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sys.stdout.write(f'worker {os.getpid()} ignores SIGTERM\\n')
+        sys.stdout.flush()
+        gevent.sleep(3600)
+
+    geventio.server.prefork(1, serve)
+    print('stopped', flush=True)
+''')
+
+
+def test_prefork_kills_a_worker_that_ignores_sigterm_after_stop_timeout(tmp_path):
+    script = tmp_path / 'stubborn.py'
+    script.write_text(STUBBORN_WORKER)
+    process = subprocess.Popen([sys.executable, str(script)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lines = Lines(process.stdout)
+    try:
+        worker = int(lines.next().split()[1])
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=PROCESS_TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert lines.rest + out == b'stopped\n'
+    assert is_gone(worker)

@@ -223,7 +223,7 @@ def _serve_geventio_socket(host, port, ready):
 
 
 def _serve_geventio_danga(host, port, ready):
-    """geventio ``DangaSocket`` echo in Perlbal's style (API.md section 8): a
+    """geventio ``DangaSocket`` echo in Perlbal's style (docs/api.md section 8): a
     listening DangaSocket accepts in ``event_read``; each connection's
     ``event_read`` does ``read(65536)`` and ``write``s it back."""
     import socket

@@ -26,7 +26,7 @@ handlers take some of it (Perl loops for ever on one that does not); a close
 made outside timers and handlers (a post-loop callback, another greenlet, no
 ``event_loop()`` at all) is done at once, as no round can refer to its fd then. Something
 changed from another greenlet while the loop waits (a timer added, the last
-socket closed, ``reset()``) ends the wait, so that it is always bounded by what
+socket, timer or other fd gone, ``reset()``) ends the wait, so that it is always bounded by what
 is there now.
 """
 
@@ -66,7 +66,8 @@ class _OtherFd(Watched):
         except Exception:
             _callbacks.report(f'the code of other fd {self._fd} ({code!r}); the fd is '
                               'no longer watched')
-            LOOP.drop_other_fd(self._fd)
+            if not self._closed:        # (the code may have dropped it already)
+                LOOP.drop_other_fd(self._fd)
 
 
 class Loop:
@@ -80,7 +81,7 @@ class Loop:
         self.post_loop = {}         # fd -> (DangaSocket, code)
         self.post_loop_callback = None
         self.loop_timeout = -1      # milliseconds; -1: no limit
-        self.timers = Timers()
+        self.timers = Timers(self._wake_if_done)
         self.closing = []           # (fd, sock, object) to close at the end of the round
         self.views = {}             # read size -> view of the hub's scratch buffer
         self._scratch = None
@@ -127,6 +128,11 @@ class Loop:
         """Take ``obj`` out of the descriptor map now (its socket was stolen)."""
         if self.descriptor_map.get(fd) is obj:
             del self.descriptor_map[fd]
+        self._wake_if_done()
+
+    def _wake_if_done(self):
+        """Something went away outside a round (the last socket, timer or other
+        fd): a waiting ``event_loop()`` left with nothing to wait for returns."""
         if READINESS.waiting and self._nothing_to_wait_for():
             READINESS.wake_soon()
 
@@ -148,6 +154,11 @@ class Loop:
         except OSError:
             self._unwatch_hangups(fd)
             raise
+
+    def _forked(self):
+        # os.register_at_fork: in the child, before anything else runs there.
+        if self._hangups is not None:
+            self._hangups.forked()
 
     def _unwatch_hangups(self, fd):
         # The epoll and its watcher go with the last descriptor: an idle loop
@@ -175,9 +186,6 @@ class Loop:
                 raise ValueError(f'other fd {fd} is in the descriptor map, as '
                                  f'{self.descriptor_map[fd]!r}')
             checked[fd] = code
-        if replace:
-            for fd in [fd for fd in self.other_fds if fd not in checked]:
-                self.drop_other_fd(fd)
         for fd, code in checked.items():
             other = self.other_fds.get(fd)
             if other is not None:
@@ -190,12 +198,17 @@ class Loop:
                 except OSError:
                     pass            # not pollable (a regular file): readability only
             other._set_watch(READ)
+        if replace:
+            # After adding: a wait never sees the set empty on its way to the new one.
+            for fd in [fd for fd in self.other_fds if fd not in checked]:
+                self.drop_other_fd(fd)
 
     def drop_other_fd(self, fd):
         other = self.other_fds.pop(fd)
         other._closed = True
         other._unwatch()
         self._unwatch_hangups(fd)
+        self._wake_if_done()
 
     def add_timer(self, seconds, code):
         timer = self.timers.add(seconds, code)
@@ -233,14 +246,23 @@ class Loop:
         self._dispatch(READINESS.take())
         self._in_round = False
         self._close_deferred()
-        return self._post_loop() and not last
+        # (Asked again: a post-loop callback may have started new work.)
+        return self._post_loop() and not (last and self._nothing_to_wait_for())
 
     def _run_timers(self):
         due = self.timers.pop_due()
         if due:
             now = time.time()       # what Perl passes: Time::HiRes::time
-            for timer in due:
-                _callbacks.call(timer._take_code(), now)
+            done = 0
+            try:
+                for _, _, timer in due:
+                    done += 1
+                    _callbacks.call(timer._take_code(), now)
+            except BaseException:
+                # A timer's code was interrupted (gevent.Timeout, kill): the
+                # ones after it stay due for the next event_loop().
+                self.timers.put_back(due[done:])
+                raise
 
     def _nothing_to_wait_for(self):
         return (len(self.descriptor_map) <= len(self.closing) and not self.other_fds
@@ -352,3 +374,5 @@ def _fd_of(key):
 
 
 LOOP = Loop()
+if EPOLL is not None:
+    os.register_at_fork(after_in_child=LOOP._forked)

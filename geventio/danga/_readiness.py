@@ -103,13 +103,11 @@ class Watched:
             # Seen again before the loop took it: stop until it does (see above).
             self._watcher.stop()
             self._dormant = True
-            self._revents |= events
-        else:
-            self._revents = events
-            READINESS.note(self)
+        self._note(events)
 
     def _note(self, events):
-        """Readiness learnt elsewhere (error or hang-up)."""
+        """Readiness to dispatch: from the watcher, or learnt elsewhere (error
+        or hang-up)."""
         if self._revents:
             self._revents |= events
         else:
@@ -179,6 +177,24 @@ class Hangups:
     def close(self):
         self._watcher.close()
         self._epoll.close()
+
+    def forked(self):
+        """In a forked child: the epoll is one kernel object shared with the
+        parent, so adding or removing a descriptor here would change what the
+        parent hears (a child's ``reset()`` would silence the parent's
+        hang-ups). Close only this process's descriptor of it, untouched, and
+        report the same descriptors through a new one."""
+        loop, active = self._watcher.loop, self._watcher.active
+        self.close()
+        self._epoll = EPOLL()
+        self._watcher = loop.io(self._epoll.fileno(), READ)
+        for fd in list(self._fds):
+            try:
+                self._epoll.register(fd, 0)
+            except OSError:
+                self._fds.remove(fd)    # closed meanwhile: nothing to report
+        if active and self._fds:
+            self._watcher.start(self._ready)
 
     def _ready(self):
         if self._noted:

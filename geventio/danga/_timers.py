@@ -63,9 +63,12 @@ class Timer:
 
 
 class Timers:
-    """The pending timers, soonest first; ``len()`` counts the live ones."""
+    """The pending timers, soonest first; ``len()`` counts the live ones.
+    ``on_cancel()`` is called after each cancel (the loop checks whether it
+    has anything left to wait for)."""
 
-    def __init__(self):
+    def __init__(self, on_cancel):
+        self._on_cancel = on_cancel
         self._heap = []
         self._sequence = itertools.count()
         self._cancelled = 0
@@ -80,20 +83,31 @@ class Timers:
         return timer
 
     def pop_due(self):
-        """The timers due now, in deadline then insertion order, taken out of the
-        heap. One taken here may still be cancelled by an earlier one's code: the
-        caller asks each for its code (``_take_code``) just before calling it."""
+        """The entries ``(deadline, sequence, timer)`` due now, in deadline then
+        insertion order, taken out of the heap. A timer taken here may still be
+        cancelled by an earlier one's code: the caller asks each for its code
+        (``_take_code``) just before calling it."""
         heap = self._heap
         now = monotonic()
         due = []
         while heap and heap[0][0] <= now:
-            timer = heapq.heappop(heap)[2]
+            entry = heapq.heappop(heap)
+            timer = entry[2]
             timer._timers = None
             if timer._code is None:
                 self._cancelled -= 1
             else:
-                due.append(timer)
+                due.append(entry)
         return due
+
+    def put_back(self, entries):
+        """Entries of `pop_due` whose code never ran (the round was
+        interrupted): due again, in their order, unless cancelled meanwhile."""
+        for entry in entries:
+            timer = entry[2]
+            if timer._code is not None:
+                timer._timers = self
+                heapq.heappush(self._heap, entry)
 
     def seconds_left(self):
         """Seconds until the next live deadline (0 if one is due), or ``None``."""
@@ -123,3 +137,4 @@ class Timers:
             heapq.heapify(live)
             self._heap = live
             self._cancelled = 0
+        self._on_cancel()

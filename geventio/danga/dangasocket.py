@@ -65,7 +65,8 @@ class DangaSocket(Watched, Writer):
             is waiting. The default raises NotImplementedError, which closes
             the object.
         event_write(): writable while write-watching is on. The default calls
-            ``write(None)``, sending what is queued.
+            ``write(None)``, sending what is queued, and turns write-watching
+            off once nothing is left.
         event_err(), event_hup(): error / hang-up, whatever is watched. The
             defaults raise NotImplementedError, which closes the object.
         on_incomplete_write(): ``write()`` left data queued; the default turns
@@ -98,8 +99,11 @@ class DangaSocket(Watched, Writer):
         raise NotImplementedError(f'{type(self).__name__} does not implement event_read')
 
     def event_write(self):
-        """Public hook: see `IDangaSocket.event_write`; this one flushes the queue."""
-        self.write(None)
+        """Public hook: see `IDangaSocket.event_write`. This one flushes the queue
+        and, once nothing is left, stops watching writes, as Perl's does:
+        otherwise a writable socket would call it on every round for ever."""
+        if self.write(None):
+            self.watch_write(False)
 
     def event_err(self):
         """Public hook (override it): see `IDangaSocket.event_err`."""
