@@ -54,8 +54,10 @@ class ILoop(Interface):
         """Call ``code(*args)`` once after the current round, never synchronously."""
 
     def watch_time(code, after=None, at=None):
-        """Call ``code()`` once, ``after`` seconds from now or at ``time.time()``
-        value ``at``; timers due together fire in creation order. Returns an id."""
+        """Call ``code()`` once, ``after`` seconds from now (on the monotonic
+        clock: a wall-clock jump does not move it) or at ``time.time()`` value
+        ``at`` (wall clock); timers due together fire in creation order.
+        Returns an id."""
 
     def unwatch_time(timer_id):
         """Cancel a timer made by watch_time; a fired or cancelled id is ignored."""
