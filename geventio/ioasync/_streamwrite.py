@@ -201,6 +201,10 @@ class _StreamWriter:
               write_len=None):
         """See `IStream.write`.
 
+        A write that would take the queue past ``max_write_queue`` is not
+        queued: the future returned has failed with ``OSError(ENOBUFS)``, which
+        is not raised (``on_write_error`` hears of it, see ``_streamlimits``).
+
         Raises:
             StreamClosedError: the stream is closing or closed, or its write side
                 was shut down with write_eof().
