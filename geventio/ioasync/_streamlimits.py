@@ -158,22 +158,34 @@ class _StreamLimits:
         err = OSError(errno.ENOBUFS, f'a write of {len(piece.data)} bytes would '
                                      f'queue {queued}, over max_write_queue='
                                      f'{self._max_write_queue}')
-        piece.failed(err)
-        if self.can_event('on_write_error'):
-            self.invoke_event('on_write_error', err)
-        else:
-            self.close_now()
+        try:
+            piece.failed(err)
+            if self.can_event('on_write_error'):
+                self.invoke_event('on_write_error', err)
+            else:
+                self.close_now()
+        except Exception:
+            self._callback_failed('on_write_error')
         return piece
 
     def _write_reached_high(self, queued):
         self._write_at_high = True
-        self.maybe_invoke_event('on_write_high_watermark', queued)
+        self._tell('on_write_high_watermark', queued)
 
     def _write_drained(self):
         """After a flush: tell the low watermark once the queue is down to it."""
         if self._queued <= self._write_low:
             self._write_at_high = False
-            self.maybe_invoke_event('on_write_low_watermark', self._queued)
+            self._tell('on_write_low_watermark', self._queued)
+
+    def _tell(self, name, *args):
+        """Fire event ``name`` from ``write()``, which any greenlet may call (a
+        proxy writes to one stream from another's callback): what the handler
+        raises closes this stream, not the caller's."""
+        try:
+            self.maybe_invoke_event(name, *args)
+        except Exception:
+            self._callback_failed(name)
 
     # -- the idle timeout --------------------------------------------------------
 

@@ -301,7 +301,12 @@ class Listener(Handle):
         try:
             self.maybe_invoke_event('on_accept_error', sock, err)
         except Exception:
-            _callbacks.report('on_accept_error', self)
+            self._callback_failed('on_accept_error')
+
+    def _close_after_error(self):
+        # A raising on_accept_error closes the listener as close() does:
+        # accepted children stay open.
+        self.close()
 
     def _accepted(self, sock, client):
         client = sockets.as_gevent_socket(client)
