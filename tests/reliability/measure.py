@@ -8,7 +8,7 @@ import os
 import resource
 import time
 
-from greenlet import greenlet
+from greenlet import getcurrent, greenlet
 
 MIB = 1024 * 1024
 
@@ -38,14 +38,25 @@ def open_fds():
     return len(os.listdir('/proc/self/fd'))
 
 
+def _root(glet):
+    while glet.parent is not None:
+        glet = glet.parent
+    return glet
+
+
 def live_greenlets():
+    """Greenlets of this thread not finished (the resolver's worker threads
+    have greenlets of their own, which come and go)."""
+    main = _root(getcurrent())
     return sum(1 for obj in gc.get_objects()
-               if isinstance(obj, greenlet) and not obj.dead)
+               if isinstance(obj, greenlet) and not obj.dead and _root(obj) is main)
 
 
 class Usage:
     """A snapshot of this process: ``rss`` (MiB), ``cpu`` (seconds), ``fds``,
-    ``greenlets``; ``since(earlier)`` gives the differences, rounded."""
+    ``greenlets`` and ``objects`` (tracked by the garbage collector: a leak of
+    Python objects shows here even while the allocator hides it from RSS);
+    ``since(earlier)`` gives the differences, rounded."""
 
     def __init__(self):
         trim()
@@ -53,12 +64,14 @@ class Usage:
         self.cpu = time.process_time()
         self.fds = open_fds()
         self.greenlets = live_greenlets()
+        self.objects = len(gc.get_objects())
 
     def since(self, earlier):
         return {'rss_mib': round(self.rss - earlier.rss, 1),
                 'cpu_s': round(self.cpu - earlier.cpu, 2),
                 'fds': self.fds - earlier.fds,
-                'greenlets': self.greenlets - earlier.greenlets}
+                'greenlets': self.greenlets - earlier.greenlets,
+                'objects': self.objects - earlier.objects}
 
 
 def raise_fd_limit(wanted):

@@ -20,11 +20,14 @@ def echo(stream, buffer, eof):
 
 class Server:
     """A listener in ``loop`` whose streams get ``on_read`` and ``params``;
-    ``streams`` lists them as accepted, ``closed`` logs each one's close."""
+    ``accepted`` counts them, ``open`` holds those not closed yet, ``closed``
+    logs each close (without keeping the stream, so that a hundred thousand
+    connections leave nothing behind)."""
 
     def __init__(self, loop, on_read=echo, ssl=None, listener_class=None, **params):
         self.loop = loop
-        self.streams = []
+        self.accepted = 0
+        self.open = set()
         self.closed = Log()
         self._on_read = on_read
         self._params = params
@@ -41,10 +44,15 @@ class Server:
         self.address = self.listener.sockname
 
     def _on_stream(self, stream):
-        stream.configure(on_read=self._on_read,
-                         on_closed=lambda s: self.closed.append(s), **self._params)
-        self.streams.append(stream)
+        stream.configure(on_read=self._on_read, on_closed=self._on_closed,
+                         **self._params)
+        self.accepted += 1
+        self.open.add(stream)
         self.loop.add(stream)
+
+    def _on_closed(self, stream):
+        self.open.discard(stream)
+        self.closed.append(True)
 
     def connect(self):
         """A gevent client socket connected to this server."""
@@ -54,5 +62,5 @@ class Server:
 
     def close(self):
         self.listener.close()
-        for stream in self.streams:
+        for stream in list(self.open):
             stream.close_now()
