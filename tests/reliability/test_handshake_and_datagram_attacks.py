@@ -75,8 +75,8 @@ def test_silent_tls_clients_hold_at_most_max_handshakes_descriptors(loop, contex
 def test_a_silent_tls_client_is_dropped_after_the_handshake_timeout(loop, contexts):
     server_context, _ = contexts
     errors = Log()
-    listener = Guarded(on_stream=lambda l, s: s.close(),
-                       on_accept_error=lambda l, sock, err: errors.append(err))
+    listener = Guarded(on_stream=lambda listener, stream: stream.close(),
+                       on_accept_error=lambda listener, sock, err: errors.append(err))
     loop.add(listener)
     listener.listen(addr={'ip': '127.0.0.1', 'port': 0}, ssl=server_context).get()
     start = time.monotonic()

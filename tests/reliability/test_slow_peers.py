@@ -59,6 +59,18 @@ def request_with_a_deadline(stream, buffer, eof):
     return 0
 
 
+def trickle(clients, deadline):
+    """Send one byte on each client every `TRICKLE` seconds until the server has
+    closed them all, or ``deadline`` (monotonic) passed."""
+    while clients and time.monotonic() < deadline:
+        for client in list(clients):
+            try:
+                client.send(b'G')
+            except OSError:
+                clients.remove(client)
+        gevent.sleep(TRICKLE)
+
+
 def test_a_thousand_trickling_peers_are_closed_by_the_request_timeout(loop, figures):
     """One byte per peer every `TRICKLE` seconds keeps every idle timer from
     firing; the reader's deadline does not care."""
@@ -66,18 +78,7 @@ def test_a_thousand_trickling_peers_are_closed_by_the_request_timeout(loop, figu
     before = Usage()
     clients = connect_all(server, PEERS)
     start = time.monotonic()
-
-    def trickle():
-        open_ = list(clients)
-        while open_ and time.monotonic() - start < REQUEST + WAIT:
-            for client in list(open_):
-                try:
-                    client.send(b'G')
-                except OSError:
-                    open_.remove(client)
-            gevent.sleep(TRICKLE)
-
-    trickler = gevent.spawn(trickle)
+    trickler = gevent.spawn(trickle, list(clients), start + REQUEST + WAIT)
     server.closed.wait_for(PEERS)
     took = time.monotonic() - start
     trickler.kill()
