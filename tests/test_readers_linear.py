@@ -53,7 +53,8 @@ def test_a_resumed_search_finds_what_a_full_search_finds(raw, text, data, cuts):
     """Fed in any pieces, the resuming reader agrees at every step with a new
     reader (which searches the whole buffer)."""
     separator = as_separator(raw, text)
-    pieces = [data[i:j] for i, j in zip([0] + sorted(cuts), sorted(cuts) + [len(data)])]
+    bounds = [0] + sorted(cuts) + [len(data)]
+    pieces = [data[i:j] for i, j in zip(bounds, bounds[1:], strict=False)]
     buffer = TextBuffer() if text else bytearray()
     reader = Until(None, separator, None)
     for piece in pieces:

@@ -64,7 +64,7 @@ def test_a_handled_idle_timeout_fires_again_after_each_idle_period(loop, socketp
                          on_idle_timeout=lambda s: fired.append(time.monotonic()))
     fired.wait_for(3)
     assert not stream.is_closed
-    gaps = [later - earlier for earlier, later in zip(fired, fired[1:])]
+    gaps = [later - earlier for earlier, later in zip(fired, fired[1:], strict=False)]
     assert all(gap >= IDLE / 2 - 0.01 for gap in gaps), gaps
 
 

@@ -180,7 +180,7 @@ class Loop:
             self._timer_watcher.close()
             self._timer_watcher = None
         delays = []
-        for heap, now in zip(self._timers, _clocks()):
+        for heap, now in zip(self._timers, _clocks(), strict=True):
             while heap and heap[0][1] in self._cancelled:
                 self._cancelled.discard(heapq.heappop(heap)[1])
             if heap:
@@ -195,7 +195,7 @@ class Loop:
     def _fire_timers(self):
         monotonic_now, wall_now = clocks = _clocks()
         due = []
-        for clock, (heap, now) in enumerate(zip(self._timers, clocks)):
+        for clock, (heap, now) in enumerate(zip(self._timers, clocks, strict=True)):
             # Absolute deadlines are put on the monotonic scale, so that timers
             # of both clocks due together fire in deadline order.
             shift = monotonic_now - wall_now if clock == _ABSOLUTE else 0.0

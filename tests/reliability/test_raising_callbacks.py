@@ -3,7 +3,7 @@ traceback on the ``geventio`` logger, the handle that raised is closed (for a
 continuation or an accept event: nothing, or only the new connection), and a
 hundred neighbouring echo streams in the same loop go on unharmed.
 
-Each scenario makes one handle whose event raises `Boom` and provokes that
+Each scenario makes one handle whose event raises `DeliberateError` and provokes that
 event; it returns what must end up closed (or ``None``).
 """
 
@@ -25,12 +25,12 @@ NEIGHBOURS = 100
 MIB = 1024 * 1024
 
 
-class Boom(RuntimeError):
+class DeliberateError(RuntimeError):
     """What every callback under test raises."""
 
 
 def boom(*args):
-    raise Boom('raised on purpose')
+    raise DeliberateError('raised on purpose')
 
 
 def noop(*args):
@@ -369,7 +369,7 @@ def c_on_connected(loop, sockets):
         server.listen(1)
         future = loop.connect(addr=LOCAL | {'port': server.getsockname()[1]},
                               on_connected=boom)
-        with pytest.raises(Boom):
+        with pytest.raises(DeliberateError):
             future.get(timeout=WAIT)
 
 
@@ -426,6 +426,6 @@ def test_a_raising_callback_closes_only_its_own_handle(loop, sockets, neighbours
     if raised is not None:
         assert raised.new_close_future().get(timeout=WAIT) is raised
     assert callback_errors, 'nothing was logged'
-    assert all(record.exc_info and record.exc_info[0] is Boom
+    assert all(record.exc_info and record.exc_info[0] is DeliberateError
                for record in callback_errors), [r.getMessage() for r in callback_errors]
     neighbours()
