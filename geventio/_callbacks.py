@@ -1,4 +1,5 @@
-"""The one place that reports an exception raised by user code.
+"""The one place that reports an exception raised by user code, and what no
+handler was there to be told.
 
 Not a public module. The rule (docs/api.md section 1, "Errors"; docs/architecture.md):
 an exception raised by a callback is logged at ERROR level with its traceback on
@@ -11,11 +12,18 @@ Every layer calls user code through `call` or reports through `report`, so the
 log lines read the same everywhere and a test can count them. The per-message
 path of a handle does not pay for a wrapper per call: its greenlet runs all of
 its callbacks inside one ``try`` and hands a failure to `report` once.
+
+Some conditions are told to an error event when it has a handler and would
+otherwise close the handle, except where closing would hand a peer an easy
+attack (a Socket's oversized datagram, a Listener out of descriptors). Those go
+to the log instead, through a `WarningLimit`: a peer can repeat them at will,
+and a line per occurrence would let it fill the disk.
 """
 
 import logging
+import time
 
-__all__ = ['call', 'close_at_once', 'log', 'report']
+__all__ = ['WarningLimit', 'call', 'close_at_once', 'log', 'report']
 
 #: The logger every geventio module writes to (children of it propagate here).
 log = logging.getLogger('geventio')
@@ -60,3 +68,31 @@ def _describe(what):
     if isinstance(what, str):
         return what
     return getattr(what, '__qualname__', None) or repr(what)
+
+
+class WarningLimit:
+    """WARNING lines about one object on the ``geventio`` logger, at most one per
+    ``interval`` seconds; the lines held back in between are counted, and the
+    next line says how many."""
+
+    __slots__ = ('interval', '_quiet_until', '_held')
+
+    def __init__(self, interval):
+        self.interval = interval
+        self._quiet_until = None
+        self._held = 0
+
+    def warn(self, message, *args):
+        """Log ``message % args`` unless a line went out less than ``interval``
+        seconds ago; returns whether it was logged."""
+        now = time.monotonic()
+        if self._quiet_until is not None and now < self._quiet_until:
+            self._held += 1
+            return False
+        if self._held:
+            message += ' (%d more like it since the last such line)'
+            args += (self._held,)
+        self._held = 0
+        self._quiet_until = now + self.interval
+        log.warning(message, *args)
+        return True

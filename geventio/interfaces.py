@@ -56,8 +56,10 @@ class ILoop(Interface):
         """Call ``code(*args)`` once after the current round, never synchronously."""
 
     def watch_time(code, after=None, at=None):
-        """Call ``code()`` once, ``after`` seconds from now or at ``time.time()``
-        value ``at``; timers due together fire in creation order. Returns an id."""
+        """Call ``code()`` once, ``after`` seconds from now (on the monotonic
+        clock: a wall-clock jump does not move it) or at ``time.time()`` value
+        ``at`` (wall clock); timers due together fire in creation order.
+        Returns an id."""
 
     def unwatch_time(timer_id):
         """Cancel a timer made by watch_time; a fired or cancelled id is ignored."""
@@ -208,28 +210,47 @@ class IStream(IHandle):
             and resumes.
         on_writeable_start(stream), on_writeable_stop(stream): sending would
             block / can go on; they alternate, starting with stop.
+        on_write_high_watermark(stream, queued), on_write_low_watermark(stream,
+            queued): the write queue reached write_high_watermark / drained to
+            write_low_watermark (once per crossing); they only tell.
+        on_idle_timeout(stream): no byte moved either way for idle_timeout
+            seconds; again after each further idle period while handled;
+            without a handler the stream closes at once.
         on_closed(stream): once, last.
 
+    Limits: past max_read_buffer unconsumed units, or for a write that would
+    take the queue past max_write_queue bytes, the stream fails with
+    OSError(ENOBUFS) through on_read_error / on_write_error (and that write's
+    future), and closes at once without a handler.
+
     Guarantees: bytes are delivered in order and none is lost; writes go out in
-    call order; after close() no event but on_closed fires.
+    call order; after close() no event but on_closed fires; no reader costs
+    more than linear time in the bytes it scans.
     """
 
     is_read_eof = Attribute('True once EOF was read.')
     is_write_eof = Attribute('True once the write side was shut down or hit EPIPE.')
+    write_queued = Attribute('Bytes queued and not yet handed to the kernel.')
 
     def push_on_read(handler):
         """Queue a temporary read handler ahead of on_read (FIFO)."""
 
-    def read_atmost(n):
-        """Future of up to ``n`` units (at least one, or empty at EOF)."""
+    def read_atmost(n, timeout=None):
+        """Future of up to ``n`` units (at least one, or empty at EOF).
 
-    def read_exactly(n):
+        Every future reader takes ``timeout`` (seconds): when it expires the
+        reader is removed without consuming anything and the future fails
+        with TimeoutError."""
+
+    def read_exactly(n, timeout=None):
         """Future of exactly ``n`` units; IncompleteReadError at early EOF."""
 
-    def read_until(separator, max_len=None):
-        """Future of data up to and including ``separator`` (bytes or a regex)."""
+    def read_until(separator, max_len=None, timeout=None):
+        """Future of data up to and including ``separator`` (bytes or a regex);
+        LimitOverrunError once ``max_len`` units hold no separator (65536 for
+        a regex whose matches have no length bound, unless given)."""
 
-    def read_until_eof():
+    def read_until_eof(timeout=None):
         """Future of everything up to EOF."""
 
     def cancel_read(future):

@@ -64,7 +64,10 @@ def _hygiene(request):
     del collector.records[:]
     logging.getLogger('geventio').addHandler(collector)
     leak_check = LeakCheck()
-    timeout = gevent.Timeout(TEST_TIMEOUT)
+    # A test that needs longer says so with pytest-timeout's marker, which
+    # then bounds the cooperative wait too.
+    marker = request.node.get_closest_marker('timeout')
+    timeout = gevent.Timeout(marker.args[0] if marker and marker.args else TEST_TIMEOUT)
     timeout.start()
     try:
         yield

@@ -17,6 +17,7 @@ from zope.interface.verify import verifyObject
 
 import geventio
 from conftest import HAS_IPV6
+from logwatch import watch_log
 from netutil import loopback
 from geventio import StreamClosedError
 from geventio.interfaces import ISocket
@@ -284,14 +285,22 @@ def test_a_datagram_longer_than_recv_len_is_reported_truncated(loop, peers):
     assert not sock.is_closed
 
 
-def test_truncation_without_on_recv_error_closes_the_socket(loop, peers):
+def test_truncation_without_on_recv_error_is_dropped_logged_and_the_socket_stays_open(
+        loop, peers, caplog):
+    """One oversized datagram from anyone must not close a server's socket; the
+    warnings are limited to one line per socket per minute."""
     a, b = peers.pair()
-    sock = geventio.Socket(handle=a, on_recv=lambda *args: None, recv_len=4)
+    rec = Recorder()
+    sock = geventio.Socket(handle=a, on_recv=rec.on_recv, recv_len=4)
     loop.add(sock)
-    closed = sock.new_close_future()
-    b.sendto(b'too long', a.getsockname())
-    assert closed.get(timeout=WAIT) is sock
-    assert sock.is_closed
+    for _ in range(3):
+        b.sendto(b'too long', a.getsockname())
+    b.sendto(b'fits', a.getsockname())
+    assert rec.wait() == [(b'fits', b.getsockname())]
+    assert not sock.is_closed
+    warnings = [r for r in caplog.records if r.levelname == 'WARNING']
+    assert len(warnings) == 1 and 'recv_len=4' in warnings[0].getMessage()
+    assert warnings[0].name == 'geventio'
 
 
 def test_empty_datagrams_are_ordinary_data_both_ways(loop, peers):
@@ -339,6 +348,35 @@ def test_connection_refused_without_a_handler_closes_the_socket(loop, udp_peers)
     closed = sock.new_close_future()
     sock.send(b'anyone there?')
     assert closed.get(timeout=WAIT) is sock
+
+
+#: Linux's IP_RECVERR (linux/in.h): report ICMP errors on unconnected UDP sockets too.
+IP_RECVERR = getattr(socket, 'IP_RECVERR', 11)
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='IP_RECVERR is Linux only')
+def test_an_icmp_error_on_an_unconnected_socket_never_closes_it(loop, sockets):
+    """A server socket serves many peers: one unreachable peer is no reason to
+    close it, handler or not."""
+    a = sockets.keep(gevent.socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+    a.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+    a.bind(('127.0.0.1', 0))
+    b = sockets.keep(gevent.socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+    b.bind(('127.0.0.1', 0))
+    rec = Recorder()
+    sock = geventio.Socket(handle=a, on_recv=rec.on_recv, autoflush=True)
+    loop.add(sock)
+    with gevent.socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as gone:
+        gone.bind(('127.0.0.1', 0))
+        nobody = gone.getsockname()
+    with watch_log() as warnings:
+        sock.send(b'anyone there?', addr=nobody)
+        warnings.wait_for(1)
+    b.sendto(b'still here', a.getsockname())
+    assert rec.wait() == [(b'still here', b.getsockname())]
+    assert not sock.is_closed
+    [warning] = warnings
+    assert warning.levelname == 'WARNING' and 'Connection refused' in warning.getMessage()
 
 
 def test_an_exception_in_on_recv_is_logged_and_closes_that_socket_only(

@@ -86,7 +86,7 @@ def test_emfile_backs_off_and_the_client_is_served_once_fds_are_free(loop):
     assert err.errno == errno.EMFILE and sock is listener.sockets[0]
 
 
-@pytest.mark.parametrize('code', sorted(geventio.ioasync.listener.ACCEPT_CAPACITY_ERRNOS))
+@pytest.mark.parametrize('code', sorted(geventio.ioasync._acceptor.ACCEPT_CAPACITY_ERRNOS))
 def test_capacity_errors_back_off_doubling_and_never_close(loop, code):
     sock = ScriptedSocket([code] * 4)
     told = []

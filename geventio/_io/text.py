@@ -5,11 +5,34 @@ Not a public module (`geventio.TextBuffer` is the public name). IO::Async::Strea
 decodes with ``Encode``'s incremental decoding; here ``codecs``' incremental
 decoders do the same: an incomplete multibyte tail is held back until its last
 byte arrives, and invalid bytes become U+FFFD.
+
+Design: a buffer that never copies all of itself per read
+---------------------------------------------------------
+Python strings are immutable, so a buffer kept as one ``str`` copies everything
+it holds on each append (``text += chunk``) and on each consumption
+(``text = text[n:]``): a 16 MiB line arriving 64 KiB at a time costs gigabytes
+of copying, quadratic in the line (docs/reliability.md has the figures).
+`TextBuffer` keeps the decoded chunks as they came and an offset into the
+first one instead: appending and consuming cost what they touch, and a slice
+joins only the chunks it spans (walking from whichever end is nearer), so a
+reader scanning the newest part of a long line costs the newest part. The
+chunks are joined into one only when the whole text is asked for (``str(buf)``,
+``find`` from the start, ``in``, ``==``), and kept joined until the next append,
+so asking twice costs once. Small chunks are merged as they arrive
+(`MERGE_BELOW`), so one-character reads cannot turn a buffer of a million
+characters into a million string objects.
 """
 
 import codecs
+import collections
 
-__all__ = ['Decoder', 'TextBuffer']
+__all__ = ['Decoder', 'MERGE_BELOW', 'TextBuffer']
+
+#: A chunk appended to a last chunk shorter than this many characters is merged
+#: into it. Each string object costs about 50 bytes besides its characters, so
+#: chunks of at least a few KiB keep that overhead to a few per cent, while a
+#: merge copies at most this much.
+MERGE_BELOW = 4096
 
 
 class TextBuffer:
@@ -17,58 +40,158 @@ class TextBuffer:
 
     Supports ``str(buf)``, ``len``, indexing and slicing (giving ``str``),
     ``find``, ``in``, ``==`` with a ``str``, and ``del buf[:n]`` to consume.
+    Appending, consuming from the front and slicing near either end cost what
+    they touch, not the length of the whole buffer.
     """
 
-    __slots__ = ('_text',)
+    __slots__ = ('_chunks', '_skip', '_len')
 
     def __init__(self, text=''):
-        self._text = text
+        self._chunks = collections.deque()      # the text, oldest chunk first
+        self._skip = 0      # characters of _chunks[0] consumed already
+        self._len = 0
+        if text:
+            self += text
 
     def __str__(self):
-        return self._text
+        chunks = self._chunks
+        if not chunks:
+            return ''
+        if len(chunks) > 1 or self._skip:
+            text = ''.join(self._pieces())
+            chunks.clear()
+            chunks.append(text)
+            self._skip = 0
+        return chunks[0]
 
     def __repr__(self):
-        return f'TextBuffer({self._text!r})'
+        return f'TextBuffer({str(self)!r})'
 
     def __len__(self):
-        return len(self._text)
+        return self._len
 
     def __bool__(self):
-        return bool(self._text)
+        return self._len > 0
 
     def __getitem__(self, index):
-        return self._text[index]
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._len)
+            if step == 1:
+                return self._slice(start, max(start, stop))
+            return str(self)[index]
+        if index < 0:
+            index += self._len
+        if not 0 <= index < self._len:
+            raise IndexError('TextBuffer index out of range')
+        return self._slice(index, index + 1)
 
     def __delitem__(self, index):
         if isinstance(index, slice) and index.step in (None, 1):
-            start, stop, _ = index.indices(len(self._text))
-            self._text = self._text[:start] + self._text[max(start, stop):]
-        else:
-            chars = list(self._text)
-            del chars[index]
-            self._text = ''.join(chars)
+            start, stop, _ = index.indices(self._len)
+            if start == 0:
+                self._consume(stop)
+                return
+        text = list(str(self))
+        del text[index]
+        self.clear()
+        self += ''.join(text)
 
     def __iadd__(self, text):
-        self._text += str(text)
+        text = str(text)
+        if not text:
+            return self
+        chunks = self._chunks
+        if chunks and len(chunks[-1]) < MERGE_BELOW:
+            last = chunks[-1]
+            if len(chunks) == 1 and self._skip:
+                last, self._skip = last[self._skip:], 0
+            chunks[-1] = last + text
+        else:
+            chunks.append(text)
+        self._len += len(text)
         return self
 
     def __contains__(self, text):
-        return str(text) in self._text
+        return str(text) in str(self)
 
     def __eq__(self, other):
         if isinstance(other, TextBuffer):
-            return self._text == other._text
-        return self._text == other
+            other = str(other)
+        return str(self) == other
 
     __hash__ = None
 
     def find(self, sub, start=0, end=None):
-        """Index of ``sub`` in the text, or -1 (as ``str.find``)."""
-        return self._text.find(str(sub), start, len(self._text) if end is None else end)
+        """Index of ``sub`` in the text, or -1 (as ``str.find``).
+
+        With a ``start`` past the beginning only the text from ``start`` on is
+        joined, so a search that resumes where the last one stopped costs the
+        new text only.
+        """
+        sub = str(sub)
+        if start < 0:
+            start = max(0, start + self._len)
+        if not 0 < start <= self._len:
+            return str(self).find(sub, start, end)
+        _, end, _ = slice(start, end).indices(self._len)
+        if end < start:
+            return -1
+        found = self._slice(start, end).find(sub)
+        return found if found < 0 else found + start
 
     def clear(self):
         """Remove everything."""
-        self._text = ''
+        self._chunks.clear()
+        self._skip = self._len = 0
+
+    # -- the chunks ------------------------------------------------------------
+
+    def _pieces(self):
+        """The chunks, the first one without its consumed part."""
+        chunks = iter(self._chunks)
+        first = next(chunks)
+        yield first[self._skip:] if self._skip else first
+        yield from chunks
+
+    def _consume(self, count):
+        """Drop the first ``count`` characters (0 <= count <= len)."""
+        chunks = self._chunks
+        self._len -= count
+        count += self._skip
+        while chunks and count >= len(chunks[0]):
+            count -= len(chunks.popleft())
+        self._skip = count if chunks else 0
+
+    def _slice(self, start, stop):
+        """The text from ``start`` to ``stop`` (0 <= start <= stop <= len),
+        joined from the chunks it spans only."""
+        if start == stop:
+            return ''
+        chunks, skip = self._chunks, self._skip
+        if len(chunks) == 1:
+            return chunks[0][skip + start:skip + stop]
+        parts = []
+        if start >= self._len - stop:
+            # Nearer the end: walk back from the last chunk.
+            end = self._len
+            for chunk in reversed(chunks):
+                begin = end - len(chunk)
+                if begin < stop:
+                    parts.append(chunk[max(0, start - begin):stop - begin])
+                    if begin <= start:
+                        break
+                end = begin
+            parts.reverse()
+        else:
+            begin = -skip
+            for chunk in chunks:
+                end = begin + len(chunk)
+                if end > start:
+                    parts.append(chunk[max(0, start - begin):stop - begin])
+                    if end >= stop:
+                        break
+                begin = end
+        return ''.join(parts)
 
 
 class Decoder:

@@ -1,4 +1,5 @@
-"""The accepting greenlet of one listening socket (used by `Listener`).
+"""The accepting greenlet of one listening socket (used by `Listener`), and what
+it does when accept() fails.
 
 Not a public module. IO::Async::Listener accepts from its Handle's read-ready
 event; here each listening socket gets an `Acceptor`, a `Handle` of its own
@@ -6,9 +7,49 @@ event; here each listening socket gets an `Acceptor`, a `Handle` of its own
 addresses accepts on all of them independently, and a callback blocked on one
 socket stalls no other. An Acceptor has no events and is nobody's child: it
 joins the listener's loop (so an accept wakes ``loop_once``) without being
-listed in it, the `Listener` starts and stops it and applies the accept-error
-policy.
+listed in it; the `Listener` starts, pauses and stops it, and tells its
+``on_accept_error``.
+
+Design: accept errors
+---------------------
+accept(2) fails for two different reasons. *Capacity*: the process or the
+system is out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM); the
+connection stays queued in the kernel and the socket stays readable, so a
+level-triggered loop that retries at once spins. *Per connection*: the
+client's connection died before it was accepted (ECONNABORTED), and on Linux
+accept(2) also returns errors that belong to the new connection (accept(2)
+NOTES: ENETDOWN, EPROTO, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH,
+EOPNOTSUPP, ENETUNREACH, plus EPERM from a firewall); the next accept may well
+succeed. Anything else (EBADF, EINVAL, ENOTSOCK) means the listening socket
+itself is broken.
+
+What others do: asyncio (``selector_events._accept_connection``) stops
+watching for ``constants.ACCEPT_RETRY_DELAY`` (1 s) on the capacity errnos and
+ignores ECONNABORTED; trio (``_highlevel_serve_listeners.py``) sleeps
+``SLEEP_TIME`` (0.1 s) on ``ACCEPT_CAPACITY_ERRNOS`` and retries the Linux
+per-connection errnos at once (``_highlevel_socket.py``); Twisted
+(``internet/tcp.py``, ``Port.doRead``) logs ``_ACCEPT_ERRORS`` and waits for
+the next readiness; gevent (``baseserver.py``, ``_do_read``) backs off from
+``min_delay`` doubling to ``max_delay`` on any error and closes on
+``fatal_errors``. libev's manual ("the special problem of accept()ing when you
+can't") suggests keeping a spare descriptor to accept and drop the client.
+
+We choose: capacity errors (ECONNABORTED counts as one) never close the
+listener: ``on_accept_error`` is told if it exists and accepting pauses,
+gevent-style, for `Listener.min_delay` seconds doubling to `Listener.max_delay`,
+reset by the next success. Without a handler the first failure of each
+back-off is logged at WARNING, at most one line per listener per
+`CAPACITY_WARN_INTERVAL` (a process out of descriptors goes in and out of
+back-off with every connection that closes). Per-connection errors are told
+and accepting goes on at once. Other errors are told to ``on_accept_error`` and
+back off like capacity errors; with no handler they close the listener
+(IO::Async's rule for an error event without a handler). No spare descriptor
+is kept: it would cost one descriptor per listener to turn a client that is
+waiting into one that is reset, while the back-off already keeps the loop from
+spinning and serves that client once descriptors are free.
 """
+
+import errno
 
 from greenlet import getcurrent
 
@@ -16,7 +57,26 @@ from .. import _callbacks
 from .._io.nonblocking import WOULD_BLOCK
 from .handle import Handle
 
-__all__ = ['Acceptor']
+__all__ = ['ACCEPT_CAPACITY_ERRNOS', 'ACCEPT_CONNECTION_ERRNOS', 'Acceptor',
+           'CAPACITY_WARN_INTERVAL']
+
+#: accept() errnos meaning "out of descriptors or memory": back off and retry
+#: (trio ACCEPT_CAPACITY_ERRNOS plus ECONNABORTED).
+ACCEPT_CAPACITY_ERRNOS = frozenset({
+    errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.ECONNABORTED})
+
+#: accept() errnos that belong to one dead connection: retry at once (Linux
+#: accept(2) NOTES; trio _ignorable_accept_errno_names).
+ACCEPT_CONNECTION_ERRNOS = frozenset(
+    getattr(errno, name) for name in (
+        'EPERM', 'EPROTO', 'ENETDOWN', 'ENOPROTOOPT', 'EHOSTDOWN', 'ENONET',
+        'EHOSTUNREACH', 'EOPNOTSUPP', 'ENETUNREACH', 'ECONNRESET', 'ETIMEDOUT')
+    if hasattr(errno, name))
+
+#: Seconds between two WARNING lines of one listener about backing off for
+#: lack of capacity when it has no ``on_accept_error``: a line a minute says
+#: the process is out of descriptors without flooding the log while it is.
+CAPACITY_WARN_INTERVAL = 60.0
 
 
 class Acceptor(Handle):
@@ -32,12 +92,27 @@ class Acceptor(Handle):
         self._listener = listener
         self._timer = None
         self._delay = 0
+        self._paused = False
         super().__init__(read_handle=sock)
         self._join_loop(loop)
 
     def stop(self):
         """Stop accepting; a parked greenlet ends before this returns."""
         self._leave_loop()
+
+    def pause(self):
+        """Stop accepting until `resume` (clients wait in the accept queue)."""
+        self._end_back_off()
+        self._paused = True
+        if self._rfd is not None:
+            self.want_readready = False
+
+    def resume(self):
+        """Accept again after `pause`; nothing if not paused."""
+        if self._paused:
+            self._paused = False
+            if self._rfd is not None:
+                self.want_readready = True
 
     def _stop_watching(self):
         self._end_back_off()
@@ -55,7 +130,7 @@ class Acceptor(Handle):
     def _accept_some(self):
         """Accept up to ``max_accept`` clients; returns the seconds to pause
         before the next try (0: when readable), or ``None`` when the listener
-        closed."""
+        closed or paused accepting."""
         listener, sock, me = self._listener, self._read_handle, getcurrent()
         for _ in range(listener.max_accept):
             try:
@@ -63,15 +138,38 @@ class Acceptor(Handle):
             except WOULD_BLOCK:
                 return 0
             except OSError as err:
-                self._delay = listener._accept_failed(sock, err, self._delay)
+                self._delay = self._failed(err)
                 if self._delay != 0:
                     return self._delay
                 continue
             self._delay = 0
             listener._accepted(sock, client)
-            if self._glet is not me:
+            if self._glet is not me or self._paused:
                 return None
         return 0
+
+    def _failed(self, err):
+        """Apply the accept-error policy (module docstring) to a failure after
+        a pause of ``self._delay`` seconds (0: the first of a back-off);
+        returns the seconds to pause before accepting again (0: go on now), or
+        ``None`` when the listener closed."""
+        listener, sock, delay = self._listener, self._read_handle, self._delay
+        if err.errno in ACCEPT_CONNECTION_ERRNOS:
+            listener._tell_accept_error(sock, err)
+            return 0
+        if not listener.can_event('on_accept_error'):
+            if err.errno not in ACCEPT_CAPACITY_ERRNOS:
+                _callbacks.log.error('accept on %r failed: %s; closing %r',
+                                     sock, err, listener)
+                listener.close()
+                return None
+            if not delay:
+                listener._capacity_warnings.warn(
+                    'accept on %r failed: %s; backing off from %s s up to %s s '
+                    '(no on_accept_error handler)', sock, err,
+                    listener.min_delay, listener.max_delay)
+        listener._tell_accept_error(sock, err)
+        return min(listener.max_delay, delay * 2) if delay else listener.min_delay
 
     def _end_back_off(self):
         """Drop the back-off timer; returns whether there was one."""

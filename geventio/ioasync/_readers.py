@@ -1,18 +1,101 @@
-"""The future readers of a Stream: small callables over its buffer.
+"""The future readers of a Stream: small callables over its buffer, and the
+Stream methods that queue them.
 
 Not a public module. ``read_atmost``, ``read_exactly``, ``read_until`` and
-``read_until_eof`` (docs/api.md section 4, "Future readers") are temporary read
-handlers of IO::Async::Stream; each is one of the objects here. They follow
-h11's ``_readers.py`` shape: a callable over the buffer that either takes what
-it needs and resolves its future, or waits. As Stream's temporary handlers they
+``read_until_eof`` are temporary read handlers of IO::Async::Stream (docs/stream.md,
+"Future readers"); each is one of the objects here, and `_StreamReaders` is the
+mixin `geventio.Stream` takes those methods from. The readers follow h11's
+``_readers.py`` shape: a callable over the buffer that either takes what it
+needs and resolves its future, or waits. As Stream's temporary handlers they
 return ``None`` when done (IO::Async removes the handler) and ``0`` to wait for
 more data.
+
+Design: linear time against any peer
+------------------------------------
+A reader is called again after every read while it waits, so one that scans the
+whole buffer each time costs the square of the line a peer sends: before this
+design, an 8 MiB line without a newline cost 32 s of CPU under
+``read_until(re.compile(rb"\\r?\\n"))`` (docs/reliability.md). h11's
+``ReceiveBuffer`` and asyncio's ``StreamReader.readuntil`` resume a literal
+separator's search where the last one stopped, less the separator's length;
+neither accepts a regex. Here a regex resumes too, less the longest stretch of
+text one match can depend on, which ``re``'s own parser computes
+(`scan_reach`): the match itself, what its lookarounds read, and two characters
+for ``\\b`` and ``$``, which look one past the match and at where the text ends.
+A pattern whose matches have no bound (``[A-Z][a-z]*``, a lookaround with
+``*``), or one longer than `IMPLICIT_MAX_LEN`, cannot resume: it rescans, so
+without an explicit ``max_len`` it gets ``max_len=IMPLICIT_MAX_LEN`` and no
+search costs more than that much. A literal separator and a bounded pattern
+have no implicit limit (the stream's ``max_read_buffer`` still holds). In text
+mode a resumed search joins only the tail of the `TextBuffer` it scans.
+
+A reader given ``timeout=`` is removed when it expires, without consuming
+anything, and its future fails with ``TimeoutError``: a caller that gave up
+waiting leaves no reader behind to swallow the next message.
 """
 
-from .._io.text import TextBuffer
-from ..errors import IncompleteReadError, LimitOverrunError
+import errno
+import functools
 
-__all__ = ['AtMost', 'Exactly', 'Reader', 'Until', 'UntilEOF']
+from gevent import get_hub
+
+try:
+    from re import _parser as _sre_parse     # Python 3.11 and later
+except ImportError:                         # pragma: no cover - Python 3.10
+    import sre_parse as _sre_parse
+
+from .._io.text import TextBuffer
+from .._params import check_positive, check_seconds
+from ..errors import IncompleteReadError, LimitOverrunError, StreamClosedError
+from ._streamwrite import _future
+
+__all__ = ['AtMost', 'Exactly', 'IMPLICIT_MAX_LEN', 'Reader', 'Until', 'UntilEOF',
+           'scan_reach']
+
+#: ``max_len`` of a ``read_until`` whose regex cannot resume its search (its
+#: matches have no length bound), in bytes or characters: asyncio's
+#: ``StreamReader`` default limit (``streams._DEFAULT_LIMIT``, 64 KiB). Each
+#: read then rescans at most this much.
+IMPLICIT_MAX_LEN = 65536
+
+#: Characters past a match that ``\\b``, ``\\B`` and ``$`` look at: the one after
+#: the match, and whether the text ends right after that.
+_ANCHOR_REACH = 2
+
+
+@functools.lru_cache(maxsize=256)
+def scan_reach(pattern):
+    """How far back a search of compiled ``pattern`` must start, before the end
+    of text already searched without a match, to find every match that new text
+    can complete; ``None`` when that is unbounded or above `IMPLICIT_MAX_LEN`.
+
+    It is the longest match (``getwidth()`` of ``re``'s parser) plus the widths
+    of every lookaround (what they read beyond the match) plus `_ANCHOR_REACH`.
+    """
+    parsed = _sre_parse.parse(pattern.pattern, pattern.flags)
+    reach = parsed.getwidth()[1] + _ANCHOR_REACH
+    for width in _lookaround_widths(parsed):
+        reach += width
+    return reach if reach <= IMPLICIT_MAX_LEN else None
+
+
+def _lookaround_widths(parsed):
+    """The longest width of each lookahead and lookbehind in a parsed pattern."""
+    for op, argument in parsed:
+        if op in (_sre_parse.ASSERT, _sre_parse.ASSERT_NOT):
+            yield argument[1].getwidth()[1]
+        for inner in _subpatterns(argument):
+            yield from _lookaround_widths(inner)
+
+
+def _subpatterns(argument):
+    """The parsed subpatterns inside one opcode's argument (groups, branches,
+    repeats, conditionals nest them in tuples and lists)."""
+    if isinstance(argument, _sre_parse.SubPattern):
+        yield argument
+    elif isinstance(argument, (tuple, list)):
+        for item in argument:
+            yield from _subpatterns(item)
 
 
 def _take(buffer, count):
@@ -35,6 +118,9 @@ class Reader:
 
     __slots__ = ('future',)
 
+    #: The Stream method that makes this reader (for messages).
+    name = 'reader'
+
     def __init__(self, future):
         self.future = future
 
@@ -54,6 +140,7 @@ class AtMost(Reader):
     """``read_atmost(n)``: up to ``n`` units, as soon as there is any."""
 
     __slots__ = ('count',)
+    name = 'read_atmost'
 
     def __init__(self, future, count):
         super().__init__(future)
@@ -69,6 +156,7 @@ class Exactly(Reader):
     """``read_exactly(n)``: ``n`` units; IncompleteReadError at an early EOF."""
 
     __slots__ = ('count',)
+    name = 'read_exactly'
 
     def __init__(self, future, count):
         super().__init__(future)
@@ -85,15 +173,23 @@ class Exactly(Reader):
 class Until(Reader):
     """``read_until(sep, max_len)``: through the first match of ``sep``.
 
-    A literal separator is searched from where the last search stopped, so a line
-    arriving a byte at a time costs O(n) in all (h11 ``ReceiveBuffer``).
+    Each search resumes where the last one stopped, less the separator's reach
+    (see the module's design comment), so a line arriving in pieces costs O(n)
+    in all (h11 ``ReceiveBuffer``).
     """
 
-    __slots__ = ('separator', 'max_len', '_searched')
+    __slots__ = ('separator', 'max_len', '_reach', '_searched')
+    name = 'read_until'
 
     def __init__(self, future, separator, max_len):
         super().__init__(future)
         self.separator = separator
+        if hasattr(separator, 'search'):
+            self._reach = scan_reach(separator)
+            if self._reach is None and max_len is None:
+                max_len = IMPLICIT_MAX_LEN
+        else:
+            self._reach = len(separator)
         self.max_len = max_len
         self._searched = 0
 
@@ -110,23 +206,116 @@ class Until(Reader):
         return None
 
     def _match_end(self, buffer):
+        """End of the first match in ``buffer`` (-1: none), searching only what
+        new text can have changed."""
+        reach, size = self._reach, len(buffer)
+        start = 0 if reach is None else max(0, min(self._searched, size) - reach)
+        self._searched = size
         separator = self.separator
-        if hasattr(separator, 'search'):
-            match = separator.search(str(buffer) if isinstance(buffer, TextBuffer)
-                                     else buffer)
+        if not hasattr(separator, 'search'):
+            index = buffer.find(separator, start)
+            return index if index < 0 else index + len(separator)
+        if not isinstance(buffer, TextBuffer):
+            match = separator.search(buffer, start)
             return match.end() if match else -1
-        start = max(0, self._searched - len(separator) + 1)
-        index = buffer.find(separator, start)
-        if index < 0:
-            self._searched = len(buffer)
-            return -1
-        return index + len(separator)
+        # A TextBuffer is searched through a str: join only the tail, with
+        # enough before ``start`` for lookbehinds and \b to see what they need.
+        window = 0 if reach is None else max(0, start - reach)
+        match = separator.search(buffer[window:], start - window)
+        return match.end() + window if match else -1
 
 
 class UntilEOF(Reader):
     """``read_until_eof()``: everything, once EOF arrives."""
 
     __slots__ = ()
+    name = 'read_until_eof'
 
     def take(self, buffer, eof):
         return _take(buffer, len(buffer)) if eof else None
+
+
+class _Deadline:
+    """The ``timeout=`` of one reader: a libev timer (on the monotonic clock)
+    that removes the reader and fails its future with ``TimeoutError``; it is
+    closed as soon as the future is resolved any other way."""
+
+    __slots__ = ('stream', 'reader', 'timeout', 'timer')
+
+    def __init__(self, stream, reader, timeout):
+        self.stream, self.reader, self.timeout = stream, reader, timeout
+        self.timer = get_hub().loop.timer(timeout)
+        self.timer.start(self.expired)
+        reader.future.rawlink(self.resolved)
+
+    def expired(self):
+        # Runs in the hub.
+        self.timer.close()
+        future = self.reader.future
+        if not future.ready():
+            self.stream.cancel_read(future)
+            future.set_exception(TimeoutError(
+                errno.ETIMEDOUT, f'{self.reader.name} timed out after '
+                                 f'{self.timeout} s'))
+
+    def resolved(self, _future):
+        self.timer.close()
+
+
+class _StreamReaders:
+    """Stream's future-reader methods (a mixin: the state lives in Stream's slots)."""
+
+    __slots__ = ()
+
+    def read_atmost(self, n, timeout=None):
+        """See `IStream.read_atmost`."""
+        check_positive(n, 'n')
+        return self._push_reader(AtMost(_future(self), n), timeout)
+
+    def read_exactly(self, n, timeout=None):
+        """See `IStream.read_exactly`."""
+        check_positive(n, 'n', zero=True)
+        check_seconds(timeout, 'timeout')
+        reader = Exactly(_future(self), n)
+        if not n and not self._readers and not self._closed:
+            # Nothing to wait for, but push_on_read serves only a non-empty buffer.
+            reader(self, self._buffer, self._read_eof)
+            return reader.future
+        return self._push_reader(reader, timeout)
+
+    def read_until(self, separator, max_len=None, timeout=None):
+        """See `IStream.read_until`. A regex whose matches have no length bound
+        gets ``max_len=IMPLICIT_MAX_LEN`` unless one is given."""
+        if not hasattr(separator, 'search'):
+            wanted = str if self._encoding else (bytes, bytearray)
+            if not isinstance(separator, wanted):
+                kind = 'str' if self._encoding else 'bytes'
+                raise TypeError(f'separator must be {kind} or a compiled regex, '
+                                f'not {separator!r}')
+            if not separator:
+                raise ValueError('separator must not be empty')
+        if max_len is not None:
+            check_positive(max_len, 'max_len')
+        return self._push_reader(Until(_future(self), separator, max_len), timeout)
+
+    def read_until_eof(self, timeout=None):
+        """See `IStream.read_until_eof`."""
+        return self._push_reader(UntilEOF(_future(self)), timeout)
+
+    def cancel_read(self, future):
+        """See `IStream.cancel_read`. A future that is not pending is ignored."""
+        for reader in self._readers:
+            if getattr(reader, 'future', None) is future:
+                self._readers.remove(reader)
+                return
+
+    def _push_reader(self, reader, timeout):
+        timeout = check_seconds(timeout, 'timeout')
+        future = reader.future
+        if self._closed and self._rfd is None:
+            future.set_exception(StreamClosedError('stream is closed'))
+            return future
+        self.push_on_read(reader)
+        if timeout is not None and not future.ready():
+            _Deadline(self, reader, timeout)
+        return future

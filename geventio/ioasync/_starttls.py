@@ -102,6 +102,7 @@ class _StreamTLS:
         self._read_handle = self._write_handle = transport
         self._tls_read = self._tls_write = True
         self._set_sender()
+        self._choose_read_path()
         if was_reading and not self._read_eof:
             self.want_readready = True
         if transport.pending() and self._glet is not None:

@@ -94,10 +94,15 @@ class _StreamPiece(_StreamFuture, Piece):
                 source.rawlink(stream._source_ready)
                 return NOT_YET
             self.source = _SPENT
-            return stream._encode(source.get(), 'a write future')
-        return stream._encode(source(stream), 'a write generator')
+            data = stream._encode(source.get(), 'a write future')
+        else:
+            data = stream._encode(source(stream), 'a write generator')
+        if data is not None:
+            stream._queued += len(data)
+        return data
 
     def written(self, count):
+        self._stream._queued -= count
         if self.on_write is not None:
             self.on_write(self._stream, count)
 
@@ -108,6 +113,7 @@ class _StreamPiece(_StreamFuture, Piece):
             self.on_flush(self._stream)
 
     def sent(self, count):
+        self._stream._queued -= count
         if self.on_write is not None:
             self.on_write(self._stream, count)
         self.data = None
@@ -128,14 +134,15 @@ class _StreamWriter:
     __slots__ = ()
 
     #: The slots of the write state, which Stream declares.
-    _STATE = ('_send', '_queue', '_write_state', '_round', '_writeable_stopped',
-              '_flushing', '_eof_wanted', '_write_eof')
+    _STATE = ('_send', '_queue', '_queued', '_write_state', '_round',
+              '_writeable_stopped', '_flushing', '_eof_wanted', '_write_eof')
 
     # -- what the rest of Stream calls -----------------------------------------
 
     def _init_writer(self):
         self._send = None
         self._queue = WriteQueue()
+        self._queued = 0            # bytes in the queue (write_queued)
         self._round = None
         self._writeable_stopped = False
         self._flushing = False
@@ -174,6 +181,7 @@ class _StreamWriter:
     def _fail_writes(self, err):
         """Fail every queued piece with ``err``."""
         if self._queue:
+            self._queued = 0
             self._queue.fail_all(err)
 
     def _writer_closed(self):
@@ -192,6 +200,10 @@ class _StreamWriter:
     def write(self, data, on_write=None, on_flush=None, on_error=None,
               write_len=None):
         """See `IStream.write`.
+
+        A write that would take the queue past ``max_write_queue`` is not
+        queued: the future returned has failed with ``OSError(ENOBUFS)``, which
+        is not raised (``on_write_error`` hears of it, see ``_streamlimits``).
 
         Raises:
             StreamClosedError: the stream is closing or closed, or its write side
@@ -221,7 +233,16 @@ class _StreamWriter:
         else:
             piece = _StreamPiece(self, self._encode(data, 'data'), write_len, None,
                                  on_write, on_flush, on_error)
+        if piece.data is not None:
+            queued = self._queued + len(piece.data)
+            limit = self._max_write_queue
+            if limit is not None and queued > limit:
+                return self._refuse_write(piece, queued)
+            self._queued = queued
         self._queue.append(piece)
+        high = self._write_high
+        if high is not None and self._queued >= high and not self._write_at_high:
+            self._write_reached_high(self._queued)
         if self._write_state is not DRAINED or self._wfd is None:
             return piece
         if self._autoflush:
@@ -250,9 +271,9 @@ class _StreamWriter:
         if self._wfd is None:
             self._send = None
         elif self._tls_write:
-            self._send = self._write_handle.send
+            self._send = self._timed_send(self._write_handle.send)
         else:
-            self._send = functools.partial(os.write, self._wfd)
+            self._send = self._timed_send(functools.partial(os.write, self._wfd))
 
     def _wants_write(self):
         # Not while a future source is pending, nor between rounds (_next_round).
@@ -296,6 +317,10 @@ class _StreamWriter:
         self._write_state = state
         if self._closed:
             return      # a write callback closed the stream: no event after on_closed
+        if self._write_at_high:
+            self._write_drained()
+            if self._closed:
+                return
         if state is DRAINED:
             if self._writeable_stopped:
                 self._writeable_stopped = False

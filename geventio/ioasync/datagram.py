@@ -28,7 +28,13 @@ What we chose:
 - Truncation is never silent: ``recvmsg`` + ``MSG_TRUNC``, reported to
   ``on_recv_error`` as ``OSError(EMSGSIZE)`` with ``err.data``/``err.addr``,
   never to ``on_recv``; reading goes on (one oversized datagram says nothing
-  about the socket); with no handler the socket closes (docs/api.md section 1).
+  about the socket).
+- Without ``on_recv_error``, an oversized datagram, or an ICMP error reported
+  on a socket that is not connected, is dropped and logged at WARNING, at most
+  one line per socket per `WARN_INTERVAL`, and the socket stays open: anyone
+  can send one, and closing for it would let a single packet take a server's
+  socket down. Other errors with no handler close the socket (IO::Async's
+  rule), among them ``ECONNREFUSED`` on a connected socket: its one peer is gone.
 - Receive errors in `TRANSIENT_RECV_ERRNOS` leave reading on; others stop it,
   so a broken descriptor cannot spin.
 - A send error drops only its datagram (``err.data``/``err.addr``); EAGAIN
@@ -45,6 +51,7 @@ import socket
 from greenlet import getcurrent
 from zope.interface import implementer
 
+from .._callbacks import WarningLimit
 from .._io.nonblocking import WOULD_BLOCK
 from .._params import check_flag, check_int, check_positive
 from ..addresses import sendto_address
@@ -70,6 +77,11 @@ TRANSIENT_RECV_ERRNOS = frozenset({
     errno.ECONNREFUSED, errno.ECONNRESET, errno.EHOSTUNREACH, errno.ENETUNREACH,
     errno.EHOSTDOWN, errno.ENETDOWN, errno.ENOPROTOOPT, errno.EPROTO,
     errno.EMSGSIZE, errno.ENOBUFS, errno.ENOMEM, errno.ETIMEDOUT})
+
+#: Seconds between two WARNING lines of one socket about datagrams or errors it
+#: dropped for want of an ``on_recv_error`` handler: a line a minute shows the
+#: problem without letting a sender fill the log.
+WARN_INTERVAL = 60.0
 
 #: Seconds before the first retry of a send that would block right after
 #: write-readiness was reported; doubled per failed retry up to
@@ -105,7 +117,9 @@ class Socket(Handle):
     Truncation: a datagram longer than ``recv_len`` never reaches ``on_recv``.
     It goes to ``on_recv_error`` as ``OSError(EMSGSIZE)`` with ``err.data``
     (the first ``recv_len`` bytes) and ``err.addr`` (the sender), and receiving
-    goes on; without that handler the socket closes, as for any error.
+    goes on; without that handler it is dropped and logged at WARNING (at most
+    one line per socket per `WARN_INTERVAL`) and the socket stays open. So is an
+    ICMP error reported on a socket that is not connected.
 
     Parameters:
         autoflush: send in ``send()`` itself, as far as the kernel takes
@@ -122,7 +136,9 @@ class Socket(Handle):
             ``data`` is ``bytes`` (maybe empty), ``addr`` as ``recvfrom``
             returns it.
         on_recv_error(socket, err): a receive failed (``ECONNREFUSED`` on a
-            connected UDP socket) or a datagram was truncated; else close.
+            connected UDP socket) or a datagram was truncated; without a
+            handler the socket closes, except for a truncated datagram or an
+            ICMP error on an unconnected socket (see above).
         on_send_error(socket, err): a send failed; that datagram is dropped
             (``err.data``, ``err.addr``); else close.
         on_outgoing_empty(socket): the queue drained, not synchronously in an
@@ -152,6 +168,7 @@ class Socket(Handle):
         self._on_recv = self._on_outgoing_empty = None
         self._recv = self._sendfn = self._sendtofn = None
         self._family = None
+        self._drop_warnings = None     # a WarningLimit, made on first use
         super().__init__(**params)
 
     # -- configuration ---------------------------------------------------------
@@ -209,10 +226,29 @@ class Socket(Handle):
                 return
 
     def _recv_failed(self, err):
-        if err.errno not in TRANSIENT_RECV_ERRNOS:
+        transient = err.errno in TRANSIENT_RECV_ERRNOS
+        if not transient:
             self.want_readready = False
-        if not self._fire('on_recv_error', err):
+        if self._fire('on_recv_error', err):
+            return
+        if transient and (err.errno == errno.EMSGSIZE or not self._is_connected()):
+            self._warn_dropped(err)
+        else:
             self.close()
+
+    def _is_connected(self):
+        try:
+            self._read_handle.getpeername()
+        except (OSError, AttributeError):
+            return False
+        return True
+
+    def _warn_dropped(self, err):
+        if self._drop_warnings is None:
+            self._drop_warnings = WarningLimit(WARN_INTERVAL)
+        self._drop_warnings.warn('%r dropped what it could not deliver: %s '
+                                 '(no on_recv_error handler; the socket stays open)',
+                                 self, err)
 
     # -- sending ---------------------------------------------------------------
 

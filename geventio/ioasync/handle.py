@@ -317,6 +317,11 @@ class Handle(Notifier):
                     self._read_ready()
                 elif what is _WRITE:
                     self._write_ready()
+                elif what is not None:      # (None: a host greenlet's start)
+                    # Work a timer of this handle brought to its greenlet
+                    # (a Stream's idle timeout), so that the callbacks it
+                    # calls run here like every other event.
+                    what()
                 if self._glet is not me:
                     return
                 changed = self._before_park()
@@ -339,14 +344,15 @@ class Handle(Notifier):
                 self._glet = None
                 self._parked = False
 
-    def _run_elsewhere(self, method, arg):
-        """``method(arg)`` on a short-lived greenlet, for readiness seen while
-        this handle's own greenlet is blocked in a callback (see Stream)."""
-        gevent.spawn_raw(self._elsewhere, method, arg)
+    def _run_elsewhere(self, method, *args):
+        """``method(*args)`` on a short-lived greenlet, for readiness (or a
+        timer) seen while this handle's own greenlet is blocked in a callback
+        (see Stream)."""
+        gevent.spawn_raw(self._elsewhere, method, *args)
 
-    def _elsewhere(self, method, arg):
+    def _elsewhere(self, method, *args):
         try:
-            method(arg)
+            method(*args)
         except Exception:
             self._callback_failed('a callback')
         else:

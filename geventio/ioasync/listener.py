@@ -1,46 +1,25 @@
 """Listener: accepts connections on one or more listening sockets.
 
-The Python form of IO::Async::Listener (interface `IListener`), reached through
-``loop.listen()`` or used directly (docs/api.md section 6). Each accepted socket is
-handed over as the gevent socket (``on_accept``) or wrapped in a `Stream` or
-`Socket` (``on_stream``/``on_socket``); with ``ssl=`` each is secured first on
-a greenlet of its own. Making the listening sockets is `_listening`'s job;
-each listening socket accepts on an `_acceptor.Acceptor` greenlet of its own.
+The Python form of IO::Async::Listener (interface `IListener`), reached
+through ``loop.listen()`` or used directly (docs/listener-connector.md). Each
+accepted socket is handed over as the gevent socket (``on_accept``) or wrapped
+in a `Stream` or `Socket` (``on_stream``/``on_socket``); with ``ssl=`` each is
+secured first on a greenlet of its own. Making the listening sockets is `_listening`'s job;
+each listening socket accepts on an `_acceptor.Acceptor` greenlet of its own,
+which also applies the policy for accept errors.
 
-Design: accept errors
----------------------
-accept(2) fails for two different reasons. *Capacity*: the process or the
-system is out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM); the
-connection stays queued in the kernel and the socket stays readable, so a
-level-triggered loop that retries at once spins. *Per connection*: the
-client's connection died before it was accepted (ECONNABORTED), and on Linux
-accept(2) also returns errors that belong to the new connection (accept(2)
-NOTES: ENETDOWN, EPROTO, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH,
-EOPNOTSUPP, ENETUNREACH, plus EPERM from a firewall); the next accept may well
-succeed. Anything else (EBADF, EINVAL, ENOTSOCK) means the listening socket
-itself is broken.
-
-What others do: asyncio (``selector_events._accept_connection``) stops
-watching for ``constants.ACCEPT_RETRY_DELAY`` (1 s) on the capacity errnos and
-ignores ECONNABORTED; trio (``_highlevel_serve_listeners.py``) sleeps
-``SLEEP_TIME`` (0.1 s) on ``ACCEPT_CAPACITY_ERRNOS`` and retries the Linux
-per-connection errnos at once (``_highlevel_socket.py``); Twisted
-(``internet/tcp.py``, ``Port.doRead``) logs ``_ACCEPT_ERRORS`` and waits for
-the next readiness; gevent (``baseserver.py``, ``_do_read``) backs off from
-``min_delay`` doubling to ``max_delay`` on any error and closes on
-``fatal_errors``. libev's manual ("the special problem of accept()ing when you
-can't") suggests keeping a spare descriptor to accept and drop the client.
-
-We choose: capacity errors (docs/api.md lists ECONNABORTED with them) never close
-the listener: ``on_accept_error`` is told if it exists and accepting pauses,
-gevent-style, for `Listener.min_delay` seconds doubling to `Listener.max_delay`,
-reset by the next success. Per-connection errors are told and accepting goes on
-at once. Other errors are told to ``on_accept_error`` and back off like capacity
-errors; with no handler they close the listener (IO::Async's rule for an error
-event without a handler). No spare descriptor is kept: it would cost one
-descriptor per listener to turn a client that is waiting into one that is
-reset, while the back-off already keeps the loop from spinning and serves that
-client once descriptors are free.
+Design: TLS handshakes
+----------------------
+With ``ssl=`` each accepted client is held, on a greenlet of its own, until its
+handshake is done: a client that connects and sends nothing pins a descriptor
+for as long as the handshake may take. asyncio allows 60 s
+(``constants.SSL_HANDSHAKE_TIMEOUT``) and no limit on how many are in progress;
+nginx's stream module allows 60 s too (``ssl_handshake_timeout``). We
+allow `Listener.ssl_handshake_timeout` (10 s: a handshake on loopback or across
+a continent takes milliseconds to a second) and at most
+`Listener.max_handshakes` at once; at the cap the listener stops accepting until
+a handshake finishes, so further clients wait in the kernel's accept queue
+(and are served in turn) instead of each taking a descriptor.
 """
 
 import errno
@@ -55,23 +34,10 @@ from .._params import check_callables, one_of
 from ..errors import ListenError, ResolveError
 from ..interfaces import IListener
 from . import _handover, _listening
-from ._acceptor import Acceptor
+from ._acceptor import CAPACITY_WARN_INTERVAL, Acceptor
 from .handle import _MISSING, Handle
 
 __all__ = ['Listener', 'listen_from_loop']
-
-#: accept() errnos meaning "out of descriptors or memory": back off and retry
-#: (docs/api.md section 6; trio ACCEPT_CAPACITY_ERRNOS plus ECONNABORTED).
-ACCEPT_CAPACITY_ERRNOS = frozenset({
-    errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.ECONNABORTED})
-
-#: accept() errnos that belong to one dead connection: retry at once (Linux
-#: accept(2) NOTES; trio _ignorable_accept_errno_names).
-ACCEPT_CONNECTION_ERRNOS = frozenset(
-    getattr(errno, name) for name in (
-        'EPERM', 'EPROTO', 'ENETDOWN', 'ENOPROTOOPT', 'EHOSTDOWN', 'ENONET',
-        'EHOSTUNREACH', 'EOPNOTSUPP', 'ENETUNREACH', 'ECONNRESET', 'ETIMEDOUT')
-    if hasattr(errno, name))
 
 _ACCEPT_EVENTS = ('on_accept', 'on_stream', 'on_socket')
 
@@ -102,7 +68,9 @@ class Listener(Handle):
         on_accept_error(listener, sock, err): ``sock`` is the listening socket.
             See the module's design comment; also told of a failed TLS
             handshake (an ``ssl.SSLError``, ``OSError`` or ``TimeoutError``),
-            which never closes the listener.
+            which never closes the listener. Without a handler, a back-off for
+            lack of capacity is logged at WARNING (one line per back-off, at
+            most one per `CAPACITY_WARN_INTERVAL`).
         handle_constructor(listener): returns the handle to wrap each new
             connection in (overrides ``handle_class``).
         on_closed(listener): once, when closed.
@@ -123,9 +91,18 @@ class Listener(Handle):
     #: (gevent BaseServer.max_accept).
     max_accept = 100
 
-    #: Seconds an accepted client has to finish its TLS handshake with ``ssl=``
-    #: (asyncio's ssl_handshake_timeout default); a silent client is dropped.
-    ssl_handshake_timeout = 60.0
+    #: Seconds an accepted client has to finish its TLS handshake with ``ssl=``;
+    #: a silent client is dropped. 10 s: real handshakes take milliseconds to
+    #: a second, and each one waiting holds a descriptor (asyncio allows 60 s).
+    #: Set it on a subclass or an instance.
+    ssl_handshake_timeout = 10.0
+
+    #: TLS handshakes in progress at once with ``ssl=``; at the cap, accepting
+    #: pauses until one finishes and new clients wait in the kernel's accept
+    #: queue. 256: at about a millisecond of CPU per handshake that is a
+    #: quarter of a second of work queued, while clients that connect and stay
+    #: silent can pin no more than 256 descriptors per listener.
+    max_handshakes = 256
 
     def __init__(self, **params):
         self._accept_mode = None
@@ -134,6 +111,7 @@ class Listener(Handle):
         self._acceptors = []
         self._ssl = None
         self._handshakes = set()
+        self._capacity_warnings = _callbacks.WarningLimit(CAPACITY_WARN_INTERVAL)
         super().__init__(**params)
 
     def __repr__(self):
@@ -319,24 +297,16 @@ class Listener(Handle):
         for acceptor in acceptors:
             acceptor.stop()
 
-    def _accept_failed(self, sock, err, delay):
-        """Apply the accept-error policy (module docstring); returns the seconds
-        to pause before accepting again (0: go on now), or ``None`` to stop."""
-        if err.errno in ACCEPT_CONNECTION_ERRNOS:
-            self._tell_accept_error(sock, err)
-            return 0
-        if err.errno not in ACCEPT_CAPACITY_ERRNOS and not self.can_event('on_accept_error'):
-            _callbacks.log.error('accept on %r failed: %s; closing %r', sock, err, self)
-            self.close()
-            return None
-        self._tell_accept_error(sock, err)
-        return min(self.max_delay, delay * 2) if delay else self.min_delay
-
     def _tell_accept_error(self, sock, err):
         try:
             self.maybe_invoke_event('on_accept_error', sock, err)
         except Exception:
-            _callbacks.report('on_accept_error', self)
+            self._callback_failed('on_accept_error')
+
+    def _close_after_error(self):
+        # A raising on_accept_error closes the listener as close() does:
+        # accepted children stay open.
+        self.close()
 
     def _accepted(self, sock, client):
         client = sockets.as_gevent_socket(client)
@@ -345,7 +315,17 @@ class Listener(Handle):
             return
         handshake = gevent.spawn(self._secure, sock, client)
         self._handshakes.add(handshake)
-        handshake.link(self._handshakes.discard)
+        handshake.rawlink(self._handshake_done)
+        if len(self._handshakes) >= self.max_handshakes:
+            for acceptor in self._acceptors:
+                acceptor.pause()
+
+    def _handshake_done(self, handshake):
+        # Runs in the hub.
+        self._handshakes.discard(handshake)
+        if len(self._handshakes) < self.max_handshakes and not self._closed:
+            for acceptor in self._acceptors:
+                acceptor.resume()
 
     def _secure(self, sock, client):
         """Wrap and handshake one client on its own greenlet, then deliver it."""

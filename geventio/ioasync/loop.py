@@ -5,6 +5,20 @@ its own: every handle runs on the gevent hub, so a Loop is the registry of its
 notifiers plus timers, signal watchers, deferred calls, ``run()``/``stop()``,
 the graceful ``shutdown()`` and entry points for resolving, listening and
 connecting.
+
+Design: two clocks
+------------------
+A relative time (``after=``, and so every delay and timeout) is measured on the
+monotonic clock, so that setting the system clock, or NTP stepping it, moves no
+timer; an absolute ``at=`` is a wall-clock (``time.time()``) moment and follows
+the wall clock wherever it jumps. asyncio keeps only the monotonic
+``loop.time()`` and has no wall-clock timers; Twisted's ``callLater`` counts on
+``time.time()`` (``twisted.python.runtime.seconds``), so stepping the clock
+moves every timer; libev's own timers are monotonic, and its periodic watchers
+(wall clock) are not exposed by gevent. So each clock has a heap of its own,
+one libev timer is armed for the earliest deadline of either, and while an
+``at=`` timer is pending the loop looks at the wall clock at least every
+`WALL_CLOCK_RECHECK` seconds, so that a forward jump fires it that soon.
 """
 
 import heapq
@@ -26,14 +40,23 @@ from .stream import Stream
 
 __all__ = ['Loop']
 
+#: Longest libev timer, in seconds, armed while an ``at=`` timer is pending: a
+#: wall-clock jump forward past its moment fires it within this long. Checking
+#: the clock once a second costs nothing measurable.
+WALL_CLOCK_RECHECK = 1.0
+
+# Indexes of the two heaps in Loop._timers.
+_RELATIVE, _ABSOLUTE = 0, 1
+
 
 @implementer(ILoop)
 class Loop:
     """See `ILoop`.
 
-    Timers live in one heap per loop, ordered by (deadline, creation number), so
-    timers due together fire in the order they were made; libev alone does not
-    promise that. One libev timer is armed for the earliest deadline, and due
+    Timers live in two heaps per loop (relative and absolute, see the module's
+    design comment), each ordered by (deadline, creation number), so timers due
+    together fire in the order they were made; libev alone does not promise
+    that. One libev timer is armed for the earliest deadline, and due
     callbacks run on a greenlet of their own so that they may block.
     """
 
@@ -42,7 +65,7 @@ class Loop:
         # A dict as an ordered set: removal is O(1) with thousands of streams.
         self._notifiers = {}
         self._runs = []
-        self._timers = []
+        self._timers = ([], [])         # heaps: _RELATIVE, _ABSOLUTE
         self._cancelled = set()
         self._timer_ids = itertools.count(1)
         self._timer_watcher = None
@@ -96,7 +119,9 @@ class Loop:
         if self._timer_watcher is not None:
             self._timer_watcher.close()
             self._timer_watcher = None
-        self._timers.clear()
+        for heap in self._timers:
+            heap.clear()
+        self._cancelled.clear()
         for signal_id in list(self._signal_ids):
             self.unwatch_signal(signal_id)
 
@@ -188,41 +213,51 @@ class Loop:
         Raises:
             TypeError: if neither or both of ``after`` and ``at`` are given.
         """
-        deadline = _deadline(after, at)
+        clock, deadline = _deadline(after, at)
         timer_id = next(self._timer_ids)
-        heapq.heappush(self._timers, (deadline, timer_id, code))
+        heapq.heappush(self._timers[clock], (deadline, timer_id, code))
         self._arm_timer()
         return timer_id
 
     def unwatch_time(self, timer_id):
         """See `ILoop.unwatch_time`."""
-        if any(entry[1] == timer_id for entry in self._timers):
+        if any(entry[1] == timer_id for heap in self._timers for entry in heap):
             self._cancelled.add(timer_id)
 
     def _arm_timer(self):
-        while self._timers and self._timers[0][1] in self._cancelled:
-            self._cancelled.discard(heapq.heappop(self._timers)[1])
         if self._timer_watcher is not None:
             self._timer_watcher.close()
             self._timer_watcher = None
-        if not self._timers:
+        delays = []
+        for heap, now in zip(self._timers, _clocks(), strict=True):
+            while heap and heap[0][1] in self._cancelled:
+                self._cancelled.discard(heapq.heappop(heap)[1])
+            if heap:
+                delays.append(heap[0][0] - now)
+        if not delays:
             return
-        delay = max(0.0, self._timers[0][0] - time.time())
-        self._timer_watcher = self._hub.loop.timer(delay)
+        if self._timers[_ABSOLUTE]:
+            delays.append(WALL_CLOCK_RECHECK)
+        self._timer_watcher = self._hub.loop.timer(max(0.0, min(delays)))
         self._timer_watcher.start(self._fire_timers)
 
     def _fire_timers(self):
-        now = time.time()
+        monotonic_now, wall_now = clocks = _clocks()
         due = []
-        while self._timers and self._timers[0][0] <= now:
-            _, timer_id, code = heapq.heappop(self._timers)
-            if timer_id in self._cancelled:
-                self._cancelled.discard(timer_id)
-            else:
-                due.append(code)
+        for clock, (heap, now) in enumerate(zip(self._timers, clocks, strict=True)):
+            # Absolute deadlines are put on the monotonic scale, so that timers
+            # of both clocks due together fire in deadline order.
+            shift = monotonic_now - wall_now if clock == _ABSOLUTE else 0.0
+            while heap and heap[0][0] <= now:
+                deadline, timer_id, code = heapq.heappop(heap)
+                if timer_id in self._cancelled:
+                    self._cancelled.discard(timer_id)
+                else:
+                    due.append((deadline + shift, timer_id, code))
         self._arm_timer()
         if due:
-            gevent.spawn(self._call_all, due)
+            due.sort(key=lambda entry: entry[:2])
+            gevent.spawn(self._call_all, [code for _, _, code in due])
 
     def _call_all(self, codes):
         for code in codes:
@@ -284,17 +319,20 @@ class Loop:
         return Connector(loop=self).connect(**params)
 
 
-def _deadline(after, at):
-    """A ``time.time()`` deadline from relative ``after`` or absolute ``at``.
+def _clocks():
+    """The current time on each clock, in the order of Loop._timers."""
+    return time.monotonic(), time.time()
 
-    Deadlines are kept on the wall clock that ``at`` is given in, so that timers
-    given the same ``at`` compare equal and fire in creation order.
-    """
+
+def _deadline(after, at):
+    """``(clock, deadline)``: relative ``after`` on the monotonic clock, or
+    absolute ``at`` on the wall clock (so that timers given the same ``at``
+    compare equal and fire in creation order)."""
     if (after is None) == (at is None):
         raise TypeError('give exactly one of after= and at=')
     if after is not None:
-        return time.time() + _seconds(after, 'after')
-    return _seconds(at, 'at')
+        return _RELATIVE, time.monotonic() + _seconds(after, 'after')
+    return _ABSOLUTE, _seconds(at, 'at')
 
 
 def _seconds(value, name):

@@ -5,7 +5,8 @@ greenlet. Bytes move through the byte layer (``_io.reading`` and
 ``_io.writequeue``); this module is the IO::Async surface over them: the
 ``on_read`` return-value table, EOF and watermarks, future readers and closing.
 The writing half (write callbacks, flushing, write_eof) is in ``_streamwrite``,
-the future readers in ``_readers``, STARTTLS in ``_starttls``.
+the future readers in ``_readers``, the limits and the idle timeout in
+``_streamlimits``, STARTTLS in ``_starttls``.
 
 Design: when bytes move
 -----------------------
@@ -23,6 +24,7 @@ write future fails with the ``OSError`` of the failed send.
 import collections
 import codecs
 import sys
+from time import monotonic
 
 from greenlet import getcurrent
 from zope.interface import implementer
@@ -33,9 +35,10 @@ from .._io.text import Decoder, TextBuffer
 from .._params import check_flag, check_positive
 from ..errors import StreamClosedError
 from ..interfaces import IStream
-from . import _readers
+from ._readers import _StreamReaders
 from ._starttls import _StreamTLS
-from ._streamwrite import _StreamWriter, _future
+from ._streamlimits import _StreamLimits, check_watermarks
+from ._streamwrite import _StreamWriter
 from .handle import _MISSING, _READ, Handle
 
 __all__ = ['Stream']
@@ -48,7 +51,7 @@ READ_ALL_LIMIT = 16
 
 
 @implementer(IStream)
-class Stream(_StreamWriter, _StreamTLS, Handle):
+class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, Handle):
     """See `IStream`.
 
     Parameters:
@@ -66,23 +69,34 @@ class Stream(_StreamWriter, _StreamTLS, Handle):
             may be written.
         read_high_watermark, read_low_watermark: pause reading at the first,
             resume below the second (both or neither; low <= high).
+        max_read_buffer: the most units (bytes; characters with an encoding)
+            the handlers may leave unconsumed (default 64 MiB; ``None``: no
+            limit); past it, ``ENOBUFS`` to ``on_read_error``.
+        max_write_queue: the most bytes the write queue may hold (default 64
+            MiB; ``None``: no limit); a write past it fails with ``ENOBUFS``.
+        write_high_watermark, write_low_watermark: queue sizes in bytes at
+            which ``on_write_high_watermark``/``on_write_low_watermark`` fire
+            (both or neither; low <= high).
+        idle_timeout: seconds without a byte moved either way before
+            ``on_idle_timeout`` (default ``None``: no timeout).
 
     Events:
         See `IStream`. ``on_read`` is required once the stream has a read handle
         and is in a loop.
     """
 
-    _EVENTS = Handle._EVENTS | {
+    _EVENTS = Handle._EVENTS | _StreamLimits._LIMIT_EVENTS | {
         'on_read', 'on_read_eof', 'on_write_eof', 'on_read_error',
         'on_write_error', 'on_outgoing_empty', 'on_read_high_watermark',
         'on_read_low_watermark', 'on_writeable_start', 'on_writeable_stop'}
 
     #: The numeric and boolean parameters: IO::Async's defaults, except 64 KiB
-    #: for read_len and write_len (see the class docstring).
+    #: for read_len and write_len (see the class docstring), and the limits.
     _PARAMS = {'read_len': (65536, check_positive), 'write_len': (65536, check_positive),
                'read_all': (False, check_flag), 'write_all': (False, check_flag),
                'autoflush': (False, check_flag),
-               'close_on_read_eof': (True, check_flag)}
+               'close_on_read_eof': (True, check_flag),
+               **_StreamLimits._LIMIT_PARAMS}
 
     _READ_EVENT = 'on_read'
 
@@ -91,8 +105,8 @@ class Stream(_StreamWriter, _StreamTLS, Handle):
     __slots__ = tuple('_' + name for name in _PARAMS) + (
         '_on_read', '_on_outgoing_empty', '_read_view', '_encoding',
         '_decoder', '_buffer', '_readers', '_dispatching', '_high', '_low',
-        '_at_high', '_closing', '_read_eof', '_eof_undelivered') + \
-        _StreamWriter._STATE
+        '_at_high', '_closing', '_read_eof', '_eof_undelivered', '_plain_read') + \
+        _StreamWriter._STATE + _StreamLimits._LIMIT_STATE
 
     def __init__(self, **params):
         self._read_view = None
@@ -106,7 +120,9 @@ class Stream(_StreamWriter, _StreamTLS, Handle):
         self._closing = False
         self._read_eof = False
         self._eof_undelivered = False
+        self._plain_read = True
         self._init_writer()
+        self._init_limits()
         super().__init__(**params)
 
     # -- configuration ---------------------------------------------------------
@@ -116,8 +132,9 @@ class Stream(_StreamWriter, _StreamTLS, Handle):
 
         Raises:
             TypeError: unknown keyword or wrong type.
-            ValueError: a length that is not positive, only one watermark, or
-                ``read_low_watermark > read_high_watermark``.
+            ValueError: a length, limit or ``idle_timeout`` that is not
+                positive, only one of a pair of watermarks, or a low watermark
+                above its high one.
             LookupError: an unknown ``encoding``.
         """
         encoding = params.pop('encoding', _MISSING)
@@ -130,15 +147,18 @@ class Stream(_StreamWriter, _StreamTLS, Handle):
         if high is not _MISSING or low is not _MISSING:
             high = self._high if high is _MISSING else high
             low = self._low if low is _MISSING else low
-            _check_watermarks(high, low)
-        new_read_len = 'read_len' in params
+            check_watermarks(high, low, 'read')
+        write_watermarks = self._pop_limits(params)
+        idle_before = self._idle_timeout
         super().configure(**params)
-        if new_read_len:
+        if 'read_len' in params:
             self._read_view = None
         if encoding is not _MISSING:
             self._set_encoding(encoding)
         if high is not _MISSING or low is not _MISSING:
             self._high, self._low = high, low
+        self._apply_limits(write_watermarks, params, idle_before)
+        self._choose_read_path()
 
     def _set_encoding(self, encoding):
         if encoding is None:
@@ -157,6 +177,13 @@ class Stream(_StreamWriter, _StreamTLS, Handle):
         self._read_view = None
         self._read_eof = False
         self._closing = False
+        self._choose_read_path()
+
+    def _choose_read_path(self):
+        """Whether reads may take `_read_ready`'s plain path: bytes, no TLS, one
+        read per wake-up, no idle timer to tell (one test per read instead of four)."""
+        self._plain_read = not (self._tls_read or self._decoder is not None or
+                                self._read_all or self._idle_timeout is not None)
 
     # -- flags -----------------------------------------------------------------
 
@@ -168,8 +195,7 @@ class Stream(_StreamWriter, _StreamTLS, Handle):
     # -- reading ---------------------------------------------------------------
 
     def _read_ready(self, readers_only=False):
-        if self._tls_read or self._decoder is not None or self._read_all or \
-                readers_only:
+        if not self._plain_read or readers_only:
             self._read_ready_general(readers_only)
             return
         # The common case, kept flat: one read of plain bytes, then dispatch.
@@ -189,7 +215,8 @@ class Stream(_StreamWriter, _StreamTLS, Handle):
         self._dispatch(False)
 
     def _read_ready_general(self, readers_only):
-        """Reads for TLS, text, ``read_all`` and blocked-greenlet service."""
+        """Reads for TLS, text, ``read_all``, ``idle_timeout`` and
+        blocked-greenlet service."""
         tls = self._read_handle if self._tls_read else None
         view = self._read_view
         if view is None:
@@ -213,6 +240,8 @@ class Stream(_StreamWriter, _StreamTLS, Handle):
             if not count:
                 self._got_eof(readers_only)
                 return
+            if self._idle_timeout is not None:
+                self._last_io = monotonic()
             if self._decoder is None or text:
                 # (A read that ended inside a multibyte character adds no text.)
                 self._dispatch(False, readers_only)
@@ -242,6 +271,8 @@ class Stream(_StreamWriter, _StreamTLS, Handle):
                     result = self._on_read(buffer, eof)
                 if self._at_high and len(buffer) < self._low:
                     self._below_low_watermark()
+                if self._read_full and len(buffer) < self._max_read_buffer:
+                    self._read_room()
                 if not result:
                     # (Tested first: "wait for more" is the common answer.)
                     if result is not None or handler is None:
@@ -261,6 +292,9 @@ class Stream(_StreamWriter, _StreamTLS, Handle):
             self._at_high = True
             if not self._fire('on_read_high_watermark', len(buffer)):
                 self.want_readready = False
+        limit = self._max_read_buffer
+        if limit is not None and len(buffer) > limit and self._want_read:
+            self._read_overrun()
 
     def _below_low_watermark(self):
         self._at_high = False
@@ -318,53 +352,6 @@ class Stream(_StreamWriter, _StreamTLS, Handle):
             self._readers.appendleft(handler)
         else:
             self._readers.append(handler)
-
-    def _push_reader(self, reader):
-        if self._closed and self._rfd is None:
-            reader.future.set_exception(StreamClosedError('stream is closed'))
-        else:
-            self.push_on_read(reader)
-        return reader.future
-
-    def read_atmost(self, n):
-        """See `IStream.read_atmost`."""
-        check_positive(n, 'n')
-        return self._push_reader(_readers.AtMost(_future(self), n))
-
-    def read_exactly(self, n):
-        """See `IStream.read_exactly`."""
-        check_positive(n, 'n', zero=True)
-        reader = _readers.Exactly(_future(self), n)
-        if not n and not self._readers and not self._closed:
-            # Nothing to wait for, but push_on_read serves only a non-empty buffer.
-            reader(self, self._buffer, self._read_eof)
-            return reader.future
-        return self._push_reader(reader)
-
-    def read_until(self, separator, max_len=None):
-        """See `IStream.read_until`."""
-        if not hasattr(separator, 'search'):
-            wanted = str if self._encoding else (bytes, bytearray)
-            if not isinstance(separator, wanted):
-                kind = 'str' if self._encoding else 'bytes'
-                raise TypeError(f'separator must be {kind} or a compiled regex, '
-                                f'not {separator!r}')
-            if not separator:
-                raise ValueError('separator must not be empty')
-        if max_len is not None:
-            check_positive(max_len, 'max_len')
-        return self._push_reader(_readers.Until(_future(self), separator, max_len))
-
-    def read_until_eof(self):
-        """See `IStream.read_until_eof`."""
-        return self._push_reader(_readers.UntilEOF(_future(self)))
-
-    def cancel_read(self, future):
-        """See `IStream.cancel_read`. A future that is not pending is ignored."""
-        for reader in self._readers:
-            if getattr(reader, 'future', None) is future:
-                self._readers.remove(reader)
-                return
 
     # -- between wake-ups ------------------------------------------------------
 
@@ -435,7 +422,7 @@ class Stream(_StreamWriter, _StreamTLS, Handle):
         if self._readers:
             self._fail_readers(StreamClosedError('stream closed'))
         self._writer_closed()
-        self._at_high = False
+        self._at_high = self._read_full = self._write_at_high = False
         if isinstance(self._buffer, TextBuffer):
             self._buffer.clear()
         else:
@@ -463,15 +450,3 @@ class Stream(_StreamWriter, _StreamTLS, Handle):
         sys.stdout.flush()
         return cls(read_handle=sys.stdin, write_handle=sys.stdout, **params)
 
-
-def _check_watermarks(high, low):
-    if (high is None) != (low is None):
-        raise ValueError('give both read_high_watermark and read_low_watermark, '
-                         'or neither')
-    if high is None:
-        return
-    check_positive(high, 'read_high_watermark')
-    check_positive(low, 'read_low_watermark', zero=True)
-    if low > high:
-        raise ValueError(f'read_low_watermark ({low!r}) must not exceed '
-                         f'read_high_watermark ({high!r})')

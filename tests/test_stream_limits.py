@@ -1,0 +1,257 @@
+"""Stream limits: ``max_read_buffer`` and ``max_write_queue`` (64 MiB by default),
+``write_queued`` and the write-queue watermarks, over real socketpairs.
+
+The attacks these limits answer, at full size, are in tests/reliability/.
+"""
+
+import errno
+
+import gevent.socket
+import pytest
+from gevent.event import AsyncResult, Event
+
+import geventio
+from geventio import StreamClosedError
+from conftest import WAIT, Log, keep_all, make_stream, recv_exactly, settle
+
+MIB = 1024 * 1024
+
+
+def enobufs(future):
+    err = future.exception
+    return isinstance(err, OSError) and err.errno == errno.ENOBUFS
+
+
+# -- the write queue ---------------------------------------------------------------
+
+def test_write_queued_counts_the_bytes_not_yet_in_the_kernel(loop, socketpair):
+    a, b = socketpair
+    stream = geventio.Stream(handle=a, on_read=keep_all)
+    stream.write(b'abc')
+    stream.write(b'defgh')
+    assert stream.write_queued == 8         # queued before the stream is in a loop
+    chunks = iter([b'1234', None])
+    stream.write(lambda s: next(chunks))    # counted once it is pulled
+    loop.add(stream)
+    assert stream.write(b'!').get(timeout=WAIT) is None
+    assert recv_exactly(b, 13) == b'abcdefgh1234!'
+    assert stream.write_queued == 0
+
+
+def test_the_default_max_write_queue_is_64_mib(loop, socketpair):
+    a, _ = socketpair
+    errors = []
+    stream = geventio.Stream(handle=a, on_read=keep_all,
+                             on_write_error=lambda s, err: errors.append(err))
+    first = stream.write(b'x' * (64 * MIB))        # not in a loop: nothing is sent
+    assert stream.write(b'') is not None and stream.write_queued == 64 * MIB
+    refused = stream.write(b'y')
+    assert enobufs(refused) and not first.ready()
+    assert [err.errno for err in errors] == [errno.ENOBUFS]
+    stream.close_now()
+    assert isinstance(first.exception, StreamClosedError)
+
+
+def test_a_refused_write_fails_and_earlier_pieces_still_go_out(loop, socketpair):
+    """With on_write_error the stream stays usable: the refused piece is not
+    queued, its future and on_error see ENOBUFS, the event follows."""
+    a, b = socketpair
+    events = []
+    stream = geventio.Stream(handle=a, on_read=keep_all, max_write_queue=10,
+                             on_write_error=lambda s, err: events.append(('stream', err.errno)))
+    first = stream.write(b'0123456')
+    refused = stream.write(b'789ab', on_error=lambda s, err: events.append(('piece', err.errno)))
+    assert enobufs(refused) and events == [('piece', errno.ENOBUFS), ('stream', errno.ENOBUFS)]
+    assert 'max_write_queue=10' in str(refused.exception)
+    last = stream.write(b'789')
+    loop.add(stream)
+    assert recv_exactly(b, 10) == b'0123456789'
+    assert first.successful() and last.get(timeout=WAIT) is None
+    assert not stream.is_closed and stream.write_queued == 0
+
+
+def test_without_on_write_error_a_refused_write_closes_the_stream_at_once(loop, socketpair):
+    a, _ = socketpair
+    closed = Event()
+    stream = make_stream(loop, a, max_write_queue=100, on_closed=lambda s: closed.set())
+    queued = stream.write(b'q' * 60)
+    refused = stream.write(b'r' * 60)
+    assert closed.is_set() and stream.is_closed
+    assert enobufs(refused)
+    assert isinstance(queued.exception, StreamClosedError)
+    with pytest.raises(StreamClosedError):
+        stream.write(b'more')
+
+
+def test_a_write_exactly_at_the_limit_is_accepted(loop, socketpair):
+    a, b = socketpair
+    stream = make_stream(loop, a, max_write_queue=8)
+    assert stream.write(b'12345678').get(timeout=WAIT) is None
+    assert recv_exactly(b, 8) == b'12345678'
+
+
+def test_none_disables_max_write_queue(loop, socketpair):
+    a, _ = socketpair
+    stream = geventio.Stream(handle=a, on_read=keep_all, max_write_queue=4)
+    stream.configure(max_write_queue=None)
+    future = stream.write(b'x' * 1000)
+    assert not future.ready() and stream.write_queued == 1000
+    stream.close_now()
+
+
+def test_write_watermarks_fire_once_per_crossing(loop, socketpair):
+    a, b = socketpair
+    events = Log()
+    stream = make_stream(
+        loop, a, write_high_watermark=100, write_low_watermark=10,
+        on_write_high_watermark=lambda s, queued: events.append(('high', queued)),
+        on_write_low_watermark=lambda s, queued: events.append(('low', queued)))
+    stream.write(b'a' * 60)                      # (queued: this greenlet does not yield)
+    stream.write(b'b' * 60)                      # 120 >= 100
+    stream.write(b'c' * 60)                      # still above: no second event
+    assert events == [('high', 120)]
+    assert recv_exactly(b, 180) == b'a' * 60 + b'b' * 60 + b'c' * 60
+    events.wait_for(2)
+    assert events == [('high', 120), ('low', 0)]
+    stream.write(b'd' * 100)
+    events.wait_for(3)
+    assert events[2] == ('high', 100)
+    recv_exactly(b, 100)
+    events.wait_for(4)
+
+
+def test_write_watermark_events_may_pause_a_source(loop, sockets):
+    """The events are where a producer pauses: here the source stops reading
+    while the sink's queue is above its high watermark."""
+    src_a, src_b = sockets.keep(*gevent.socket.socketpair())
+    sink_a, sink_b = sockets.keep(*gevent.socket.socketpair())
+
+    def forward(stream, buffer, eof):
+        sink.write(bytes(buffer))
+        del buffer[:]
+        return 0
+
+    source = make_stream(loop, src_a, on_read=forward)
+    sink = make_stream(
+        loop, sink_a, write_high_watermark=1000, write_low_watermark=0,
+        on_write_high_watermark=lambda s, q: setattr(source, 'want_readready', False),
+        on_write_low_watermark=lambda s, q: setattr(source, 'want_readready', True))
+    src_b.sendall(b'z' * 4000)
+    assert recv_exactly(sink_b, 4000) == b'z' * 4000
+    assert source.want_readready
+
+
+# -- the read buffer ---------------------------------------------------------------
+
+def test_max_read_buffer_overrun_goes_to_on_read_error_and_reading_pauses(loop, socketpair):
+    a, b = socketpair
+    errors = AsyncResult()
+    stream = make_stream(loop, a, read_len=16, max_read_buffer=40,
+                         on_read_error=lambda s, err: errors.set(err))
+    b.sendall(b'x' * 100)
+    err = errors.get(timeout=WAIT)
+    assert err.errno == errno.ENOBUFS and 'max_read_buffer=40' in str(err)
+    assert not stream.want_readready and not stream.is_closed
+    held = stream.read_atmost(100).get(timeout=WAIT)
+    assert 40 < len(held) <= 48           # one read past the limit at most
+    assert stream.want_readready          # consumed below the limit: reading again
+
+
+def test_a_failed_reader_is_told_of_the_overrun(loop, socketpair):
+    a, b = socketpair
+    stream = make_stream(loop, a, read_len=16, max_read_buffer=20,
+                         on_read_error=lambda s, err: None)
+    line = stream.read_until(b'\n')
+    b.sendall(b'x' * 50)
+    with pytest.raises(OSError) as caught:
+        line.get(timeout=WAIT)
+    assert caught.value.errno == errno.ENOBUFS
+
+
+def test_without_on_read_error_an_overrun_closes_the_stream_at_once(loop, socketpair):
+    a, b = socketpair
+    stream = make_stream(loop, a, read_len=8, max_read_buffer=20)
+    closed = stream.new_close_future()
+    b.sendall(b'x' * 50)
+    assert closed.get(timeout=WAIT) is stream and stream.is_closed
+
+
+def test_max_read_buffer_counts_characters_in_text_mode(loop, socketpair):
+    a, b = socketpair
+    errors = Log()
+    make_stream(loop, a, encoding='utf-8', max_read_buffer=10,
+                on_read_error=lambda s, err: errors.append(err))
+    b.sendall('é'.encode() * 10)          # 20 bytes, 10 characters: at the limit
+    settle()
+    assert not errors
+    b.sendall(b'!')
+    errors.wait_for(1)
+
+
+def test_lifting_max_read_buffer_resumes_reading(loop, socketpair):
+    a, b = socketpair
+    errors = Log()
+    stream = make_stream(loop, a, read_len=8, max_read_buffer=8,
+                         on_read_error=lambda s, err: errors.append(err))
+    b.sendall(b'y' * 20)
+    errors.wait_for(1)
+    assert not stream.want_readready
+    stream.configure(max_read_buffer=None)
+    assert stream.want_readready
+    assert stream.read_exactly(20).get(timeout=WAIT) == b'y' * 20
+
+
+def test_a_read_watermark_pauses_before_the_limit_is_reached(loop, socketpair):
+    a, b = socketpair
+    errors = []
+    stream = make_stream(loop, a, read_len=8, read_high_watermark=16, read_low_watermark=8,
+                         max_read_buffer=24, on_read_error=lambda s, err: errors.append(err))
+    b.sendall(b'w' * 100)
+    received = b''
+    while len(received) < 100:
+        received += stream.read_atmost(100).get(timeout=WAIT)
+    assert received == b'w' * 100 and not errors
+
+
+# -- bad input ---------------------------------------------------------------------
+
+@pytest.mark.parametrize('name, value, exc', [
+    ('max_read_buffer', 0, ValueError), ('max_read_buffer', -1, ValueError),
+    ('max_read_buffer', '1', TypeError), ('max_read_buffer', 1.5, TypeError),
+    ('max_write_queue', 0, ValueError), ('max_write_queue', True, TypeError),
+    ('idle_timeout', 0, ValueError), ('idle_timeout', -2.5, ValueError),
+    ('idle_timeout', '5', TypeError),
+    ('on_idle_timeout', 5, TypeError), ('on_write_high_watermark', 'x', TypeError),
+])
+def test_new_parameters_are_checked_at_configure(socketpair, name, value, exc):
+    a, _ = socketpair
+    with pytest.raises(exc, match=name) as caught:
+        geventio.Stream(handle=a, on_read=keep_all, **{name: value})
+    assert repr(value) in str(caught.value)
+    stream = geventio.Stream(handle=a, on_read=keep_all)
+    with pytest.raises(exc, match=name):
+        stream.configure(**{name: value})
+
+
+@pytest.mark.parametrize('params, exc, named', [
+    ({'write_high_watermark': 10}, ValueError, 'write_low_watermark'),
+    ({'write_low_watermark': 10}, ValueError, 'write_high_watermark'),
+    ({'write_high_watermark': 10, 'write_low_watermark': 11}, ValueError,
+     'write_low_watermark'),
+    ({'write_high_watermark': 0, 'write_low_watermark': 0}, ValueError,
+     'write_high_watermark'),
+    ({'write_high_watermark': '10', 'write_low_watermark': 1}, TypeError,
+     'write_high_watermark'),
+])
+def test_write_watermarks_come_in_pairs_with_low_below_high(socketpair, params, exc, named):
+    a, _ = socketpair
+    with pytest.raises(exc, match=named):
+        geventio.Stream(handle=a, on_read=keep_all, **params)
+
+
+def test_a_bad_limit_leaves_the_stream_unchanged(loop, socketpair):
+    a, _ = socketpair
+    stream = make_stream(loop, a, max_write_queue=10, on_write_error=lambda s, err: None)
+    with pytest.raises(ValueError):
+        stream.configure(max_write_queue=None, write_high_watermark=5)
+    assert enobufs(stream.write(b'x' * 11))
