@@ -4,8 +4,9 @@ every test gets for free.
 Each test runs under a ``gevent.Timeout`` (a blocked future fails the test
 instead of hanging it; pytest-timeout backs this up for non-cooperative hangs),
 and afterwards asserts that it left no file descriptor open, no greenlet alive,
-no error printed by the hub and no error logged on the ``geventio`` logger
-(tests that provoke a callback error take the ``callback_errors`` fixture).
+no libev watcher or timer running on the hub's loop, no error printed by the
+hub and no error logged on the ``geventio`` logger (tests that provoke a
+callback error take the ``callback_errors`` fixture).
 """
 
 import gc
@@ -113,6 +114,7 @@ def _hygiene(request):
     turn_the_hub()
     fds_before = _open_fds()
     greenlets_before = _live_greenlets()
+    watchers_before = hub.loop.activecnt
     timeout = gevent.Timeout(TEST_TIMEOUT)
     timeout.start()
     try:
@@ -130,6 +132,12 @@ def _hygiene(request):
     leaked = {k: g for k, g in _live_greenlets().items()
               if k not in greenlets_before}
     assert not leaked, f'greenlets left alive: {list(leaked.values())}'
+    # libev counts the started watchers that keep its loop alive (gevent's own
+    # housekeeping watchers are unreferenced and not counted): an io watcher or
+    # timer left running is a handle that was not stopped or closed.
+    watchers = hub.loop.activecnt
+    assert watchers == watchers_before, \
+        f'active libev watchers: {watchers_before} before the test, {watchers} after'
     leaked_fds = _open_fds() - fds_before
     assert not leaked_fds, f'file descriptors left open: {sorted(leaked_fds)}: ' + \
         ', '.join(_describe_fd(fd) for fd in sorted(leaked_fds))
