@@ -11,16 +11,10 @@ import textwrap
 import gevent
 import gevent.socket
 import pytest
-from zope.interface.verify import verifyObject
 
 import geventio
-from geventio.interfaces import IConnector
 from conftest import HAS_IPV6, recv_exactly
 from netutil import blackhole, closed_port, inet, live_listener
-
-
-def test_connector_provides_its_interface():
-    assert verifyObject(IConnector, geventio.Connector())
 
 
 def test_connect_fails_over_to_a_live_listener_reporting_each_failure(loop, tmp_path):

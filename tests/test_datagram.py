@@ -13,13 +13,11 @@ import gevent.socket
 import pytest
 from gevent import subprocess
 from gevent.event import AsyncResult, Event
-from zope.interface.verify import verifyObject
 
 import geventio
 from conftest import HAS_IPV6
 from netutil import loopback
 from geventio import StreamClosedError
-from geventio.interfaces import ISocket
 
 #: Seconds a test waits for something that should happen at once on loopback.
 WAIT = 5
@@ -130,13 +128,6 @@ def loop_iterations():
 
 
 # -- the interface and receiving -------------------------------------------------
-
-def test_socket_provides_isocket(peers):
-    a, _ = peers.pair()
-    sock = geventio.Socket(handle=a, on_recv=lambda s, d, addr: None)
-    verifyObject(ISocket, sock)
-    sock.close()
-
 
 def test_socket_is_exported():
     assert 'Socket' in geventio.__all__

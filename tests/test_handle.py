@@ -9,14 +9,8 @@ import gevent
 import pytest
 from gevent.event import Event
 from greenlet import getcurrent
-from zope.interface.verify import verifyObject
 
 import geventio
-from geventio.interfaces import IHandle
-
-
-def test_handle_provides_its_interface(socketpair):
-    assert verifyObject(IHandle, geventio.Handle(handle=socketpair[0]))
 
 
 def test_read_ready_fires_on_the_handles_own_greenlet(loop, socketpair):

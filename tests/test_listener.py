@@ -10,10 +10,8 @@ import gevent.event
 import gevent.socket
 import pytest
 from gevent.event import AsyncResult
-from zope.interface.verify import verifyObject
 
 import geventio
-from geventio.interfaces import IListener
 from conftest import HAS_IPV6, recv_exactly
 from netutil import closed_port, echo, echo_into, inet, live_listener, round_trip
 
@@ -22,11 +20,6 @@ from netutil import closed_port, echo, echo_into, inet, live_listener, round_tri
 def echo_stream(loop):
     """An on_stream continuation that makes each new stream echo."""
     return echo_into(loop)
-
-
-def test_listener_provides_its_interface(loop):
-    listener = geventio.Listener(on_accept=lambda listener, sock: None)
-    assert verifyObject(IListener, listener)
 
 
 def test_loop_listen_on_an_address_and_echo(loop, echo_stream):

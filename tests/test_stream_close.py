@@ -17,7 +17,7 @@ from gevent.event import Event
 
 import geventio
 from geventio import StreamClosedError
-from conftest import Log, WAIT, keep_all, make_stream, recv_exactly, settle
+from conftest import Log, WAIT, keep_all, make_stream, open_pipe, recv_exactly, settle
 
 
 def recv_until_eof(sock):
@@ -36,17 +36,17 @@ def recv_all(sock, count):
     return bytes(data)
 
 
-@pytest.fixture
-def pipes():
-    """Two os pipes as unbuffered files: (read, write) twice; closed after the
-    test if still open."""
-    files = []
-    for _ in range(2):
-        rfd, wfd = os.pipe()
-        files += [os.fdopen(rfd, 'rb', buffering=0), os.fdopen(wfd, 'wb', buffering=0)]
-    yield files
-    for f in files:
-        f.close()
+def split_stream(loop, sockets, **params):
+    """A Stream in ``loop`` reading one pipe and writing another (``on_read``
+    keeps everything); returns it with the pipes' ends ``(in_r, in_w, out_r,
+    out_w)``: the test writes ``in_w`` and reads ``out_r`` (non-blocking)."""
+    in_r, in_w = open_pipe(sockets)
+    out_r, out_w = open_pipe(sockets)
+    os.set_blocking(out_r.fileno(), False)
+    stream = geventio.Stream(read_handle=in_r, write_handle=out_w, on_read=keep_all,
+                             **params)
+    loop.add(stream)
+    return stream, (in_r, in_w, out_r, out_w)
 
 
 # -- close_when_empty and close_now ----------------------------------------------
@@ -301,12 +301,8 @@ def test_a_closed_stream_can_be_reused_with_a_new_handle(loop, sockets):
     assert closed == [stream, stream]
 
 
-def test_split_read_and_write_handles_over_pipes(loop, pipes):
-    in_r, in_w, out_r, out_w = pipes
-    os.set_blocking(out_r.fileno(), False)
-    stream = geventio.Stream(read_handle=in_r, write_handle=out_w,
-                             on_read=keep_all)
-    loop.add(stream)
+def test_split_read_and_write_handles_over_pipes(loop, sockets):
+    stream, (in_r, in_w, out_r, out_w) = split_stream(loop, sockets)
     assert stream.read_handle is in_r and stream.write_handle is out_w
     assert stream.read_fileno != stream.write_fileno
     in_w.write(b'ping')
@@ -315,13 +311,10 @@ def test_split_read_and_write_handles_over_pipes(loop, pipes):
     assert gevent.os.nb_read(out_r.fileno(), 10) == b'pong'
 
 
-def test_close_read_then_close_write_fires_on_closed_once_both_are_gone(loop, pipes):
-    in_r, in_w, out_r, out_w = pipes
-    os.set_blocking(out_r.fileno(), False)
+def test_close_read_then_close_write_fires_on_closed_once_both_are_gone(loop, sockets):
     closed = []
-    stream = geventio.Stream(read_handle=in_r, write_handle=out_w,
-                             on_read=keep_all, on_closed=closed.append)
-    loop.add(stream)
+    stream, (in_r, in_w, out_r, out_w) = split_stream(loop, sockets,
+                                                      on_closed=closed.append)
     stream.close_read()
     assert in_r.closed and stream.read_handle is None
     assert not stream.is_closed and closed == []
@@ -333,12 +326,8 @@ def test_close_read_then_close_write_fires_on_closed_once_both_are_gone(loop, pi
     assert gevent.os.nb_read(out_r.fileno(), 20) == b''
 
 
-def test_read_eof_on_a_split_stream_closes_both_handles(loop, pipes):
-    in_r, in_w, out_r, out_w = pipes
-    os.set_blocking(out_r.fileno(), False)
-    stream = geventio.Stream(read_handle=in_r, write_handle=out_w,
-                             on_read=keep_all)
-    loop.add(stream)
+def test_read_eof_on_a_split_stream_closes_both_handles(loop, sockets):
+    stream, (in_r, in_w, out_r, out_w) = split_stream(loop, sockets)
     stream.write(b'bye')
     in_w.close()
     stream.new_close_future().get(timeout=WAIT)
