@@ -128,6 +128,28 @@ def test_close_now_fails_pending_readers(loop, socketpair):
         reader.get(timeout=0)
 
 
+def test_on_closed_finds_the_readers_failed_and_the_buffer_cleared(loop, socketpair):
+    """By the time on_closed runs, what the stream held is released: a pending
+    reader has failed and the read buffer is empty."""
+    a, b = socketpair
+    buffers, seen = Log(), []
+
+    def on_read(stream, buffer, eof):
+        buffers.append(buffer)
+        return 0
+
+    def on_closed(stream):
+        seen.append((reader.ready(), type(reader.exception), len(buffers[0])))
+
+    stream = make_stream(loop, a, on_read=on_read, on_closed=on_closed)
+    b.sendall(b'kept')
+    buffers.wait_for(1)
+    reader = stream.read_exactly(100)
+    assert len(buffers[0]) == 4 and not reader.ready()
+    stream.close_now()
+    assert seen == [(True, StreamClosedError, 0)]
+
+
 def test_write_to_a_closing_stream_raises_stream_closed_error(loop, socketpair):
     a, b = socketpair
     stream = make_stream(loop, a)
