@@ -15,7 +15,8 @@ from gevent import subprocess
 from gevent.event import AsyncResult, Event
 
 import geventio
-from conftest import HAS_IPV6
+from conftest import HAS_IPV6, Log, settle
+from geventio.ioasync import datagram
 from netutil import loopback
 from geventio import StreamClosedError
 
@@ -322,6 +323,22 @@ def test_connection_refused_on_a_connected_socket_reaches_on_recv_error(
     assert not sock.is_closed and sock.want_readready
 
 
+def test_a_receive_error_that_is_not_transient_stops_reading_instead_of_spinning(
+        loop, sockets):
+    """An unconnected stream socket reports readiness (a hang-up) and every
+    recvmsg fails with ENOTCONN: told once, then reading stays off."""
+    stream_sock = sockets.keep(gevent.socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    rec = Recorder()
+    sock = geventio.Socket(handle=stream_sock, on_recv=rec.on_recv,
+                           on_recv_error=rec.on_recv_error)
+    loop.add(sock)
+    assert rec.error.get(timeout=WAIT).errno == errno.ENOTCONN
+    settle()
+    assert len(rec.errors) == 1
+    assert not sock.want_readready and not sock.is_closed
+    sock.close()
+
+
 def test_connection_refused_without_a_handler_closes_the_socket(loop, udp_peers):
     a = udp_peers.bound()
     a.connect(_closed_udp_port(udp_peers))
@@ -498,6 +515,94 @@ def test_unconnected_unix_send_to_a_full_peer_backs_off_instead_of_spinning(
     gevent.sleep(0.3)
     assert time.process_time() - cpu < 0.15
     assert [peer.recv(10) for _ in range(total)] == [b'%03d' % i for i in range(total)]
+
+
+class TimedSends:
+    """A datagram socket whose ``send``/``sendto`` note the hub loop's time and
+    whether the kernel took the datagram; handed to a `Socket` in place of the
+    socket it wraps."""
+
+    def __init__(self, sock):
+        self._sock = sock
+        self.calls = Log()      # (loop time, 'sent' or 'blocked')
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+    def _timed(self, method, *args):
+        now = gevent.get_hub().loop.now()
+        try:
+            count = method(*args)
+        except BlockingIOError:
+            self.calls.append((now, 'blocked'))
+            raise
+        self.calls.append((now, 'sent'))
+        return count
+
+    def send(self, data, flags=0):
+        return self._timed(self._sock.send, data, flags)
+
+    def sendto(self, data, flags, addr):
+        return self._timed(self._sock.sendto, data, flags, addr)
+
+    def blocked(self):
+        """Loop times of the calls that would have blocked, in order."""
+        return [when for when, outcome in self.calls if outcome == 'blocked']
+
+
+def full_peer_sender(loop, sockets, short_dir, count):
+    """A send-only Socket over an unconnected unix datagram socket, with
+    ``count`` datagrams queued for a peer whose queue holds far fewer (poll
+    says "writable" while the peer is full). Returns (peer, timed sends)."""
+    peer = sockets.keep(gevent.socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM))
+    peer.bind(os.path.join(short_dir, 'peer'))
+    timed = TimedSends(sockets.keep(
+        gevent.socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)))
+    sock = geventio.Socket(write_handle=timed)
+    loop.add(sock)
+    for i in range(count):
+        sock.send(b'%03d' % i, addr=peer.getsockname())
+    return peer, timed
+
+
+def wait_blocked(timed, count):
+    """Wait for the ``count``-th send that would have blocked."""
+    while len(timed.blocked()) < count:
+        timed.calls.wait_for(len(timed.calls) + 1)
+
+
+def test_the_send_retry_delay_doubles_while_the_peer_stays_full(loop, sockets, short_dir):
+    """Measured in the hub loop's own time, which libev's timers run on, so the
+    lower bounds hold however loaded the machine is."""
+    peer, timed = full_peer_sender(loop, sockets, short_dir, 30)
+    wait_blocked(timed, 8)
+    blocked = timed.blocked()
+    gaps = [later - earlier for earlier, later in zip(blocked, blocked[1:8])]
+    for k, gap in enumerate(gaps):
+        delay = datagram.SEND_RETRY_MIN_DELAY * 2 ** k
+        assert gap >= 0.9 * delay, (k, gaps)
+    assert [peer.recv(10) for _ in range(30)] == [b'%03d' % i for i in range(30)]
+
+
+def test_a_successful_send_resets_the_send_retry_delay(
+        loop, sockets, short_dir, monkeypatch):
+    """The back-off climbs to 0.256 s and more; the peer reads, datagrams go out,
+    the peer fills again: the retries start from the shortest delay once more."""
+    monkeypatch.setattr(datagram, 'SEND_RETRY_MAX_DELAY', 1.0)
+    total = 40
+    peer, timed = full_peer_sender(loop, sockets, short_dir, total)
+    wait_blocked(timed, 9)          # the next retry waits 0.256 s
+    received = []
+    with pytest.raises(BlockingIOError):
+        while True:
+            received.append(recv_nowait(peer)[0])
+    first_round = len(timed.blocked())
+    wait_blocked(timed, first_round + 2)
+    after_reset = timed.blocked()[first_round:first_round + 2]
+    assert after_reset[1] - after_reset[0] < 0.256
+    while len(received) < total:
+        received.append(peer.recv(10))
+    assert received == [b'%03d' % i for i in range(total)]
 
 
 @pytest.mark.parametrize('recv_all', [False, True])
