@@ -150,6 +150,19 @@ def test_on_closed_finds_the_readers_failed_and_the_buffer_cleared(loop, socketp
     assert seen == [(True, StreamClosedError, 0)]
 
 
+def test_close_when_empty_with_nowhere_to_send_the_queue_closes_at_once(loop, pipe):
+    """A read-only stream's queued writes can never drain: close_when_empty
+    closes at once and fails them."""
+    r, _ = pipe
+    stream = geventio.Stream(read_handle=r, on_read=keep_all)
+    loop.add(stream)
+    queued = stream.write(b'nowhere to go')
+    stream.close_when_empty()
+    assert stream.is_closed and r.closed
+    with pytest.raises(StreamClosedError):
+        queued.get(timeout=0)
+
+
 def test_write_to_a_closing_stream_raises_stream_closed_error(loop, socketpair):
     a, b = socketpair
     stream = make_stream(loop, a)
@@ -278,6 +291,21 @@ def test_close_write_fails_what_is_queued_and_refuses_more(loop, pipe):
     assert w.closed
 
 
+def test_close_write_on_an_open_socket_stream_fails_what_is_queued(loop, socketpair):
+    """The stream stays open for reading; what it had queued fails at once."""
+    a, b = socketpair
+    stream = geventio.Stream(handle=a, on_read=keep_all)
+    queued = stream.write(b'never sent')    # no loop yet: it stays queued
+    stream.close_write()
+    assert not stream.is_closed
+    with pytest.raises(StreamClosedError):
+        queued.get(timeout=0)
+    with pytest.raises(StreamClosedError):
+        stream.write(b'later')
+    assert b.recv(10) == b''
+    stream.close()
+
+
 def test_write_eof_without_a_write_handle_raises(loop, pipe):
     r, _ = pipe
     stream = geventio.Stream(read_handle=r, on_read=keep_all)
@@ -321,6 +349,55 @@ def test_a_closed_stream_can_be_reused_with_a_new_handle(loop, sockets):
     assert recv_exactly(b2, 5) == b'reply'
     stream.close()
     assert closed == [stream, stream]
+
+
+def test_a_stream_reused_after_closing_at_the_high_watermark_starts_below_it(
+        loop, sockets):
+    """Flow-control state does not outlive a close: the reused stream tells no
+    low watermark it never crossed, and tells the high one again."""
+    a1, b1 = sockets.keep(*gevent.socket.socketpair())
+    a2, b2 = sockets.keep(*gevent.socket.socketpair())
+    events, reads = [], Log()
+    stream = make_stream(
+        loop, a1, read_high_watermark=8, read_low_watermark=4,
+        on_read=lambda s, buffer, eof: reads.append(len(buffer)) and 0,
+        on_read_high_watermark=lambda s, n: events.append(('high', n)),
+        on_read_low_watermark=lambda s, n: events.append(('low', n)))
+    b1.sendall(b'x' * 8)
+    reads.wait_for(1)
+    assert events == [('high', 8)]
+    stream.close_now()
+    stream.configure(handle=a2)
+    loop.add(stream)
+    b2.sendall(b'yy')
+    assert reads.wait_for(2)[-1] == 2
+    assert events == [('high', 8)]
+    b2.sendall(b'y' * 6)
+    assert reads.wait_for(3)[-1] == 8
+    assert events == [('high', 8), ('high', 8)]
+    stream.close()
+
+
+def test_a_stream_reused_after_closing_while_writing_was_stopped_starts_afresh(
+        loop, sockets):
+    """No on_writeable_start on the new handle for a stop told on the old one."""
+    a1, b1 = sockets.keep(*gevent.socket.socketpair())
+    a2, b2 = sockets.keep(*gevent.socket.socketpair())
+    a1.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    events = Log()
+    stream = make_stream(loop, a1,
+                         on_writeable_stop=lambda s: events.append('stop'),
+                         on_writeable_start=lambda s: events.append('start'))
+    stream.write(b'x' * (1024 * 1024))
+    assert events.wait_for(1) == ['stop']
+    stream.close_now()
+    stream.configure(handle=a2)
+    loop.add(stream)
+    stream.write(b'fresh').get(timeout=WAIT)
+    assert recv_exactly(b2, 5) == b'fresh'
+    settle()
+    assert events == ['stop']
+    stream.close()
 
 
 def test_split_read_and_write_handles_over_pipes(loop, sockets):

@@ -547,6 +547,27 @@ def test_reading_resumes_below_the_low_watermark_not_at_it(loop, socketpair, han
     assert events == ([('high', 8), ('low', 3)] if handlers else [])
 
 
+def test_after_eof_consuming_below_the_low_watermark_does_not_read_again(
+        loop, socketpair):
+    """With only on_read_high_watermark handled, reading goes on to EOF at the
+    high mark; consuming below the low mark afterwards must not start reading
+    again (after EOF the stream stops watching for reads)."""
+    a, b = socketpair
+    events = Log()
+    stream = make_stream(loop, a, read_high_watermark=4, read_low_watermark=2,
+                         close_on_read_eof=False,
+                         on_read_high_watermark=lambda s, n: events.append(('high', n)),
+                         on_read_eof=lambda s: events.append('eof'))
+    b.sendall(b'x' * 8)
+    b.shutdown(socket.SHUT_WR)
+    assert events.wait_for(2) == [('high', 8), 'eof']
+    assert stream.read_exactly(7).get(timeout=WAIT) == b'x' * 7
+    settle()
+    assert events == [('high', 8), 'eof']
+    assert not stream.want_readready and stream.is_read_eof
+    stream.close()
+
+
 def test_equal_watermarks_pause_at_the_mark_and_resume_just_below_it(loop, socketpair):
     a, b = socketpair
     lengths = Log()
@@ -606,7 +627,8 @@ def test_reader_gets_a_message_sent_all_at_once(loop, socketpair, name):
     stream = make_stream(loop, a)
     future = reader(stream)
     b.sendall(message)
-    assert future.get(timeout=WAIT) == result
+    got = future.get(timeout=WAIT)
+    assert got == result and type(got) is bytes
 
 
 @pytest.mark.parametrize('name', [n for n in READERS if n != 'read_atmost'])

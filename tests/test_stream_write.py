@@ -8,6 +8,7 @@ stream's futures.
 
 import errno
 import fcntl
+import os
 import socket
 import struct
 import termios
@@ -362,6 +363,80 @@ def test_an_autoflush_write_that_drains_the_queue_after_a_stop_fires_writeable_s
     head = recv_all(b, unread(b.fileno()))
     tail = recv_all(b2, len(payload) + 3 - len(head))
     assert head + tail == payload + b'end'
+
+
+def test_an_autoflush_write_that_blocks_again_on_a_new_handle_tells_no_second_stop(
+        loop, sockets):
+    """Stop and start alternate across a handle change: the new socket is full
+    too, so writing stays stopped, and starts once that socket drains."""
+    a, b = sockets.keep(*gevent.socket.socketpair())
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    events = Log()
+    stream = make_stream(loop, a, autoflush=True,
+                         on_writeable_stop=lambda s: events.append('stop'),
+                         on_writeable_start=lambda s: events.append('start'))
+    payload = bytes(range(256)) * 256
+    stream.write(payload)
+    assert events == ['stop']
+    a2, b2 = sockets.keep(*gevent.socket.socketpair())
+    a2.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    stream.configure(handle=a2)
+    last = stream.write(b'end')
+    assert events == ['stop'] and not last.ready()
+    head = recv_all(b, unread(b.fileno()))
+    tail = recv_all(b2, len(payload) + 3 - len(head))
+    assert head + tail == payload + b'end'
+    last.get(timeout=WAIT)
+    assert events.wait_for(2)[-1] == 'start'
+    assert events == ['stop', 'start'] * (len(events) // 2)
+
+
+def test_a_reply_from_on_read_that_the_kernel_takes_only_part_of_goes_out_whole(
+        loop, pair):
+    """Written in on_read and sent as the greenlet parks, the first call takes
+    only part: nothing but write-readiness can wake the stream for the rest,
+    so its watcher must be on by then."""
+    a, b = pair
+    small_buffers(a, b)
+
+    def on_read(stream, buffer, eof):
+        if buffer:
+            del buffer[:]
+            stream.write(b'r' * BIG)
+        return 0
+
+    make_stream(loop, a, on_read=on_read, write_len=BIG)
+    b.sendall(b'go')
+    b.settimeout(WAIT)
+    assert recv_all(b, BIG) == b'r' * BIG
+
+
+def test_writes_while_the_kernel_is_full_make_no_system_call(
+        loop, socketpair, monkeypatch):
+    """Once a send would block, further writes (autoflush ones too) only queue:
+    the kernel is not asked again before it reports write-readiness. Counted by
+    wrapping os.write, which the stream sends through."""
+    a, b = socketpair
+    small_buffers(a, b)
+    calls = []
+    real_write = os.write
+
+    def counting_write(fd, data):
+        if fd == a.fileno():
+            calls.append(len(data))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, 'write', counting_write)
+    stopped = []
+    stream = make_stream(loop, a, autoflush=True, write_len=BIG,
+                         on_writeable_stop=lambda s: stopped.append(s))
+    stream.write(b'x' * BIG)
+    assert stopped == [stream]
+    made = len(calls)
+    last = [stream.write(b'more') for _ in range(3)][-1]
+    assert len(calls) == made
+    assert recv_all(b, BIG + 12) == b'x' * BIG + b'more' * 3
+    last.get(timeout=WAIT)
 
 
 def test_writes_made_while_the_kernel_is_full_keep_their_order(loop, pair):
