@@ -230,6 +230,30 @@ def test_three_queued_datagrams_take_one_wakeup_each_unless_recv_all(
     assert len({it for it, _ in seen}) == iterations
 
 
+def test_recv_all_stops_when_on_recv_turns_reading_off(loop, peers):
+    """With recv_all, a handler that sets want_readready = False gets no further
+    datagram in the same wake-up, although more are queued."""
+    a, b = peers.pair()
+    for i in range(3):
+        b.sendto(b'%d' % i, a.getsockname())
+    got = Log()
+
+    def on_recv(sock, data, addr):
+        got.append(data)
+        sock.want_readready = False
+
+    sock = geventio.Socket(handle=a, on_recv=on_recv, recv_all=True)
+    loop.add(sock)
+    got.wait_for(1)
+    settle()
+    assert got == [b'0']
+    sock.want_readready = True
+    got.wait_for(2)
+    settle()
+    assert got == [b'0', b'1']
+    sock.close()
+
+
 @pytest.mark.parametrize('recv_all, bound', [(False, 2), (True, 64 + 1)])
 def test_a_flooded_socket_does_not_starve_another(loop, peers, recv_all, bound):
     """The quiet socket's datagram arrives after at most ``bound`` datagrams of
@@ -550,15 +574,16 @@ class TimedSends:
         return [when for when, outcome in self.calls if outcome == 'blocked']
 
 
-def full_peer_sender(loop, sockets, short_dir, count):
-    """A send-only Socket over an unconnected unix datagram socket, with
-    ``count`` datagrams queued for a peer whose queue holds far fewer (poll
-    says "writable" while the peer is full). Returns (peer, timed sends)."""
+def full_peer_sender(loop, sockets, short_dir, count, **params):
+    """A send-only Socket (with ``params``) over an unconnected unix datagram
+    socket, with ``count`` datagrams queued for a peer whose queue holds far
+    fewer (poll says "writable" while the peer is full). Returns (peer, timed
+    sends)."""
     peer = sockets.keep(gevent.socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM))
     peer.bind(os.path.join(short_dir, 'peer'))
     timed = TimedSends(sockets.keep(
         gevent.socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)))
-    sock = geventio.Socket(write_handle=timed)
+    sock = geventio.Socket(write_handle=timed, **params)
     loop.add(sock)
     for i in range(count):
         sock.send(b'%03d' % i, addr=peer.getsockname())
@@ -603,6 +628,47 @@ def test_a_successful_send_resets_the_send_retry_delay(
     while len(received) < total:
         received.append(peer.recv(10))
     assert received == [b'%03d' % i for i in range(total)]
+
+
+def test_sends_while_the_head_datagram_waits_make_no_system_call(
+        loop, sockets, short_dir):
+    """Autoflush sends in send() itself until the kernel refuses one; after that,
+    send() only queues until readiness or the retry timer comes. Counted
+    through the wrapper, before the hub has run at all."""
+    peer, timed = full_peer_sender(loop, sockets, short_dir, 30, autoflush=True)
+    outcomes = [outcome for _, outcome in timed.calls]
+    assert outcomes.count('blocked') == 1 and outcomes[-1] == 'blocked'
+    assert [peer.recv(10) for _ in range(30)] == [b'%03d' % i for i in range(30)]
+
+
+@pytest.mark.parametrize('how', ['close', 'close_write'])
+def test_datagrams_dropped_at_close_are_not_sent_once_there_is_a_new_handle(
+        loop, sockets, short_dir, how):
+    """close() and close_write() drop what is queued; a new handle starts with
+    an empty queue."""
+    peer = sockets.keep(gevent.socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM))
+    peer.bind(os.path.join(short_dir, 'peer'))
+    filler = sockets.keep(socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM))
+    filler.setblocking(False)
+    fillers = 0
+    with pytest.raises(BlockingIOError):
+        while True:
+            filler.sendto(b'filler', peer.getsockname())
+            fillers += 1
+    old = sockets.keep(gevent.socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM))
+    sock = geventio.Socket(handle=old, on_recv=lambda *args: None, autoflush=True)
+    loop.add(sock)
+    for i in range(3):
+        sock.send(b'dropped %d' % i, addr=peer.getsockname())
+    getattr(sock, how)()
+    new = sockets.keep(gevent.socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM))
+    sock.configure(handle=new)
+    if how == 'close':
+        loop.add(sock)
+    assert [peer.recv(10) for _ in range(fillers)] == [b'filler'] * fillers
+    sock.send(b'fresh', addr=peer.getsockname())
+    assert peer.recv(20) == b'fresh'
+    sock.close()
 
 
 @pytest.mark.parametrize('recv_all', [False, True])
