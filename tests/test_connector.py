@@ -324,6 +324,16 @@ def test_a_socket_the_handle_refuses_is_closed_and_the_future_fails(loop):
     assert not listener.is_listening
 
 
+def test_ssl_false_connects_without_tls(loop):
+    with live_listener() as server:
+        sock = loop.connect(addr=inet(*server.getsockname()), ssl=False).get()
+        accepted, _ = server.accept()
+        with sock, accepted:
+            assert type(sock) is gevent.socket.socket
+            sock.sendall(b'plain')
+            assert recv_exactly(accepted, 5) == b'plain'
+
+
 def test_a_raising_on_fail_does_not_stop_the_attempts(loop, callback_errors):
     with live_listener() as server:
         sock = loop.connect(addrs=[inet(*closed_port()), inet(*server.getsockname())],

@@ -192,3 +192,21 @@ def test_resolved_addresses_are_interleaved_by_family(loop, monkeypatch, delay, 
         with sock:
             assert sock.family == socket.AF_INET
     assert len(connector.started) == tried
+
+
+@pytest.mark.skipif(not HAS_IPV6, reason='no IPv6 loopback')
+def test_interleaving_keeps_the_extra_addresses_of_the_larger_family(loop, monkeypatch):
+    """Two IPv6 answers and one IPv4: after alternating, the second IPv6 address
+    is still tried (here it is the one that answers)."""
+    refused6, refused4 = closed_port(socket.AF_INET6), closed_port(socket.AF_INET)
+    fails = []
+    with live_listener(socket.AF_INET6) as server:
+        results = [(socket.AF_INET6, socket.SOCK_STREAM, 6, '', refused6 + (0, 0)),
+                   (socket.AF_INET6, socket.SOCK_STREAM, 6, '', server.getsockname()),
+                   (socket.AF_INET, socket.SOCK_STREAM, 6, '', refused4)]
+        monkeypatch.setattr(gevent.get_hub(), 'resolver', StubResolver(results))
+        sock = loop.connect(host='dual.example', service=80, happy_eyeballs_delay=0.5,
+                            on_fail=lambda *args: fails.append(args)).get()
+        with sock:
+            assert sock.getpeername()[:2] == server.getsockname()[:2]
+    assert [call[2][:2] for call in fails] == [refused6, refused4]

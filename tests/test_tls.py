@@ -13,7 +13,7 @@ import trustme
 from gevent.event import AsyncResult, Event
 
 import geventio
-from conftest import recv_exactly
+from conftest import WAIT, recv_exactly
 from netutil import RecordingConnector, echo, echo_into, live_listener
 
 
@@ -173,6 +173,22 @@ def test_a_silent_tls_client_does_not_stall_accepting_and_is_timed_out(
         err = told.get()
         assert isinstance(err, TimeoutError) and err.errno == errno.ETIMEDOUT
         assert silent.recv(10) == b''        # dropped by the server
+
+
+def test_closing_a_tls_listener_drops_the_clients_still_in_their_handshake(
+        loop, server_context, peer_contexts):
+    listener = loop.listen(addr=local(0), ssl=server_context,
+                           on_stream=echo_into(loop)).get()
+    _, client_context = peer_contexts
+    with gevent.socket.create_connection(listener.sockname) as silent:
+        raw = gevent.socket.create_connection(listener.sockname)
+        with client_context.wrap_socket(raw, server_hostname='localhost') as client:
+            client.sendall(b'served')
+            assert recv_exactly(client, 6) == b'served'
+        # Accepted before the served client, the silent one is in its handshake.
+        listener.close()
+        silent.settimeout(WAIT)
+        assert silent.recv(10) == b''
 
 
 def test_a_client_whose_handshake_ends_after_the_listener_closed_is_not_handed_over(
