@@ -543,24 +543,25 @@ def test_unconnected_unix_send_to_a_full_peer_backs_off_instead_of_spinning(
 
 class TimedSends:
     """A datagram socket whose ``send``/``sendto`` note the hub loop's time and
-    whether the kernel took the datagram; handed to a `Socket` in place of the
-    socket it wraps."""
+    iteration and whether the kernel took the datagram; handed to a `Socket`
+    in place of the socket it wraps."""
 
     def __init__(self, sock):
         self._sock = sock
-        self.calls = Log()      # (loop time, 'sent' or 'blocked')
+        self.calls = Log()      # (loop time, loop iteration, 'sent' or 'blocked')
 
     def __getattr__(self, name):
         return getattr(self._sock, name)
 
     def _timed(self, method, *args):
-        now = gevent.get_hub().loop.now()
+        hub_loop = gevent.get_hub().loop
+        now, iteration = hub_loop.now(), hub_loop.iteration
         try:
             count = method(*args)
         except BlockingIOError:
-            self.calls.append((now, 'blocked'))
+            self.calls.append((now, iteration, 'blocked'))
             raise
-        self.calls.append((now, 'sent'))
+        self.calls.append((now, iteration, 'sent'))
         return count
 
     def send(self, data, flags=0):
@@ -571,7 +572,7 @@ class TimedSends:
 
     def blocked(self):
         """Loop times of the calls that would have blocked, in order."""
-        return [when for when, outcome in self.calls if outcome == 'blocked']
+        return [when for when, _, outcome in self.calls if outcome == 'blocked']
 
 
 def full_peer_sender(loop, sockets, short_dir, count, **params):
@@ -636,8 +637,25 @@ def test_sends_while_the_head_datagram_waits_make_no_system_call(
     send() only queues until readiness or the retry timer comes. Counted
     through the wrapper, before the hub has run at all."""
     peer, timed = full_peer_sender(loop, sockets, short_dir, 30, autoflush=True)
-    outcomes = [outcome for _, outcome in timed.calls]
+    outcomes = [outcome for _, _, outcome in timed.calls]
     assert outcomes.count('blocked') == 1 and outcomes[-1] == 'blocked'
+    assert [peer.recv(10) for _ in range(30)] == [b'%03d' % i for i in range(30)]
+
+
+def test_a_send_all_batch_that_made_progress_waits_only_for_readiness(
+        loop, sockets, short_dir):
+    """The kernel took part of a send_all batch before refusing one, so its
+    readiness report was real: the next try comes on the very next loop
+    iteration, and only a try that moves nothing starts the back-off timer."""
+    peer, timed = full_peer_sender(loop, sockets, short_dir, 30, send_all=True)
+    wait_blocked(timed, 3)
+    calls = list(timed.calls)
+    first = [outcome for _, _, outcome in calls].index('blocked')
+    assert first > 0 and calls[first - 1][1] == calls[first][1]    # one batch
+    (_, batch, _), (_, retry, _), (_, backed_off, _) = \
+        [call for call in calls if call[2] == 'blocked'][:3]
+    assert retry == batch + 1
+    assert backed_off >= retry + 2     # after a timer, then write-readiness
     assert [peer.recv(10) for _ in range(30)] == [b'%03d' % i for i in range(30)]
 
 
