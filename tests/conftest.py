@@ -106,7 +106,8 @@ def loop():
 
 
 class Sockets:
-    """Tracks sockets a test made so that teardown closes whatever is left."""
+    """Tracks sockets (and pipe files) a test made so that teardown closes
+    whatever is left."""
 
     def __init__(self):
         self._made = []
@@ -185,14 +186,18 @@ def socketpair(sockets):
     return sockets.keep(*gevent.socket.socketpair())
 
 
-@pytest.fixture
-def pipe():
-    """(read_file, write_file) of an os.pipe, closed after the test if still open."""
+def open_pipe(sockets):
+    """(read_file, write_file) of a new os.pipe as unbuffered files, which
+    ``sockets`` closes after the test if they are still open."""
     rfd, wfd = os.pipe()
-    rfile, wfile = os.fdopen(rfd, 'rb', buffering=0), os.fdopen(wfd, 'wb', buffering=0)
-    yield rfile, wfile
-    rfile.close()
-    wfile.close()
+    return sockets.keep(os.fdopen(rfd, 'rb', buffering=0),
+                        os.fdopen(wfd, 'wb', buffering=0))
+
+
+@pytest.fixture
+def pipe(sockets):
+    """(read_file, write_file) of an os.pipe, closed after the test if still open."""
+    return open_pipe(sockets)
 
 
 #: Seconds any single wait in a test may take before it fails.

@@ -11,16 +11,10 @@ import textwrap
 import gevent
 import gevent.socket
 import pytest
-from zope.interface.verify import verifyObject
 
 import geventio
-from geventio.interfaces import IConnector
-from conftest import HAS_IPV6, recv_exactly
-from netutil import blackhole, closed_port, inet, live_listener
-
-
-def test_connector_provides_its_interface():
-    assert verifyObject(IConnector, geventio.Connector())
+from conftest import HAS_IPV6, WAIT, recv_exactly
+from netutil import RecordingConnector, blackhole, closed_port, inet, live_listener
 
 
 def test_connect_fails_over_to_a_live_listener_reporting_each_failure(loop, tmp_path):
@@ -331,6 +325,34 @@ def test_a_raising_on_connected_is_logged_and_closes_the_socket(loop, callback_e
             future.get()
     assert got[0].fileno() == -1
     assert [r.getMessage() for r in callback_errors][0].startswith('on_connected raised')
+
+
+def test_a_socket_the_handle_refuses_is_closed_and_the_future_fails(loop):
+    """``handle=`` a Listener takes only listening sockets, so handing it the
+    connected one fails: that socket is closed, not leaked."""
+    with live_listener() as server:
+        connector = RecordingConnector(loop)
+        listener = geventio.Listener(on_accept=lambda listener, sock: None)
+        future = connector.connect(addr=inet(*server.getsockname()), handle=listener)
+        with pytest.raises(ValueError, match='not listening'):
+            future.get(timeout=WAIT)
+        [sock] = connector.sockets
+        assert sock.fileno() == -1
+        accepted, _ = server.accept()
+        with accepted:
+            accepted.settimeout(WAIT)
+            assert accepted.recv(10) == b''
+    assert not listener.is_listening
+
+
+def test_ssl_false_connects_without_tls(loop):
+    with live_listener() as server:
+        sock = loop.connect(addr=inet(*server.getsockname()), ssl=False).get()
+        accepted, _ = server.accept()
+        with sock, accepted:
+            assert type(sock) is gevent.socket.socket
+            sock.sendall(b'plain')
+            assert recv_exactly(accepted, 5) == b'plain'
 
 
 def test_a_raising_on_fail_does_not_stop_the_attempts(loop, callback_errors):

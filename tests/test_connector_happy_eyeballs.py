@@ -12,10 +12,12 @@ import socket
 import time
 
 import gevent
+import gevent.socket
 import pytest
+from gevent.event import Event
 
 import geventio
-from conftest import HAS_IPV6
+from conftest import HAS_IPV6, WAIT, Log, recv_exactly
 from netutil import RecordingConnector, blackhole, closed_port, live_listener
 
 #: How far (seconds) an attempt may start after its planned time; it may
@@ -95,6 +97,71 @@ def test_the_winner_alone_is_handed_over_and_on_fail_hears_only_real_failures(lo
     assert fails == []     # the cancelled blackhole attempt is no failure
 
 
+def test_explicit_addresses_keep_the_callers_order_with_a_delay(loop, tmp_path):
+    """Interleaving families is for resolved addresses; given ``addrs=``, two
+    unix paths are tried before the inet listener that follows them."""
+    missing = [{'family': 'unix', 'socktype': 'stream', 'path': str(tmp_path / name)}
+               for name in ('first.sock', 'second.sock')]
+    fails = []
+    with live_listener() as server:
+        sock = loop.connect(addrs=missing + [addr(server.getsockname())],
+                            happy_eyeballs_delay=0.5,
+                            on_fail=lambda *args: fails.append(args)).get()
+        sock.close()
+    assert [(call[0], call[2]) for call in fails] == [
+        ('connect', missing[0]['path']), ('connect', missing[1]['path'])]
+
+
+class GatedSocket(gevent.socket.socket):
+    """A socket whose connect() first waits at its connector's gate, then notes
+    that it connected."""
+
+    def connect(self, address):
+        self.connector.waiting.append(self)
+        self.connector.gate.wait(WAIT)
+        super().connect(address)
+        self.connector.connected.append(self)
+
+
+class GatedConnector(geventio.Connector):
+    """A Connector whose attempts all connect when the test opens the gate, one
+    right after the other on the same loop iteration."""
+
+    def __init__(self, loop):
+        super().__init__(loop)
+        self.gate = Event()
+        self.waiting = Log()
+        self.connected = []
+
+    def socket_factory(self, family, socktype, protocol):
+        sock = GatedSocket(family, socktype, protocol)
+        sock.connector = self
+        return sock
+
+
+def test_the_first_attempt_to_connect_wins_and_a_later_success_is_closed(
+        loop, tmp_path):
+    path = str(tmp_path / 'live.sock')
+    with gevent.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(path)
+        server.listen(4)
+        target = {'family': 'unix', 'socktype': 'stream', 'path': path}
+        connector = GatedConnector(loop)
+        future = connector.connect(addrs=[target, target], happy_eyeballs_delay=0.01)
+        connector.waiting.wait_for(2)
+        connector.gate.set()
+        with future.get(timeout=WAIT) as sock:
+            first, second = connector.connected
+            assert sock is first
+            assert second.fileno() == -1
+            winners_peer, losers_peer = (server.accept()[0] for _ in range(2))
+            with winners_peer, losers_peer:
+                losers_peer.settimeout(WAIT)
+                assert losers_peer.recv(10) == b''
+                sock.sendall(b'winner')
+                assert recv_exactly(winners_peer, 6) == b'winner'
+
+
 class StubResolver:
     """Answers every lookup with fixed getaddrinfo results."""
 
@@ -125,3 +192,21 @@ def test_resolved_addresses_are_interleaved_by_family(loop, monkeypatch, delay, 
         with sock:
             assert sock.family == socket.AF_INET
     assert len(connector.started) == tried
+
+
+@pytest.mark.skipif(not HAS_IPV6, reason='no IPv6 loopback')
+def test_interleaving_keeps_the_extra_addresses_of_the_larger_family(loop, monkeypatch):
+    """Two IPv6 answers and one IPv4: after alternating, the second IPv6 address
+    is still tried (here it is the one that answers)."""
+    refused6, refused4 = closed_port(socket.AF_INET6), closed_port(socket.AF_INET)
+    fails = []
+    with live_listener(socket.AF_INET6) as server:
+        results = [(socket.AF_INET6, socket.SOCK_STREAM, 6, '', refused6 + (0, 0)),
+                   (socket.AF_INET6, socket.SOCK_STREAM, 6, '', server.getsockname()),
+                   (socket.AF_INET, socket.SOCK_STREAM, 6, '', refused4)]
+        monkeypatch.setattr(gevent.get_hub(), 'resolver', StubResolver(results))
+        sock = loop.connect(host='dual.example', service=80, happy_eyeballs_delay=0.5,
+                            on_fail=lambda *args: fails.append(args)).get()
+        with sock:
+            assert sock.getpeername()[:2] == server.getsockname()[:2]
+    assert [call[2][:2] for call in fails] == [refused6, refused4]

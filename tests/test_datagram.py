@@ -13,14 +13,13 @@ import gevent.socket
 import pytest
 from gevent import subprocess
 from gevent.event import AsyncResult, Event
-from zope.interface.verify import verifyObject
 
 import geventio
-from conftest import HAS_IPV6
+from conftest import HAS_IPV6, Log, settle
+from geventio.ioasync import datagram
 from logwatch import watch_log
 from netutil import loopback
 from geventio import StreamClosedError
-from geventio.interfaces import ISocket
 
 #: Seconds a test waits for something that should happen at once on loopback.
 WAIT = 5
@@ -132,13 +131,6 @@ def loop_iterations():
 
 # -- the interface and receiving -------------------------------------------------
 
-def test_socket_provides_isocket(peers):
-    a, _ = peers.pair()
-    sock = geventio.Socket(handle=a, on_recv=lambda s, d, addr: None)
-    verifyObject(ISocket, sock)
-    sock.close()
-
-
 def test_socket_is_exported():
     assert 'Socket' in geventio.__all__
     assert issubclass(geventio.Socket, geventio.Handle)
@@ -237,6 +229,30 @@ def test_three_queued_datagrams_take_one_wakeup_each_unless_recv_all(
         watcher.close()
     assert [data for _, data in seen] == [b'0', b'1', b'2']
     assert len({it for it, _ in seen}) == iterations
+
+
+def test_recv_all_stops_when_on_recv_turns_reading_off(loop, peers):
+    """With recv_all, a handler that sets want_readready = False gets no further
+    datagram in the same wake-up, although more are queued."""
+    a, b = peers.pair()
+    for i in range(3):
+        b.sendto(b'%d' % i, a.getsockname())
+    got = Log()
+
+    def on_recv(sock, data, addr):
+        got.append(data)
+        sock.want_readready = False
+
+    sock = geventio.Socket(handle=a, on_recv=on_recv, recv_all=True)
+    loop.add(sock)
+    got.wait_for(1)
+    settle()
+    assert got == [b'0']
+    sock.want_readready = True
+    got.wait_for(2)
+    settle()
+    assert got == [b'0', b'1']
+    sock.close()
 
 
 @pytest.mark.parametrize('recv_all, bound', [(False, 2), (True, 64 + 1)])
@@ -338,6 +354,22 @@ def test_connection_refused_on_a_connected_socket_reaches_on_recv_error(
     err = rec.error.get(timeout=WAIT)
     assert err.errno == errno.ECONNREFUSED
     assert not sock.is_closed and sock.want_readready
+
+
+def test_a_receive_error_that_is_not_transient_stops_reading_instead_of_spinning(
+        loop, sockets):
+    """An unconnected stream socket reports readiness (a hang-up) and every
+    recvmsg fails with ENOTCONN: told once, then reading stays off."""
+    stream_sock = sockets.keep(gevent.socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    rec = Recorder()
+    sock = geventio.Socket(handle=stream_sock, on_recv=rec.on_recv,
+                           on_recv_error=rec.on_recv_error)
+    loop.add(sock)
+    assert rec.error.get(timeout=WAIT).errno == errno.ENOTCONN
+    settle()
+    assert len(rec.errors) == 1
+    assert not sock.want_readready and not sock.is_closed
+    sock.close()
 
 
 def test_connection_refused_without_a_handler_closes_the_socket(loop, udp_peers):
@@ -545,6 +577,154 @@ def test_unconnected_unix_send_to_a_full_peer_backs_off_instead_of_spinning(
     gevent.sleep(0.3)
     assert time.process_time() - cpu < 0.15
     assert [peer.recv(10) for _ in range(total)] == [b'%03d' % i for i in range(total)]
+
+
+class TimedSends:
+    """A datagram socket whose ``send``/``sendto`` note the hub loop's time and
+    iteration and whether the kernel took the datagram; handed to a `Socket`
+    in place of the socket it wraps."""
+
+    def __init__(self, sock):
+        self._sock = sock
+        self.calls = Log()      # (loop time, loop iteration, 'sent' or 'blocked')
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+    def _timed(self, method, *args):
+        hub_loop = gevent.get_hub().loop
+        now, iteration = hub_loop.now(), hub_loop.iteration
+        try:
+            count = method(*args)
+        except BlockingIOError:
+            self.calls.append((now, iteration, 'blocked'))
+            raise
+        self.calls.append((now, iteration, 'sent'))
+        return count
+
+    def send(self, data, flags=0):
+        return self._timed(self._sock.send, data, flags)
+
+    def sendto(self, data, flags, addr):
+        return self._timed(self._sock.sendto, data, flags, addr)
+
+    def blocked(self):
+        """Loop times of the calls that would have blocked, in order."""
+        return [when for when, _, outcome in self.calls if outcome == 'blocked']
+
+
+def full_peer_sender(loop, sockets, short_dir, count, **params):
+    """A send-only Socket (with ``params``) over an unconnected unix datagram
+    socket, with ``count`` datagrams queued for a peer whose queue holds far
+    fewer (poll says "writable" while the peer is full). Returns (peer, timed
+    sends)."""
+    peer = sockets.keep(gevent.socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM))
+    peer.bind(os.path.join(short_dir, 'peer'))
+    timed = TimedSends(sockets.keep(
+        gevent.socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)))
+    sock = geventio.Socket(write_handle=timed, **params)
+    loop.add(sock)
+    for i in range(count):
+        sock.send(b'%03d' % i, addr=peer.getsockname())
+    return peer, timed
+
+
+def wait_blocked(timed, count):
+    """Wait for the ``count``-th send that would have blocked."""
+    while len(timed.blocked()) < count:
+        timed.calls.wait_for(len(timed.calls) + 1)
+
+
+def test_the_send_retry_delay_doubles_while_the_peer_stays_full(loop, sockets, short_dir):
+    """Measured in the hub loop's own time, which libev's timers run on, so the
+    lower bounds hold however loaded the machine is."""
+    peer, timed = full_peer_sender(loop, sockets, short_dir, 30)
+    wait_blocked(timed, 8)
+    blocked = timed.blocked()
+    gaps = [later - earlier for earlier, later in zip(blocked, blocked[1:8])]
+    for k, gap in enumerate(gaps):
+        delay = datagram.SEND_RETRY_MIN_DELAY * 2 ** k
+        assert gap >= 0.9 * delay, (k, gaps)
+    assert [peer.recv(10) for _ in range(30)] == [b'%03d' % i for i in range(30)]
+
+
+def test_a_successful_send_resets_the_send_retry_delay(
+        loop, sockets, short_dir, monkeypatch):
+    """The back-off climbs to 0.256 s and more; the peer reads, datagrams go out,
+    the peer fills again: the retries start from the shortest delay once more."""
+    monkeypatch.setattr(datagram, 'SEND_RETRY_MAX_DELAY', 1.0)
+    total = 40
+    peer, timed = full_peer_sender(loop, sockets, short_dir, total)
+    wait_blocked(timed, 9)          # the next retry waits 0.256 s
+    received = []
+    with pytest.raises(BlockingIOError):
+        while True:
+            received.append(recv_nowait(peer)[0])
+    first_round = len(timed.blocked())
+    wait_blocked(timed, first_round + 2)
+    after_reset = timed.blocked()[first_round:first_round + 2]
+    assert after_reset[1] - after_reset[0] < 0.256
+    while len(received) < total:
+        received.append(peer.recv(10))
+    assert received == [b'%03d' % i for i in range(total)]
+
+
+def test_sends_while_the_head_datagram_waits_make_no_system_call(
+        loop, sockets, short_dir):
+    """Autoflush sends in send() itself until the kernel refuses one; after that,
+    send() only queues until readiness or the retry timer comes. Counted
+    through the wrapper, before the hub has run at all."""
+    peer, timed = full_peer_sender(loop, sockets, short_dir, 30, autoflush=True)
+    outcomes = [outcome for _, _, outcome in timed.calls]
+    assert outcomes.count('blocked') == 1 and outcomes[-1] == 'blocked'
+    assert [peer.recv(10) for _ in range(30)] == [b'%03d' % i for i in range(30)]
+
+
+def test_a_send_all_batch_that_made_progress_waits_only_for_readiness(
+        loop, sockets, short_dir):
+    """The kernel took part of a send_all batch before refusing one, so its
+    readiness report was real: the next try comes on the very next loop
+    iteration, and only a try that moves nothing starts the back-off timer."""
+    peer, timed = full_peer_sender(loop, sockets, short_dir, 30, send_all=True)
+    wait_blocked(timed, 3)
+    calls = list(timed.calls)
+    first = [outcome for _, _, outcome in calls].index('blocked')
+    assert first > 0 and calls[first - 1][1] == calls[first][1]    # one batch
+    (_, batch, _), (_, retry, _), (_, backed_off, _) = \
+        [call for call in calls if call[2] == 'blocked'][:3]
+    assert retry == batch + 1
+    assert backed_off >= retry + 2     # after a timer, then write-readiness
+    assert [peer.recv(10) for _ in range(30)] == [b'%03d' % i for i in range(30)]
+
+
+@pytest.mark.parametrize('how', ['close', 'close_write'])
+def test_datagrams_dropped_at_close_are_not_sent_once_there_is_a_new_handle(
+        loop, sockets, short_dir, how):
+    """close() and close_write() drop what is queued; a new handle starts with
+    an empty queue."""
+    peer = sockets.keep(gevent.socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM))
+    peer.bind(os.path.join(short_dir, 'peer'))
+    filler = sockets.keep(socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM))
+    filler.setblocking(False)
+    fillers = 0
+    with pytest.raises(BlockingIOError):
+        while True:
+            filler.sendto(b'filler', peer.getsockname())
+            fillers += 1
+    old = sockets.keep(gevent.socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM))
+    sock = geventio.Socket(handle=old, on_recv=lambda *args: None, autoflush=True)
+    loop.add(sock)
+    for i in range(3):
+        sock.send(b'dropped %d' % i, addr=peer.getsockname())
+    getattr(sock, how)()
+    new = sockets.keep(gevent.socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM))
+    sock.configure(handle=new)
+    if how == 'close':
+        loop.add(sock)
+    assert [peer.recv(10) for _ in range(fillers)] == [b'filler'] * fillers
+    sock.send(b'fresh', addr=peer.getsockname())
+    assert peer.recv(20) == b'fresh'
+    sock.close()
 
 
 @pytest.mark.parametrize('recv_all', [False, True])

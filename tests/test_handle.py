@@ -9,14 +9,9 @@ import gevent
 import pytest
 from gevent.event import Event
 from greenlet import getcurrent
-from zope.interface.verify import verifyObject
 
 import geventio
-from geventio.interfaces import IHandle
-
-
-def test_handle_provides_its_interface(socketpair):
-    assert verifyObject(IHandle, geventio.Handle(handle=socketpair[0]))
+from conftest import Log, settle, wait
 
 
 def test_read_ready_fires_on_the_handles_own_greenlet(loop, socketpair):
@@ -70,6 +65,21 @@ def test_wanting_readiness_without_that_handle_raises(pipe):
 def test_a_handle_wanting_reads_needs_on_read_ready_to_join(loop, socketpair):
     with pytest.raises(TypeError, match='on_read_ready'):
         loop.add(geventio.Handle(handle=socketpair[0]))
+
+
+def test_a_handle_that_does_not_want_reads_needs_no_on_read_ready(loop, socketpair):
+    a, _ = socketpair
+    ready = Event()
+
+    def on_write_ready(handle):
+        handle.want_writeready = False
+        ready.set()
+
+    handle = geventio.Handle(handle=a, want_readready=False, want_writeready=True,
+                             on_write_ready=on_write_ready)
+    loop.add(handle)
+    wait(ready)
+    handle.close()
 
 
 def test_bad_handle_and_flag_types_are_rejected():
@@ -158,6 +168,55 @@ def test_a_raising_callback_closes_only_its_handle(loop, sockets, callback_error
     good.wait()
     assert any('callback bug' in str(r.exc_info[1]) for r in callback_errors)
     fine.close()
+
+
+def test_a_callback_may_block_while_its_handle_stays_readable(loop, socketpair):
+    """While the greenlet waits inside on_read_ready, readiness stops the watcher
+    instead of switching into the busy greenlet (or spinning); reading goes on
+    once the callback returns."""
+    a, b = socketpair
+    go = Event()
+    got = Log()
+
+    def on_read_ready(handle):
+        got.append(handle.read_handle.recv(1))
+        if len(got) == 1:
+            wait(go)
+
+    handle = geventio.Handle(handle=a, on_read_ready=on_read_ready)
+    loop.add(handle)
+    b.sendall(b'abc')
+    got.wait_for(1)
+    settle()
+    assert got == [b'a']
+    go.set()
+    assert got.wait_for(3) == [b'a', b'b', b'c']
+    handle.close()
+
+
+def test_closing_a_handle_whose_callback_is_blocked_lets_the_callback_finish(
+        loop, socketpair):
+    """close() from elsewhere does not switch into the busy greenlet: the
+    callback finishes after its wait, and the greenlet then ends."""
+    a, b = socketpair
+    go = Event()
+    entered, finished, closed = Event(), Log(), []
+
+    def on_read_ready(handle):
+        handle.read_handle.recv(1)
+        entered.set()
+        wait(go)
+        finished.append(handle.is_closed)
+
+    handle = geventio.Handle(handle=a, on_read_ready=on_read_ready,
+                             on_closed=closed.append)
+    loop.add(handle)
+    b.sendall(b'x')
+    wait(entered)
+    handle.close()
+    assert closed == [handle] and handle.loop is None
+    go.set()
+    assert finished.wait_for(1) == [True]
 
 
 def test_removing_from_the_loop_ends_the_greenlet_without_closing(loop, socketpair):

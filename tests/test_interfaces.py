@@ -7,9 +7,11 @@ import pytest
 from zope.interface.verify import verifyClass, verifyObject
 
 import geventio
+from conftest import HAS_IPV6
 from geventio import interfaces
 from geventio.danga import DangaSocket
 from geventio.testing import LeakCheck
+from netutil import loopback
 
 
 def _listener(loop, sockets):
@@ -35,21 +37,49 @@ def _danga_socket(loop, sockets):
     return DangaSocket(a)
 
 
+def _handle(loop, sockets):
+    a, _ = sockets.keep(*gevent.socket.socketpair())
+    return geventio.Handle(handle=a)
+
+
+def _udp_socket(family):
+    def make(loop, sockets):
+        if family == socket.AF_INET6 and not HAS_IPV6:
+            pytest.skip('no IPv6 loopback on this machine')
+        sock = sockets.keep(gevent.socket.socket(family, socket.SOCK_DGRAM))
+        sock.bind((loopback(family), 0))
+        return geventio.Socket(handle=sock, on_recv=lambda sock, data, addr: None)
+    return make
+
+
+def _idle_listener(loop, sockets):
+    return geventio.Listener(on_accept=lambda listener, sock: None)
+
+
+#: (id, interface, class, make(loop, sockets)): each public class, in the
+#: states where its attributes differ (with and without a handle, listening
+#: or not, over each kind of socket).
 CASES = [
-    (interfaces.ILoop, geventio.Loop, lambda loop, sockets: loop),
-    (interfaces.INotifier, geventio.Notifier, lambda loop, sockets: geventio.Notifier()),
-    (interfaces.IHandle, geventio.Handle, lambda loop, sockets: geventio.Handle()),
-    (interfaces.IStream, geventio.Stream, _stream),
-    (interfaces.ISocket, geventio.Socket, _socket),
-    (interfaces.IListener, geventio.Listener, _listener),
-    (interfaces.IConnector, geventio.Connector, lambda loop, sockets: geventio.Connector()),
-    (interfaces.IDangaSocket, DangaSocket, _danga_socket),
-    (interfaces.ILeakCheck, LeakCheck, lambda loop, sockets: LeakCheck()),
+    ('Loop', interfaces.ILoop, geventio.Loop, lambda loop, sockets: loop),
+    ('Notifier', interfaces.INotifier, geventio.Notifier,
+     lambda loop, sockets: geventio.Notifier()),
+    ('Handle', interfaces.IHandle, geventio.Handle, lambda loop, sockets: geventio.Handle()),
+    ('Handle-with-a-handle', interfaces.IHandle, geventio.Handle, _handle),
+    ('Stream', interfaces.IStream, geventio.Stream, _stream),
+    ('Socket-unix', interfaces.ISocket, geventio.Socket, _socket),
+    ('Socket-udp4', interfaces.ISocket, geventio.Socket, _udp_socket(socket.AF_INET)),
+    ('Socket-udp6', interfaces.ISocket, geventio.Socket, _udp_socket(socket.AF_INET6)),
+    ('Listener-listening', interfaces.IListener, geventio.Listener, _listener),
+    ('Listener-idle', interfaces.IListener, geventio.Listener, _idle_listener),
+    ('Connector', interfaces.IConnector, geventio.Connector,
+     lambda loop, sockets: geventio.Connector()),
+    ('DangaSocket', interfaces.IDangaSocket, DangaSocket, _danga_socket),
+    ('LeakCheck', interfaces.ILeakCheck, LeakCheck, lambda loop, sockets: LeakCheck()),
 ]
 
 
-@pytest.mark.parametrize('iface, cls, make', CASES,
-                         ids=[case[1].__name__ for case in CASES])
+@pytest.mark.parametrize('iface, cls, make', [case[1:] for case in CASES],
+                         ids=[case[0] for case in CASES])
 def test_public_class_provides_its_interface(iface, cls, make, loop, sockets):
     assert verifyClass(iface, cls)
     obj = make(loop, sockets)
@@ -60,10 +90,10 @@ def test_public_class_provides_its_interface(iface, cls, make, loop, sockets):
 
 def test_every_interface_is_exported_and_tested():
     declared = {name for name in interfaces.__all__}
-    assert declared == {case[0].__name__ for case in CASES}
+    assert declared == {case[1].__name__ for case in CASES}
 
 
 def test_events_are_not_declared_as_methods():
     """An object configured with keyword callbacks must still verify."""
-    for iface, *_ in CASES:
+    for _, iface, *_ in CASES:
         assert not [name for name in iface.names(all=True) if name.startswith('on_')]

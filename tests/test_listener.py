@@ -10,11 +10,9 @@ import gevent.event
 import gevent.socket
 import pytest
 from gevent.event import AsyncResult
-from zope.interface.verify import verifyObject
 
 import geventio
-from geventio.interfaces import IListener
-from conftest import HAS_IPV6, recv_exactly
+from conftest import HAS_IPV6, Log, recv_exactly
 from netutil import closed_port, echo, echo_into, inet, live_listener, round_trip
 
 
@@ -22,11 +20,6 @@ from netutil import closed_port, echo, echo_into, inet, live_listener, round_tri
 def echo_stream(loop):
     """An on_stream continuation that makes each new stream echo."""
     return echo_into(loop)
-
-
-def test_listener_provides_its_interface(loop):
-    listener = geventio.Listener(on_accept=lambda listener, sock: None)
-    assert verifyObject(IListener, listener)
 
 
 def test_loop_listen_on_an_address_and_echo(loop, echo_stream):
@@ -331,6 +324,25 @@ def test_a_raising_accept_callback_closes_that_connection_only(loop, echo_stream
     with gevent.socket.create_connection(listener.sockname) as first:
         assert first.recv(10) == b''           # closed by the listener
     assert round_trip(listener.sockname) == b'ping'
+    assert len(callback_errors) == 1 and listener.is_listening
+
+
+def test_a_raising_on_stream_closes_the_stream_it_was_given_and_its_loop_drops_it(
+        loop, callback_errors):
+    given = Log()
+
+    def on_stream(stream):
+        given.append(stream)
+        stream.configure(on_read=lambda *args: 0)
+        loop.add(stream)
+        raise RuntimeError('boom')
+
+    listener = loop.listen(addr=inet('127.0.0.1', 0), on_stream=on_stream).get()
+    with gevent.socket.create_connection(listener.sockname) as client:
+        [stream] = given.wait_for(1)
+        assert stream.is_closed
+        assert stream.loop is None and stream not in loop.notifiers
+        assert client.recv(10) == b''
     assert len(callback_errors) == 1 and listener.is_listening
 
 

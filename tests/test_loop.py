@@ -7,12 +7,6 @@ import gevent
 import pytest
 
 import geventio
-from geventio.interfaces import ILoop
-from zope.interface.verify import verifyObject
-
-
-def test_loop_provides_its_interface(loop):
-    assert verifyObject(ILoop, loop)
 
 
 def test_add_and_remove_keep_notifiers_in_order(loop):

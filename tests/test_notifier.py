@@ -1,10 +1,8 @@
 """Notifier: events as keywords or methods, configure validation, the child tree."""
 
 import pytest
-from zope.interface.verify import verifyObject
 
 import geventio
-from geventio.interfaces import INotifier
 
 
 class Ticker(geventio.Notifier):
@@ -12,10 +10,6 @@ class Ticker(geventio.Notifier):
 
     def on_tick(self, value):
         return ('method', value)
-
-
-def test_notifier_provides_its_interface():
-    assert verifyObject(INotifier, geventio.Notifier())
 
 
 def test_a_subclass_method_is_called_bound():

@@ -17,7 +17,7 @@ from gevent.event import Event
 
 import geventio
 from geventio import StreamClosedError
-from conftest import Log, WAIT, keep_all, make_stream, recv_exactly, settle
+from conftest import Log, WAIT, keep_all, make_stream, open_pipe, recv_exactly, settle
 
 
 def recv_until_eof(sock):
@@ -36,17 +36,17 @@ def recv_all(sock, count):
     return bytes(data)
 
 
-@pytest.fixture
-def pipes():
-    """Two os pipes as unbuffered files: (read, write) twice; closed after the
-    test if still open."""
-    files = []
-    for _ in range(2):
-        rfd, wfd = os.pipe()
-        files += [os.fdopen(rfd, 'rb', buffering=0), os.fdopen(wfd, 'wb', buffering=0)]
-    yield files
-    for f in files:
-        f.close()
+def split_stream(loop, sockets, **params):
+    """A Stream in ``loop`` reading one pipe and writing another (``on_read``
+    keeps everything); returns it with the pipes' ends ``(in_r, in_w, out_r,
+    out_w)``: the test writes ``in_w`` and reads ``out_r`` (non-blocking)."""
+    in_r, in_w = open_pipe(sockets)
+    out_r, out_w = open_pipe(sockets)
+    os.set_blocking(out_r.fileno(), False)
+    stream = geventio.Stream(read_handle=in_r, write_handle=out_w, on_read=keep_all,
+                             **params)
+    loop.add(stream)
+    return stream, (in_r, in_w, out_r, out_w)
 
 
 # -- close_when_empty and close_now ----------------------------------------------
@@ -126,6 +126,41 @@ def test_close_now_fails_pending_readers(loop, socketpair):
     stream.close_now()
     with pytest.raises(StreamClosedError):
         reader.get(timeout=0)
+
+
+def test_on_closed_finds_the_readers_failed_and_the_buffer_cleared(loop, socketpair):
+    """By the time on_closed runs, what the stream held is released: a pending
+    reader has failed and the read buffer is empty."""
+    a, b = socketpair
+    buffers, seen = Log(), []
+
+    def on_read(stream, buffer, eof):
+        buffers.append(buffer)
+        return 0
+
+    def on_closed(stream):
+        seen.append((reader.ready(), type(reader.exception), len(buffers[0])))
+
+    stream = make_stream(loop, a, on_read=on_read, on_closed=on_closed)
+    b.sendall(b'kept')
+    buffers.wait_for(1)
+    reader = stream.read_exactly(100)
+    assert len(buffers[0]) == 4 and not reader.ready()
+    stream.close_now()
+    assert seen == [(True, StreamClosedError, 0)]
+
+
+def test_close_when_empty_with_nowhere_to_send_the_queue_closes_at_once(loop, pipe):
+    """A read-only stream's queued writes can never drain: close_when_empty
+    closes at once and fails them."""
+    r, _ = pipe
+    stream = geventio.Stream(read_handle=r, on_read=keep_all)
+    loop.add(stream)
+    queued = stream.write(b'nowhere to go')
+    stream.close_when_empty()
+    assert stream.is_closed and r.closed
+    with pytest.raises(StreamClosedError):
+        queued.get(timeout=0)
 
 
 def test_write_to_a_closing_stream_raises_stream_closed_error(loop, socketpair):
@@ -256,6 +291,21 @@ def test_close_write_fails_what_is_queued_and_refuses_more(loop, pipe):
     assert w.closed
 
 
+def test_close_write_on_an_open_socket_stream_fails_what_is_queued(loop, socketpair):
+    """The stream stays open for reading; what it had queued fails at once."""
+    a, b = socketpair
+    stream = geventio.Stream(handle=a, on_read=keep_all)
+    queued = stream.write(b'never sent')    # no loop yet: it stays queued
+    stream.close_write()
+    assert not stream.is_closed
+    with pytest.raises(StreamClosedError):
+        queued.get(timeout=0)
+    with pytest.raises(StreamClosedError):
+        stream.write(b'later')
+    assert b.recv(10) == b''
+    stream.close()
+
+
 def test_write_eof_without_a_write_handle_raises(loop, pipe):
     r, _ = pipe
     stream = geventio.Stream(read_handle=r, on_read=keep_all)
@@ -301,12 +351,57 @@ def test_a_closed_stream_can_be_reused_with_a_new_handle(loop, sockets):
     assert closed == [stream, stream]
 
 
-def test_split_read_and_write_handles_over_pipes(loop, pipes):
-    in_r, in_w, out_r, out_w = pipes
-    os.set_blocking(out_r.fileno(), False)
-    stream = geventio.Stream(read_handle=in_r, write_handle=out_w,
-                             on_read=keep_all)
+def test_a_stream_reused_after_closing_at_the_high_watermark_starts_below_it(
+        loop, sockets):
+    """Flow-control state does not outlive a close: the reused stream tells no
+    low watermark it never crossed, and tells the high one again."""
+    a1, b1 = sockets.keep(*gevent.socket.socketpair())
+    a2, b2 = sockets.keep(*gevent.socket.socketpair())
+    events, reads = [], Log()
+    stream = make_stream(
+        loop, a1, read_high_watermark=8, read_low_watermark=4,
+        on_read=lambda s, buffer, eof: reads.append(len(buffer)) and 0,
+        on_read_high_watermark=lambda s, n: events.append(('high', n)),
+        on_read_low_watermark=lambda s, n: events.append(('low', n)))
+    b1.sendall(b'x' * 8)
+    reads.wait_for(1)
+    assert events == [('high', 8)]
+    stream.close_now()
+    stream.configure(handle=a2)
     loop.add(stream)
+    b2.sendall(b'yy')
+    assert reads.wait_for(2)[-1] == 2
+    assert events == [('high', 8)]
+    b2.sendall(b'y' * 6)
+    assert reads.wait_for(3)[-1] == 8
+    assert events == [('high', 8), ('high', 8)]
+    stream.close()
+
+
+def test_a_stream_reused_after_closing_while_writing_was_stopped_starts_afresh(
+        loop, sockets):
+    """No on_writeable_start on the new handle for a stop told on the old one."""
+    a1, b1 = sockets.keep(*gevent.socket.socketpair())
+    a2, b2 = sockets.keep(*gevent.socket.socketpair())
+    a1.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    events = Log()
+    stream = make_stream(loop, a1,
+                         on_writeable_stop=lambda s: events.append('stop'),
+                         on_writeable_start=lambda s: events.append('start'))
+    stream.write(b'x' * (1024 * 1024))
+    assert events.wait_for(1) == ['stop']
+    stream.close_now()
+    stream.configure(handle=a2)
+    loop.add(stream)
+    stream.write(b'fresh').get(timeout=WAIT)
+    assert recv_exactly(b2, 5) == b'fresh'
+    settle()
+    assert events == ['stop']
+    stream.close()
+
+
+def test_split_read_and_write_handles_over_pipes(loop, sockets):
+    stream, (in_r, in_w, out_r, out_w) = split_stream(loop, sockets)
     assert stream.read_handle is in_r and stream.write_handle is out_w
     assert stream.read_fileno != stream.write_fileno
     in_w.write(b'ping')
@@ -315,13 +410,10 @@ def test_split_read_and_write_handles_over_pipes(loop, pipes):
     assert gevent.os.nb_read(out_r.fileno(), 10) == b'pong'
 
 
-def test_close_read_then_close_write_fires_on_closed_once_both_are_gone(loop, pipes):
-    in_r, in_w, out_r, out_w = pipes
-    os.set_blocking(out_r.fileno(), False)
+def test_close_read_then_close_write_fires_on_closed_once_both_are_gone(loop, sockets):
     closed = []
-    stream = geventio.Stream(read_handle=in_r, write_handle=out_w,
-                             on_read=keep_all, on_closed=closed.append)
-    loop.add(stream)
+    stream, (in_r, in_w, out_r, out_w) = split_stream(loop, sockets,
+                                                      on_closed=closed.append)
     stream.close_read()
     assert in_r.closed and stream.read_handle is None
     assert not stream.is_closed and closed == []
@@ -333,12 +425,8 @@ def test_close_read_then_close_write_fires_on_closed_once_both_are_gone(loop, pi
     assert gevent.os.nb_read(out_r.fileno(), 20) == b''
 
 
-def test_read_eof_on_a_split_stream_closes_both_handles(loop, pipes):
-    in_r, in_w, out_r, out_w = pipes
-    os.set_blocking(out_r.fileno(), False)
-    stream = geventio.Stream(read_handle=in_r, write_handle=out_w,
-                             on_read=keep_all)
-    loop.add(stream)
+def test_read_eof_on_a_split_stream_closes_both_handles(loop, sockets):
+    stream, (in_r, in_w, out_r, out_w) = split_stream(loop, sockets)
     stream.write(b'bye')
     in_w.close()
     stream.new_close_future().get(timeout=WAIT)

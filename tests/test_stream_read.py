@@ -113,6 +113,27 @@ def test_read_all_still_lets_another_stream_be_dispatched(loop, sockets):
     wait(all_read)
 
 
+def test_read_all_stops_reading_when_a_handler_turns_reading_off(loop, socketpair):
+    """With read_all, a handler that sets want_readready = False gets no further
+    read in the same wake-up, although the kernel holds more."""
+    a, b = socketpair
+    lengths = Log()
+
+    def on_read(stream, buffer, eof):
+        lengths.append(len(buffer))
+        stream.want_readready = False
+        return 0
+
+    b.sendall(b'x' * 40)
+    stream = make_stream(loop, a, read_all=True, read_len=4, on_read=on_read)
+    lengths.wait_for(1)
+    settle()
+    assert lengths == [4]
+    assert unread(a.fileno()) == 36
+    stream.want_readready = True
+    assert lengths.wait_for(2) == [4, 8]
+
+
 @pytest.mark.parametrize('read_all', [True, False])
 def test_read_all_reads_several_chunks_per_wakeup(loop, socketpair, read_all):
     a, b = socketpair
@@ -504,6 +525,65 @@ def test_high_watermark_pauses_reading_until_consumed_below_low(loop, socketpair
     wait(everything)
 
 
+@pytest.mark.parametrize('handlers', [False, True], ids=['pausing', 'events'])
+def test_reading_resumes_below_the_low_watermark_not_at_it(loop, socketpair, handlers):
+    """Without watermark handlers the stream pauses and resumes reading itself;
+    with them, the handlers are told instead. Either way, "below" is strict."""
+    a, b = socketpair
+    reads, events = Log(), []
+    params = dict(on_read=lambda stream, buffer, eof: reads.append(len(buffer)) and 0)
+    if handlers:
+        params.update(
+            on_read_high_watermark=lambda stream, n: events.append(('high', n)),
+            on_read_low_watermark=lambda stream, n: events.append(('low', n)))
+    stream = make_stream(loop, a, read_high_watermark=8, read_low_watermark=4, **params)
+    b.sendall(b'x' * 8)
+    reads.wait_for(1)
+    assert stream.want_readready is handlers
+    assert stream.read_exactly(4).get(timeout=WAIT) == b'xxxx'
+    # 4 left: at the low mark, not below it.
+    assert stream.want_readready is handlers
+    assert events == ([('high', 8)] if handlers else [])
+    assert stream.read_exactly(1).get(timeout=WAIT) == b'x'
+    assert stream.want_readready
+    assert events == ([('high', 8), ('low', 3)] if handlers else [])
+
+
+def test_after_eof_consuming_below_the_low_watermark_does_not_read_again(
+        loop, socketpair):
+    """With only on_read_high_watermark handled, reading goes on to EOF at the
+    high mark; consuming below the low mark afterwards must not start reading
+    again (after EOF the stream stops watching for reads)."""
+    a, b = socketpair
+    events = Log()
+    stream = make_stream(loop, a, read_high_watermark=4, read_low_watermark=2,
+                         close_on_read_eof=False,
+                         on_read_high_watermark=lambda s, n: events.append(('high', n)),
+                         on_read_eof=lambda s: events.append('eof'))
+    b.sendall(b'x' * 8)
+    b.shutdown(socket.SHUT_WR)
+    assert events.wait_for(2) == [('high', 8), 'eof']
+    assert stream.read_exactly(7).get(timeout=WAIT) == b'x' * 7
+    settle()
+    assert events == [('high', 8), 'eof']
+    assert not stream.want_readready and stream.is_read_eof
+    stream.close()
+
+
+def test_equal_watermarks_pause_at_the_mark_and_resume_just_below_it(loop, socketpair):
+    a, b = socketpair
+    lengths = Log()
+    stream = make_stream(loop, a, read_high_watermark=8, read_low_watermark=8,
+                         on_read=lambda stream, buffer, eof: lengths.append(len(buffer)) and 0)
+    b.sendall(b'x' * 8)
+    assert lengths.wait_for(1) == [8]
+    assert not stream.want_readready
+    assert stream.read_exactly(1).get(timeout=WAIT) == b'x'
+    assert stream.want_readready
+    stream.configure(read_high_watermark=4, read_low_watermark=4)
+    assert stream.want_readready
+
+
 def test_watermark_events_fire_once_per_crossing_and_take_over_pausing(
         loop, socketpair):
     a, b = socketpair
@@ -549,7 +629,8 @@ def test_reader_gets_a_message_sent_all_at_once(loop, socketpair, name):
     stream = make_stream(loop, a)
     future = reader(stream)
     b.sendall(message)
-    assert future.get(timeout=WAIT) == result
+    got = future.get(timeout=WAIT)
+    assert got == result and type(got) is bytes
 
 
 @pytest.mark.parametrize('name', [n for n in READERS if n != 'read_atmost'])

@@ -8,6 +8,7 @@ stream's futures.
 
 import errno
 import fcntl
+import os
 import socket
 import struct
 import termios
@@ -94,6 +95,20 @@ def test_write_callbacks_fire_in_the_documented_order(loop, socketpair):
     assert recv_exactly(b, 11) == b'firstsecond'
 
 
+def test_a_lone_write_fires_on_write_then_its_future_then_on_flush(loop, socketpair):
+    """A write alone in the queue goes out whole in one call (the queue's short
+    path); the documented order holds there too."""
+    a, b = socketpair
+    events = Log()
+    stream = make_stream(loop, a)
+    future = stream.write(
+        b'alone',
+        on_write=lambda s, n: events.append(('on_write', n, future.ready())),
+        on_flush=lambda s: events.append(('on_flush', future.ready())))
+    assert events.wait_for(2) == [('on_write', 5, False), ('on_flush', True)]
+    assert recv_exactly(b, 5) == b'alone'
+
+
 def test_on_write_fires_once_per_system_call_with_its_byte_count(loop, socketpair):
     a, b = socketpair
     counts = []
@@ -119,13 +134,16 @@ def test_write_len_parameter_caps_each_system_call(loop, sockets):
     assert [b.recv(100) for _ in range(3)] == [b'0123', b'4567', b'89']
 
 
-def test_adjacent_writes_are_merged_into_one_system_call(loop, sockets):
+@pytest.mark.parametrize('pieces', [(b'one', b'two'), (b'one', b'two', b'three')],
+                         ids=['two', 'three'])
+def test_adjacent_writes_are_merged_into_one_system_call(loop, sockets, pieces):
     a, b = seqpacket_pair(sockets)
     stream = make_stream(loop, a)
-    futures = [stream.write(piece) for piece in (b'one', b'two', b'three')]
-    assert b.recv(100) == b'onetwothree'
+    futures = [stream.write(piece) for piece in pieces]
+    assert b.recv(100) == b''.join(pieces)
     for future in futures:
         future.get(timeout=WAIT)
+    assert unread(b.fileno()) == 0
 
 
 def test_merging_stops_at_write_len(loop, sockets):
@@ -134,6 +152,23 @@ def test_merging_stops_at_write_len(loop, sockets):
     for piece in (b'one', b'two', b'three'):
         stream.write(piece)
     assert [b.recv(100) for _ in range(2)] == [b'onetwo', b'three']
+
+
+@pytest.mark.parametrize('write_all', [False, True])
+def test_each_write_readiness_makes_one_system_call_unless_write_all(
+        loop, sockets, write_all):
+    """Counted on a SEQPACKET pair (one record per call), each call noting the
+    hub loop iteration it was made in: without write_all every call has a
+    wake-up of its own; with it one wake-up sends everything."""
+    a, b = seqpacket_pair(sockets)
+    hub_loop = gevent.get_hub().loop
+    iterations = Log()
+    stream = make_stream(loop, a, write_len=4, write_all=write_all)
+    stream.write(b'0123456789ab',
+                 on_write=lambda s, n: iterations.append(hub_loop.iteration))
+    assert [b.recv(100) for _ in range(3)] == [b'0123', b'4567', b'89ab']
+    iterations.wait_for(3)
+    assert len(set(iterations)) == (1 if write_all else 3)
 
 
 @pytest.mark.parametrize('write_all', [False, True])
@@ -292,6 +327,125 @@ def test_writeable_stop_and_start_alternate_starting_with_stop(loop, pair):
     assert events == ['stop', 'start'] * (len(events) // 2)
 
 
+def test_a_partial_send_fires_on_writeable_stop_in_the_same_wake_up(loop, socketpair):
+    """The kernel taking only part of a chunk means its buffer is full: the stop
+    is told then, not after a further call that would block."""
+    a, b = socketpair
+    small_buffers(a, b)
+    hub_loop = gevent.get_hub().loop
+    events = Log()
+    stream = make_stream(
+        loop, a, write_len=BIG,
+        on_writeable_stop=lambda s: events.append(('stop', hub_loop.iteration)))
+    future = stream.write(
+        b'x' * BIG,
+        on_write=lambda s, n: events.append(('write', n, hub_loop.iteration)))
+    events.wait_for(2)
+    (_, sent, sent_in), (what, stopped_in) = events[:2]
+    assert 0 < sent < BIG
+    assert what == 'stop' and stopped_in == sent_in
+    assert recv_all(b, BIG) == b'x' * BIG
+    future.get(timeout=WAIT)
+
+
+def test_an_autoflush_write_that_drains_the_queue_after_a_stop_fires_writeable_start(
+        loop, sockets):
+    """Writing stopped on a full socket; given a new handle, the stream's next
+    autoflush write sends what was left and its own data at once, and tells
+    that writing goes on."""
+    a, b = sockets.keep(*gevent.socket.socketpair())
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    events = []
+    stream = make_stream(loop, a, autoflush=True,
+                         on_writeable_stop=lambda s: events.append('stop'),
+                         on_writeable_start=lambda s: events.append('start'))
+    payload = bytes(range(256)) * 256
+    stream.write(payload)
+    assert events == ['stop']
+    a2, b2 = sockets.keep(*gevent.socket.socketpair())
+    stream.configure(handle=a2)
+    last = stream.write(b'end')
+    assert events == ['stop', 'start']
+    assert last.ready()
+    head = recv_all(b, unread(b.fileno()))
+    tail = recv_all(b2, len(payload) + 3 - len(head))
+    assert head + tail == payload + b'end'
+
+
+def test_an_autoflush_write_that_blocks_again_on_a_new_handle_tells_no_second_stop(
+        loop, sockets):
+    """Stop and start alternate across a handle change: the new socket is full
+    too, so writing stays stopped, and starts once that socket drains."""
+    a, b = sockets.keep(*gevent.socket.socketpair())
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    events = Log()
+    stream = make_stream(loop, a, autoflush=True,
+                         on_writeable_stop=lambda s: events.append('stop'),
+                         on_writeable_start=lambda s: events.append('start'))
+    payload = bytes(range(256)) * 256
+    stream.write(payload)
+    assert events == ['stop']
+    a2, b2 = sockets.keep(*gevent.socket.socketpair())
+    a2.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    stream.configure(handle=a2)
+    last = stream.write(b'end')
+    assert events == ['stop'] and not last.ready()
+    head = recv_all(b, unread(b.fileno()))
+    tail = recv_all(b2, len(payload) + 3 - len(head))
+    assert head + tail == payload + b'end'
+    last.get(timeout=WAIT)
+    assert events.wait_for(2)[-1] == 'start'
+    assert events == ['stop', 'start'] * (len(events) // 2)
+
+
+def test_a_reply_from_on_read_that_the_kernel_takes_only_part_of_goes_out_whole(
+        loop, pair):
+    """Written in on_read and sent as the greenlet parks, the first call takes
+    only part: nothing but write-readiness can wake the stream for the rest,
+    so its watcher must be on by then."""
+    a, b = pair
+    small_buffers(a, b)
+
+    def on_read(stream, buffer, eof):
+        if buffer:
+            del buffer[:]
+            stream.write(b'r' * BIG)
+        return 0
+
+    make_stream(loop, a, on_read=on_read, write_len=BIG)
+    b.sendall(b'go')
+    b.settimeout(WAIT)
+    assert recv_all(b, BIG) == b'r' * BIG
+
+
+def test_writes_while_the_kernel_is_full_make_no_system_call(
+        loop, socketpair, monkeypatch):
+    """Once a send would block, further writes (autoflush ones too) only queue:
+    the kernel is not asked again before it reports write-readiness. Counted by
+    wrapping os.write, which the stream sends through."""
+    a, b = socketpair
+    small_buffers(a, b)
+    calls = []
+    real_write = os.write
+
+    def counting_write(fd, data):
+        if fd == a.fileno():
+            calls.append(len(data))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, 'write', counting_write)
+    stopped = []
+    stream = make_stream(loop, a, autoflush=True, write_len=BIG,
+                         on_writeable_stop=lambda s: stopped.append(s))
+    stream.write(b'x' * BIG)
+    assert stopped == [stream]
+    made = len(calls)
+    last = [stream.write(b'more') for _ in range(3)][-1]
+    assert len(calls) == made
+    assert recv_all(b, BIG + 12) == b'x' * BIG + b'more' * 3
+    last.get(timeout=WAIT)
+
+
 def test_writes_made_while_the_kernel_is_full_keep_their_order(loop, pair):
     a, b = pair
     small_buffers(a, b)
@@ -333,6 +487,24 @@ def test_writes_queued_before_joining_a_loop_are_sent_once_it_joins(loop, socket
     loop.add(stream)
     assert recv_exactly(b, 5) == b'hello'
     future.get(timeout=WAIT)
+
+
+def test_a_stream_taken_out_of_its_loop_between_rounds_sends_nothing_until_it_is_back(
+        loop, sockets):
+    """A flush that spent its one call goes on next loop round; leaving the loop
+    cancels that round, and joining again resumes it."""
+    a, b = seqpacket_pair(sockets)
+    calls = Log()
+    stream = make_stream(loop, a, write_len=4)
+    stream.write(b'0123456789ab', on_write=lambda s, n: calls.append(n))
+    calls.wait_for(1)
+    loop.remove(stream)
+    settle()
+    assert calls == [4]
+    assert b.recv(100) == b'0123'
+    assert unread(b.fileno()) == 0
+    loop.add(stream)
+    assert [b.recv(100) for _ in range(2)] == [b'4567', b'89ab']
 
 
 # -- EPIPE -------------------------------------------------------------------------

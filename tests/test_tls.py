@@ -13,7 +13,7 @@ import trustme
 from gevent.event import AsyncResult, Event
 
 import geventio
-from conftest import recv_exactly
+from conftest import WAIT, recv_exactly
 from netutil import RecordingConnector, echo, echo_into, live_listener
 
 
@@ -173,6 +173,54 @@ def test_a_silent_tls_client_does_not_stall_accepting_and_is_timed_out(
         err = told.get()
         assert isinstance(err, TimeoutError) and err.errno == errno.ETIMEDOUT
         assert silent.recv(10) == b''        # dropped by the server
+
+
+def test_closing_a_tls_listener_drops_the_clients_still_in_their_handshake(
+        loop, server_context, peer_contexts):
+    listener = loop.listen(addr=local(0), ssl=server_context,
+                           on_stream=echo_into(loop)).get()
+    _, client_context = peer_contexts
+    with gevent.socket.create_connection(listener.sockname) as silent:
+        raw = gevent.socket.create_connection(listener.sockname)
+        with client_context.wrap_socket(raw, server_hostname='localhost') as client:
+            client.sendall(b'served')
+            assert recv_exactly(client, 6) == b'served'
+        # Accepted before the served client, the silent one is in its handshake.
+        listener.close()
+        silent.settimeout(WAIT)
+        assert silent.recv(10) == b''
+
+
+def test_a_client_whose_handshake_ends_after_the_listener_closed_is_not_handed_over(
+        loop, ca, peer_contexts):
+    """The listener closes during a client's last handshake step, so the
+    handshake greenlet finishes before the kill that close() sends it can land:
+    the secured client is closed, never given to on_stream. The close is made
+    from the server's TLS message callback (CPython's ``_msg_callback`` debugging
+    hook) on reading the client's Finished, so nothing runs in between."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert('localhost').configure_cert(context)
+    listener = AsyncResult()
+
+    def close_on_client_finished(conn, direction, version, content_type, msg_type,
+                                 data):
+        if direction == 'read' and msg_type == ssl._TLSMessageType.FINISHED:
+            listener.get().close()
+
+    context._msg_callback = close_on_client_finished
+    delivered = []
+
+    def on_stream(stream):
+        delivered.append(stream)
+        stream.close()
+
+    listener.set(loop.listen(addr=local(0), ssl=context, on_stream=on_stream).get())
+    _, client_context = peer_contexts
+    raw = gevent.socket.create_connection(listener.get().sockname)
+    with client_context.wrap_socket(raw, server_hostname='localhost') as client:
+        assert client.recv(10) == b''
+    assert not listener.get().is_listening
+    assert delivered == []
 
 
 def test_listen_ssl_needs_a_context(loop):
