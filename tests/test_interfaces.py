@@ -1,13 +1,18 @@
 """Every public class provides its zope.interface declaration (verifyObject)."""
 
 import socket
+import ssl
 
 import gevent.socket
 import pytest
+import trustme
 from zope.interface.verify import verifyClass, verifyObject
 
 import geventio
 from geventio import interfaces
+from geventio.iostream import IN, IOStream, IPlugin
+from geventio.iostream.plugins import (HTTPSProxy, Noop, NoopAlias, SOCKS5Proxy,
+                                       TLSClient, TLSServer)
 
 
 def _listener(loop, sockets):
@@ -28,6 +33,35 @@ def _socket(loop, sockets):
     return geventio.Socket(handle=a, on_recv=lambda sock, data, addr: None)
 
 
+def _iostream(loop, sockets):
+    a, _ = sockets.keep(*gevent.socket.socketpair())
+    return IOStream(fh=a, cb=lambda io, events, err: None, wait_for=IN)
+
+
+def _plugin(make_plugin):
+    """A plugin linked into a stream (NoopAlias's fields are its upper's)."""
+    def make(loop, sockets):
+        a, _ = sockets.keep(*gevent.socket.socketpair())
+        plugin = make_plugin()
+        stream = IOStream(fh=a, cb=lambda io, events, err: None, wait_for=IN,
+                          plugin=[('p', plugin)])
+        sockets.keep(stream)
+        return plugin
+    return make
+
+
+def _server_context():
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    trustme.CA().issue_cert('localhost').configure_cert(context)
+    return context
+
+
+def _proxy_plugin(cls):
+    def make(loop, sockets):
+        return cls('127.0.0.1', 1080)
+    return make
+
+
 CASES = [
     (interfaces.ILoop, geventio.Loop, lambda loop, sockets: loop),
     (interfaces.INotifier, geventio.Notifier, lambda loop, sockets: geventio.Notifier()),
@@ -36,11 +70,22 @@ CASES = [
     (interfaces.ISocket, geventio.Socket, _socket),
     (interfaces.IListener, geventio.Listener, _listener),
     (interfaces.IConnector, geventio.Connector, lambda loop, sockets: geventio.Connector()),
+    (interfaces.IIOStream, IOStream, _iostream),
+]
+
+#: The plugins of geventio.iostream, checked against its own IPlugin.
+PLUGIN_CASES = [
+    (IPlugin, Noop, _plugin(Noop)),
+    (IPlugin, NoopAlias, _plugin(NoopAlias)),
+    (IPlugin, TLSClient, _plugin(lambda: TLSClient(server_hostname='localhost'))),
+    (IPlugin, TLSServer, _plugin(lambda: TLSServer(_server_context()))),
+    (IPlugin, HTTPSProxy, _proxy_plugin(HTTPSProxy)),
+    (IPlugin, SOCKS5Proxy, _proxy_plugin(SOCKS5Proxy)),
 ]
 
 
-@pytest.mark.parametrize('iface, cls, make', CASES,
-                         ids=[case[1].__name__ for case in CASES])
+@pytest.mark.parametrize('iface, cls, make', CASES + PLUGIN_CASES,
+                         ids=[case[1].__name__ for case in CASES + PLUGIN_CASES])
 def test_public_class_provides_its_interface(iface, cls, make, loop, sockets):
     assert verifyClass(iface, cls)
     obj = make(loop, sockets)
