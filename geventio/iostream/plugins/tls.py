@@ -80,6 +80,10 @@ class _TLS(Layer):
                 client on ``fh=`` needs ``server_hostname``).
         """
         hostname = None if self._server_side else (self._server_hostname or host)
+        if hostname is None and not self._server_side and self._context.check_hostname:
+            # ssl would verify the chain alone: any valid certificate would pass.
+            raise ValueError('TLSClient needs server_hostname= on a stream made '
+                             'from fh= (its context checks host names)')
         self._ssl = self._context.wrap_bio(self._incoming, self._outgoing,
                                            server_side=self._server_side,
                                            server_hostname=hostname)
