@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import ssl
+import subprocess
 
 import gevent
 import gevent.socket
@@ -168,3 +169,55 @@ def gevent_server_context(ca, *names):
     context = gevent.ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ca.issue_cert(*(names or ('localhost', '127.0.0.1', '::1'))).configure_cert(context)
     return context
+
+
+@contextlib.contextmanager
+def running(args, port):
+    """Run ``args`` until the block ends; yields once it accepts on ``port``."""
+    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, process)
+        yield port
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=WAIT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def tinyproxy(tmp_path, connect_ports=(), user=None, password=None):
+    """A real tinyproxy on 127.0.0.1 (config file in ``tmp_path``); yields its port.
+
+    CONNECT goes only to ``connect_ports`` (all ports when empty: tinyproxy's
+    rule when the config has no ConnectPort); with ``user``, Basic auth is
+    required.
+    """
+    program = need_tool('tinyproxy')
+    port = free_port()
+    lines = [f'Port {port}', 'Listen 127.0.0.1', 'Timeout 30', 'MaxClients 20',
+             'Allow 127.0.0.1', 'LogLevel Info',
+             f'LogFile "{tmp_path / "tinyproxy.log"}"',
+             f'PidFile "{tmp_path / "tinyproxy.pid"}"']
+    lines += [f'ConnectPort {allowed}' for allowed in connect_ports]
+    if user is not None:
+        lines.append(f'BasicAuth {user} {password}')
+    config = tmp_path / 'tinyproxy.conf'
+    config.write_text('\n'.join(lines) + '\n')
+    with running([program, '-d', '-c', str(config)], port):
+        yield port
+
+
+@contextlib.contextmanager
+def microsocks(user=None, password=None):
+    """A real microsocks (SOCKS5) on 127.0.0.1; yields its port."""
+    program = need_tool('microsocks')
+    port = free_port()
+    args = [program, '-i', '127.0.0.1', '-p', str(port)]
+    if user is not None:
+        args += ['-u', user, '-P', password]
+    with running(args, port):
+        yield port
