@@ -172,13 +172,22 @@ def gevent_server_context(ca, *names):
 
 
 @contextlib.contextmanager
-def running(args, port):
-    """Run ``args`` until the block ends; yields once it accepts on ``port``."""
-    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    try:
+def running(args, port, log=None):
+    """Run ``args`` until the block ends; yields once it accepts on ``port``.
+    Its output goes to the file ``log`` (default: nowhere)."""
+    with contextlib.ExitStack() as stack:
+        output = stack.enter_context(open(log, 'wb')) if log else subprocess.DEVNULL
+        process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=output,
+                                   stderr=output)
+        stack.enter_context(_stopping(process))
         wait_for_port(port, process)
         yield port
+
+
+@contextlib.contextmanager
+def _stopping(process):
+    try:
+        yield
     finally:
         process.terminate()
         try:
@@ -189,12 +198,12 @@ def running(args, port):
 
 
 @contextlib.contextmanager
-def tinyproxy(tmp_path, connect_ports=(), user=None, password=None):
+def tinyproxy(tmp_path, connect_ports=(), user=None, password=None, bind=None):
     """A real tinyproxy on 127.0.0.1 (config file in ``tmp_path``); yields its port.
 
     CONNECT goes only to ``connect_ports`` (all ports when empty: tinyproxy's
     rule when the config has no ConnectPort); with ``user``, Basic auth is
-    required.
+    required; with ``bind``, its outgoing connections come from that address.
     """
     program = need_tool('tinyproxy')
     port = free_port()
@@ -205,6 +214,8 @@ def tinyproxy(tmp_path, connect_ports=(), user=None, password=None):
     lines += [f'ConnectPort {allowed}' for allowed in connect_ports]
     if user is not None:
         lines.append(f'BasicAuth {user} {password}')
+    if bind is not None:
+        lines.append(f'Bind {bind}')
     config = tmp_path / 'tinyproxy.conf'
     config.write_text('\n'.join(lines) + '\n')
     with running([program, '-d', '-c', str(config)], port):
@@ -212,11 +223,14 @@ def tinyproxy(tmp_path, connect_ports=(), user=None, password=None):
 
 
 @contextlib.contextmanager
-def microsocks(user=None, password=None):
-    """A real microsocks (SOCKS5) on 127.0.0.1; yields its port."""
+def microsocks(user=None, password=None, bind=None):
+    """A real microsocks (SOCKS5) on 127.0.0.1; yields its port. With ``bind``,
+    its outgoing connections come from that address."""
     program = need_tool('microsocks')
     port = free_port()
     args = [program, '-i', '127.0.0.1', '-p', str(port)]
+    if bind is not None:
+        args += ['-b', bind]
     if user is not None:
         args += ['-u', user, '-P', password]
     with running(args, port):
