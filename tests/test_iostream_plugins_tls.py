@@ -3,6 +3,7 @@ TLSClient against gevent's own TLS server, TLSServer against gevent's own TLS
 client, one IOStream against another, and certificate verification (trustme)."""
 
 import os
+import pathlib
 import socket
 import ssl
 
@@ -113,6 +114,25 @@ def test_plugins_with_the_same_name_are_refused(socketpair):
     a, _ = socketpair
     with pytest.raises(ValueError, match="two plugins named 'p'"):
         stream_on(a, plugin=[('p', Noop()), ('p', Noop())])
+
+
+def test_the_plugin_written_in_the_guide_works(socketpair):
+    """docs/iostream.md's Rot13 plugin, run as printed there."""
+    guide = (pathlib.Path(__file__).parent.parent / 'docs' / 'iostream.md').read_text()
+    block = guide.split('A plugin that changes the data')[1]
+    code = block.split('```python\n', 1)[1].split('```', 1)[0]
+    namespace = {}
+    exec(compile(code, 'docs/iostream.md', 'exec'), namespace)
+    a, b = socketpair
+    calls = Calls()
+    with closing(stream_on(a, cb=calls, wait_for=IN | SENT,
+                           plugin=[('rot13', namespace['Rot13']())])) as io:
+        io.write(b'Hello, World')
+        assert recv_exactly(b, 12) == b'Uryyb, Jbeyq'
+        assert calls == [(SENT, None)] and io.out_bytes == 12
+        b.sendall(b'Uryyb onpx')
+        calls.wait_events(IN)
+        assert io.in_buf == b'Hello back'
 
 
 def test_an_exception_in_a_plugin_closes_the_stream(socketpair, callback_errors):

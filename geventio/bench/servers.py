@@ -206,7 +206,7 @@ def _serve_geventio_stream(host, port, ready):
 
 
 def _serve_geventio_iostream(host, port, ready):
-    """geventio ``IOStream`` echo (API.md section 9), accepting as IO::Stream's
+    """geventio ``IOStream`` echo (docs/iostream.md), accepting as IO::Stream's
     documentation shows: a read watcher on the listening socket that accepts
     until EAGAIN and makes an ``IOStream(fh=sock, cb=..., wait_for=IN)`` for
     each connection (EOF too, so that a finished client is closed)."""

@@ -8,20 +8,9 @@ layer's ``out_buf``/``out_pos``, and tells that layer what happened by calling
 its ``event(events, err)``. The layer above is the `IOStream` or its last
 plugin; this module knows nothing of ``wait_for`` or of the user's callback.
 
-Design: where callbacks run
----------------------------
-IO::Stream runs inside EV's watcher callbacks. gevent runs those in the hub,
-where nothing may block, so a user callback making a cooperative call (a
-database query under ``monkey.patch_all()``) would fail there. Each layer
-therefore has a greenlet of its own, parked on its own libev watchers and
-timers, the scheme ``geventio.ioasync.handle`` uses and measured in
-docs/performance.md: a watcher's callback (in the hub) switches straight
-into the parked greenlet, which dispatches one readiness and parks again.
-While the greenlet is busy in a callback that blocks, a firing io watcher is
-stopped (level-triggered, it would spin) and restarted before the greenlet
-parks; a timer that fires meanwhile is remembered and dispatched then. A
-greenlet that never woke has no stack: an idle stream costs its objects and
-its watchers.
+Every wake-up (readiness, a timer, the start of a name lookup) runs on the
+layer's own greenlet, parked on its own watchers (``_parking``), so user
+callbacks may block cooperatively.
 
 Design: one deadline for connecting
 -----------------------------------
@@ -44,12 +33,12 @@ import os
 import socket
 
 import gevent
-from greenlet import getcurrent, greenlet
 
 from .._io import resolving, sockets
 from .._io.nonblocking import WOULD_BLOCK, close_quietly, set_nonblocking
 from .._io.reading import read_into, read_view
 from ..errors import ResolveError
+from ._parking import READ, WRITE, Parked
 from .constants import (CONNECTED, EDNS, EOF, ETOCONNECT, ETOWRITE, IN, OUT,
                         RESOLVED, SENT)
 
@@ -65,9 +54,7 @@ IO_SIZE = 65536
 #: Failures of the connect attempts, least to most significant.
 CONNECT_RANKING = ('socket', 'connect')
 
-# What wakes the greenlet.
-_READ = 'read'
-_WRITE = 'write'
+# What else wakes the greenlet.
 _RESOLVE = 'resolve'
 _CONNECT_TIMEOUT = 'connect timeout'
 _WRITE_TIMEOUT = 'write timeout'
@@ -79,8 +66,6 @@ _CONNECTING = 'connecting'
 _OPEN = 'open'              # connected, or given as fh
 _HALTED = 'halted'          # connecting failed or timed out: no more I/O
 _CLOSED = 'closed'
-
-_switch = greenlet.switch
 
 #: file descriptor -> the IOStream owning it (IO::Stream: "can't create second
 #: object for same fh").
@@ -117,7 +102,7 @@ def _os_error(code):
     return OSError(code, os.strerror(code))
 
 
-class FhLayer:
+class FhLayer(Parked):
     """The layer that owns the file handle (see the module docstring).
 
     Attributes:
@@ -125,28 +110,20 @@ class FhLayer:
         fh: the file handle, or ``None`` before a socket was made.
     """
 
-    __slots__ = ('upper', 'fh', '_stream', '_fd', '_hub', '_glet', '_parked',
-                 '_resolving', '_state', '_reading', '_want_write', '_rw', '_ww',
-                 '_connect_timer', '_write_timer', '_write_seconds', '_pending',
-                 '_later', '_host', '_port', '_candidates', '_failures', '_view')
+    __slots__ = ('upper', 'fh', '_stream', '_fd', '_state', '_connect_timer',
+                 '_write_timer', '_write_seconds', '_later', '_host', '_port',
+                 '_candidates', '_failures', '_view')
 
     def __init__(self, stream):
+        hub = gevent.get_hub()
+        super().__init__(hub)
         self.upper = None
         self.fh = None
         self._stream = stream
         self._fd = None
-        self._hub = hub = gevent.get_hub()
-        # Not started yet counts as parked: the first wake-up starts it.
-        self._glet = greenlet(self._run, hub)
-        self._parked = True
-        self._resolving = False
         self._state = _NEW
-        self._reading = False
-        self._want_write = False
-        self._rw = self._ww = None
         self._connect_timer = self._write_timer = None
         self._write_seconds = None
-        self._pending = []
         self._later = None
         self._host = self._port = None
         self._candidates = self._failures = None
@@ -204,58 +181,12 @@ class FhLayer:
             self._later.stop()
             self._later = None
         self._forget_fh(close_fh)
-        glet, self._glet = self._glet, None
-        current = getcurrent()
-        if glet and glet is not current and (self._parked or self._resolving):
-            # Suspended in our own code: end it now, and have it return here.
-            self._parked = self._resolving = False
-            try:
-                glet.parent = current
-            except ValueError:
-                self._hub.loop.run_callback(glet.throw)
-            else:
-                glet.throw()
+        self._end_greenlet()
 
-    # -- the greenlet ------------------------------------------------------------
-
-    def _wake(self, token):
-        # Runs in the hub (watchers, timers, run_callback).
-        if self._parked:
-            self._glet.switch(token)
-        elif token is _READ:
-            self._rw.stop()
-        elif token is _WRITE:
-            self._ww.stop()
-        else:
-            self._pending.append(token)
-
-    def _run(self, token):
-        """The greenlet: dispatch one wake-up, restart watchers, park, repeat."""
-        me = getcurrent()
-        hub = self._hub
-        self._parked = False
-        try:
-            while True:
-                if token is _READ:
-                    self._read()
-                else:
-                    self._dispatch(token)
-                while self._pending and self._glet is me:
-                    self._dispatch(self._pending.pop(0))
-                if self._glet is not me:
-                    return
-                self._restart_watchers()
-                self._parked = True
-                token = _switch(hub)
-                self._parked = False
-        except Exception:
-            if self._glet is me:
-                self._stream._failed('a plugin')
+    # -- wake-ups ------------------------------------------------------------------
 
     def _dispatch(self, token):
-        if token is _READ:
-            self._read()
-        elif token is _WRITE:
+        if token is WRITE:
             self._writable()
         elif token is _WRITE_TIMEOUT:
             if self._state is _OPEN and self._want_write:
@@ -267,20 +198,15 @@ class FhLayer:
             self._later = None
             self._resolve()
 
-    def _restart_watchers(self):
-        rw = self._rw
-        if self._reading and not rw.active:
-            rw.start(self._wake, _READ)
-        ww = self._ww
-        if self._want_write and not ww.active:
-            ww.start(self._wake, _WRITE)
+    def _failed(self):
+        self._stream._failed('a plugin')
 
     # -- reading -----------------------------------------------------------------
 
     def _start_reading(self):
         self._reading = True
         self._rw = self._hub.loop.io(self._fd, 1)
-        self._rw.start(self._wake, _READ)
+        self._rw.start(self._wake, READ)
 
     def _stop_reading(self):
         self._reading = False
@@ -372,7 +298,7 @@ class FhLayer:
         if self._ww is None:
             self._ww = self._hub.loop.io(self._fd, 2)
         if not self._ww.active:
-            self._ww.start(self._wake, _WRITE)
+            self._ww.start(self._wake, WRITE)
 
     def _wait_to_write(self, progress):
         self._watch_writability()
@@ -405,16 +331,16 @@ class FhLayer:
     # -- resolving and connecting ----------------------------------------------
 
     def _resolve(self):
-        self._resolving = True
+        self._waiting = True
         try:
             found = resolving.getaddrinfo(self._host, self._port, 0, socket.SOCK_STREAM)
         except ResolveError as err:
-            self._resolving = False
+            self._waiting = False
             log.debug('%r: lookup of %r failed: %s', self._stream, self._host, err)
             self._halt()
             self.upper.event(0, EDNS)
             return
-        self._resolving = False
+        self._waiting = False
         self._resolved(found)
 
     def _resolved(self, found):
