@@ -570,7 +570,7 @@ def test_connect_timeout_against_a_full_accept_queue():
         with closing(IOStream(host=host, port=port, cb=calls, wait_for=EVERYTHING,
                               connect_timeout=0.2)):
             assert calls.wait_error() is ETOCONNECT
-            assert time.monotonic() - started >= 0.2
+            assert time.monotonic() - started >= 0.15   # libev's clock is per loop turn
             settle()
             assert calls.events == [RESOLVED, 0]
 
@@ -593,7 +593,7 @@ def test_write_timeout_with_a_peer_that_stops_reading_rearmed_by_progress(socket
         assert calls.wait_error() is ETOWRITE   # ...then nothing more
         failed = time.monotonic()
         assert failed - progressed >= timeout * 0.9
-        assert failed - started >= timeout * 1.4
+        assert failed - started >= timeout * 1.3     # not timeout after the write
 
 
 def test_no_write_timeout_while_writes_complete(socketpair):
@@ -650,10 +650,13 @@ def test_bad_fields_raise_type_error_with_the_usage(fields, message):
     ({'port': 1, 'in_buf_limit': -1}, 'in_buf_limit must not be negative, not -1'),
     ({'port': 1, 'out_pos': -2}, 'out_pos must not be negative, not -2'),
     ({'port': 1, 'write_timeout': -1}, 'write_timeout must be positive, not -1'),
+    ({'port': 1, 'host': 'x' * 64 + '.example'}, 'is not a valid host name'),
+    ({'port': 1, 'host': 'nul\0.example'}, 'is not a valid host name'),
 ])
 def test_impossible_values_raise_value_error(fields, message):
+    fields.setdefault('host', '127.0.0.1')
     with pytest.raises(ValueError, match=message):
-        IOStream(cb=_cb, host='127.0.0.1', **fields)
+        IOStream(cb=_cb, **fields)
 
 
 def test_fh_and_host_together_is_a_usage_error(socketpair):

@@ -194,7 +194,7 @@ class FhLayer(Parked):
         elif token is _CONNECT_TIMEOUT:
             self._halt()
             self.upper.event(0, ETOCONNECT)
-        else:
+        elif token is _RESOLVE:
             self._later = None
             self._resolve()
 

@@ -267,9 +267,10 @@ class IOStream:
 
     def __repr__(self):
         state = 'closed' if self._closed else 'open'
+        fd = _fileno(self.fh) if self.fh is not None else None
         if self.host is not None:
-            return f'<IOStream {self.host}:{self.port} ip={self.ip} {state}>'
-        return f'<IOStream fh={_fileno(self.fh)} {state}>'
+            return f'<IOStream fd={fd} {self.host}:{self.port} ip={self.ip} {state}>'
+        return f'<IOStream fd={fd} {state}>'
 
 
 def _fileno(fh):
@@ -290,6 +291,13 @@ def _check_target(fh, host, port):
         return
     if not isinstance(host, str) or not host:
         raise _usage_error(f'host must be a non-empty str, not {host!r}')
+    try:
+        if '\0' in host:
+            raise UnicodeError('a NUL character')
+        host.encode('idna')
+    except UnicodeError as err:
+        raise ValueError(f'IOStream: host {host!r} is not a valid host name: '
+                         f'{err}') from None
     if port is None:
         raise _usage_error('host= needs port=')
     check_int(port, 'port')
