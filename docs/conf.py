@@ -39,10 +39,6 @@ napoleon_custom_sections = [('Events', 'params_style'), ('Parameters', 'params_s
 html_theme = 'alabaster'
 html_title = f'geventio {release}'
 
-#: Guides that index.md lists but that are written apart from the rest (the
-#: Danga::Socket and IO::Stream surfaces): a checkout without one still builds.
-OPTIONAL_GUIDES = ('danga', 'iostream')
-
 #: Sub-trees with a guide of their own or documented through a re-export.
 NOT_IN_REFERENCE = ('geventio.cli', 'geventio.bench', 'geventio.ioasync')
 
@@ -76,15 +72,5 @@ def write_reference(app):
         path.write_text(text)
 
 
-def drop_absent_guides(app, docname, source):
-    """Leave out of index.md's toctree the optional guides not present."""
-    if docname != 'index':
-        return
-    for name in OPTIONAL_GUIDES:
-        if not (Path(app.srcdir) / f'{name}.md').exists():
-            source[0] = source[0].replace(f'\n{name}\n', '\n')
-
-
 def setup(app):
     app.connect('builder-inited', write_reference)
-    app.connect('source-read', drop_absent_guides)

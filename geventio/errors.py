@@ -3,8 +3,8 @@
 System call failures stay the ``OSError`` the call raised. The classes here
 cover what is not a single system call: a connection attempt that failed on
 every candidate, a name that did not resolve, a listener that could not bind
-anywhere, a stream the user closed, and the two ways a future reader can
-come up short.
+anywhere, a stream the user closed, the two ways a future reader can come
+up short, and a proxy that would not open a tunnel.
 """
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     'IncompleteReadError',
     'LimitOverrunError',
     'ListenError',
+    'ProxyError',
     'ResolveError',
     'StreamClosedError',
 ]
@@ -63,6 +64,31 @@ class ListenError(_SyscallError):
 
 class ResolveError(OSError):
     """A name lookup failed or timed out; ``errno`` is the ``EAI_*`` code."""
+
+
+class ProxyError(OSError):
+    """A proxy did not open the tunnel: it refused (a non-2xx HTTP status, a
+    SOCKS5 reply other than success, rejected credentials), answered something
+    that is not its protocol (``EPROTO``), or closed the connection during its
+    handshake (``ECONNRESET``).
+
+    ``errno`` says what kind of failure it was (``ECONNREFUSED``, ``EACCES``
+    for rejected credentials or a forbidden target, ``EHOSTUNREACH`` and so on
+    for the SOCKS5 replies that name one), ``str()`` says it in words.
+
+    Attributes:
+        proxy: ``(host, port)`` of the proxy.
+        reply: what the proxy answered: the HTTP status line (``str``), the
+            SOCKS5 reply code (``int``), or ``None`` when it answered nothing usable.
+    """
+
+    def __init__(self, errno, message, proxy, reply=None):
+        super().__init__(errno, message)
+        self.proxy = proxy
+        self.reply = reply
+
+    def __str__(self):
+        return f'proxy {self.proxy[0]}:{self.proxy[1]}: {self.strerror}'
 
 
 class StreamClosedError(Exception):

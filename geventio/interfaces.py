@@ -13,6 +13,7 @@ __all__ = [
     'IConnector',
     'IDangaSocket',
     'IHandle',
+    'IIOStream',
     'ILeakCheck',
     'IListener',
     'ILoop',
@@ -494,3 +495,67 @@ class ILeakCheck(Interface):
 
     def check():
         """Raise AssertionError naming what was left behind, if anything."""
+
+
+class IIOStream(Interface):
+    """A byte stream that reports IO::Stream's events to one callback.
+
+    Made from a file handle (``fh``) or from ``host`` and ``port`` (resolved,
+    then connected). Its public fields are plain attributes the callback reads
+    and changes; fields whose names start with an upper-case letter belong to
+    the user and are never touched.
+
+    Callback: ``cb(io, events, err)``, or ``cb.<method>(io, events, err)`` when
+    ``cb`` has a method of that name. ``events`` is masked by ``wait_for``,
+    read at every delivery; ``err`` is ``None``, an ``OSError`` from a system
+    call, or one of the error constants of ``geventio.iostream``. It may run
+    inside the constructor (RESOLVED for a numeric host, OUT and SENT for an
+    ``out_buf`` given) and inside ``write()``.
+
+    Guarantees: bytes arrive in ``in_buf`` in order and nothing read is ever
+    discarded; EOF is delivered once, and nothing is read after it; one read
+    per readiness, so the last data's IN and the EOF come in separate calls;
+    events that arise together come in one call (``CONNECTED|OUT|SENT``); a
+    refused connect is an error, never CONNECTED; after ``close()`` the
+    callback is never called again. The library keeps the object alive until
+    ``close()``.
+    """
+
+    fh = Attribute('The file handle: the one given, or the socket made from host '
+                   'and port (None until made).')
+    host = Attribute('Host name or address to connect to, or None (fh given).')
+    port = Attribute('Port to connect to, or None (fh given).')
+    cb = Attribute('The callback (a callable, or an object with a method named '
+                   'by `method`).')
+    method = Attribute("Name of the method called on an object cb (default 'IO').")
+    wait_for = Attribute('Bit mask of the events the callback wants; change it '
+                         'at any time.')
+    in_buf = Attribute('bytearray of the data read and not yet consumed.')
+    in_buf_limit = Attribute('None, or the bytes in_buf may hold while IN is not '
+                             'wanted (0: no limit).')
+    in_bytes = Attribute('Bytes read so far (a counter the user may reset).')
+    out_buf = Attribute('bytearray of the data to write; call write() after '
+                        'changing it.')
+    out_pos = Attribute('None (written bytes leave out_buf), or the offset in '
+                        'out_buf that writing has reached (out_buf kept intact).')
+    out_bytes = Attribute('Bytes written so far (a counter the user may reset).')
+    ip = Attribute('The address resolved from host (read-only).')
+    is_eof = Attribute('True once EOF was read (read-only).')
+    plugin = Attribute('Dict of the plugins, name to plugin, in chain order.')
+    connect_timeout = Attribute('Seconds from the first connect attempt to '
+                                'CONNECTED, or None (default 30).')
+    write_timeout = Attribute('Seconds a write may make no progress, or None '
+                              '(default 30).')
+    lower = Attribute('The first layer below: a plugin, or the layer owning fh.')
+
+    def write(data=None):
+        """Append ``data`` (bytes-like) to out_buf, then send what can go now;
+        OUT or OUT|SENT may reach the callback before this returns.
+        Raises StreamClosedError after close()."""
+
+    def close():
+        """Close fh and stop every event; idempotent."""
+
+    def event(events, err):
+        """Called by the layer below with what happened; delivers it to the
+        callback. For plugins, not for applications."""

@@ -1,6 +1,7 @@
 """The command line and the examples run as their documentation says."""
 
 import ast
+import contextlib
 import os
 import resource
 import socket
@@ -11,6 +12,7 @@ import time
 import pytest
 
 from childproc import Lines
+from iostreams import free_port, microsocks, running, tinyproxy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, 'examples')
@@ -94,12 +96,6 @@ def listening_port(process, prefix='listening on'):
     line = process.stdout.readline()
     assert line.startswith(prefix), (line, stop(process))
     return int(line.split()[-1])
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
 
 
 def test_danga_echo_demo_echoes_three_lines_and_exits_0():
@@ -281,3 +277,56 @@ def test_the_redis_client_talks_resp_to_a_real_redis_server(redis_port):
         'INCR visits -> 1',
         'INCR visits -> 2']
     assert error.startswith('NO-SUCH-COMMAND -> RedisError("ERR unknown command')
+def test_iostream_get_demo_fetches_its_page():
+    result = run(os.path.join(EXAMPLES, 'iostream_get.py'))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith('HTTP/1.0 200 OK\n')  # text mode: CRLF read as LF
+    assert 'Hello from the geventio IOStream demo.' in result.stdout
+    assert 'request sent, waiting for reply...' in result.stderr
+
+
+@pytest.fixture
+def web_server(tmp_path):
+    """Python's own http.server on 127.0.0.1 serving a page from tmp_path; yields
+    its port and the path of its log (one line per request, with the client's
+    address)."""
+    site = tmp_path / 'site'
+    site.mkdir()
+    (site / 'page.html').write_text('<p>served by http.server</p>\n')
+    port, log = free_port(), tmp_path / 'http.log'
+    with running([sys.executable, '-m', 'http.server', str(port), '--bind', '127.0.0.1',
+                  '--directory', str(site)], port, log=log):
+        yield port, log
+
+
+#: Where each proxy's connections come from, so that the web server's log
+#: shows the request went through it (all of 127/8 is loopback).
+PROXY_SOURCES = {None: '127.0.0.1', 'tinyproxy': '127.0.0.2', 'microsocks': '127.0.0.3'}
+
+
+@pytest.mark.parametrize('through', [None, 'tinyproxy', 'microsocks'])
+def test_iostream_get_fetches_from_a_local_server(through, web_server, tmp_path):
+    web_port, log = web_server
+    source = PROXY_SOURCES[through]
+    with contextlib.ExitStack() as stack:
+        args = [os.path.join(EXAMPLES, 'iostream_get.py'),
+                f'http://127.0.0.1:{web_port}/page.html']
+        if through == 'tinyproxy':
+            port = stack.enter_context(tinyproxy(tmp_path, [web_port], bind=source))
+            args += ['--proxy', f'http://127.0.0.1:{port}']
+        elif through == 'microsocks':
+            port = stack.enter_context(microsocks(bind=source))
+            args += ['--proxy', f'socks5://127.0.0.1:{port}']
+        result = run(*args)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith('HTTP/1.0 200 OK\n')  # text mode: CRLF read as LF
+    assert result.stdout.endswith('<p>served by http.server</p>\n')
+    assert f'{source} - - ' in log.read_text() and 'GET /page.html' in log.read_text()
+
+
+def test_iostream_get_demo_through_tinyproxy(tmp_path):
+    with tinyproxy(tmp_path) as port:
+        result = run(os.path.join(EXAMPLES, 'iostream_get.py'),
+                     '--proxy', f'http://127.0.0.1:{port}')
+    assert result.returncode == 0, result.stderr
+    assert 'Hello from the geventio IOStream demo.' in result.stdout

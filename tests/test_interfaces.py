@@ -1,15 +1,20 @@
 """Every public class provides its zope.interface declaration (verifyObject)."""
 
 import socket
+import ssl
 
 import gevent.socket
 import pytest
+import trustme
 from zope.interface.verify import verifyClass, verifyObject
 
 import geventio
 from conftest import HAS_IPV6
 from geventio import interfaces
 from geventio.danga import DangaSocket
+from geventio.iostream import IN, IOStream, IPlugin
+from geventio.iostream.plugins import (HTTPSProxy, Noop, NoopAlias, SOCKS5Proxy,
+                                       TLSClient, TLSServer)
 from geventio.testing import LeakCheck
 from netutil import loopback
 
@@ -56,6 +61,35 @@ def _idle_listener(loop, sockets):
     return geventio.Listener(on_accept=lambda listener, sock: None)
 
 
+def _iostream(loop, sockets):
+    a, _ = sockets.keep(*gevent.socket.socketpair())
+    return IOStream(fh=a, cb=lambda io, events, err: None, wait_for=IN)
+
+
+def _plugin(make_plugin):
+    """A plugin linked into a stream (NoopAlias's fields are its upper's)."""
+    def make(loop, sockets):
+        a, _ = sockets.keep(*gevent.socket.socketpair())
+        plugin = make_plugin()
+        stream = IOStream(fh=a, cb=lambda io, events, err: None, wait_for=IN,
+                          plugin=[('p', plugin)])
+        sockets.keep(stream)
+        return plugin
+    return make
+
+
+def _server_context():
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    trustme.CA().issue_cert('localhost').configure_cert(context)
+    return context
+
+
+def _proxy_plugin(cls):
+    def make(loop, sockets):
+        return cls('127.0.0.1', 1080)
+    return make
+
+
 #: (id, interface, class, make(loop, sockets)): each public class, in the
 #: states where its attributes differ (with and without a handle, listening
 #: or not, over each kind of socket).
@@ -75,11 +109,22 @@ CASES = [
      lambda loop, sockets: geventio.Connector()),
     ('DangaSocket', interfaces.IDangaSocket, DangaSocket, _danga_socket),
     ('LeakCheck', interfaces.ILeakCheck, LeakCheck, lambda loop, sockets: LeakCheck()),
+    ('IOStream', interfaces.IIOStream, IOStream, _iostream),
+]
+
+#: The plugins of geventio.iostream, checked against its own IPlugin.
+PLUGIN_CASES = [
+    ('Noop', IPlugin, Noop, _plugin(Noop)),
+    ('NoopAlias', IPlugin, NoopAlias, _plugin(NoopAlias)),
+    ('TLSClient', IPlugin, TLSClient, _plugin(lambda: TLSClient(server_hostname='localhost'))),
+    ('TLSServer', IPlugin, TLSServer, _plugin(lambda: TLSServer(_server_context()))),
+    ('HTTPSProxy', IPlugin, HTTPSProxy, _proxy_plugin(HTTPSProxy)),
+    ('SOCKS5Proxy', IPlugin, SOCKS5Proxy, _proxy_plugin(SOCKS5Proxy)),
 ]
 
 
-@pytest.mark.parametrize('iface, cls, make', [case[1:] for case in CASES],
-                         ids=[case[0] for case in CASES])
+@pytest.mark.parametrize('iface, cls, make', [case[1:] for case in CASES + PLUGIN_CASES],
+                         ids=[case[0] for case in CASES + PLUGIN_CASES])
 def test_public_class_provides_its_interface(iface, cls, make, loop, sockets):
     assert verifyClass(iface, cls)
     obj = make(loop, sockets)

@@ -9,14 +9,15 @@ a lookup blocks only the calling greenlet.
 
 import socket
 
+import _socket
 import gevent
 
 from .. import addresses
 from .._params import check_int
 from ..errors import ResolveError
 
-__all__ = ['RESOLVE_TIMEOUT', 'getaddrinfo', 'passive', 'pop_hints', 'refuse_hints',
-           'resolve']
+__all__ = ['RESOLVE_TIMEOUT', 'getaddrinfo', 'numeric', 'passive', 'pop_hints',
+           'refuse_hints', 'resolve']
 
 #: Seconds a name lookup may take before it fails with ``EAI_AGAIN``
 #: (``Loop.resolve``'s default, docs/api.md section 2).
@@ -47,6 +48,22 @@ def getaddrinfo(host, service, family=0, socktype=0, protocol=0, flags=0,
         raise ResolveError(err.errno, err.strerror) from None
     except OSError as err:
         raise ResolveError(socket.EAI_FAIL, str(err)) from None
+
+
+def numeric(host, service, socktype=socket.SOCK_STREAM):
+    """The 5-tuples of a numeric ``host`` (an IPv4 or IPv6 literal), made at once
+    in the calling greenlet; ``None`` when ``host`` is a name to look up.
+
+    ``AI_NUMERICHOST`` makes ``getaddrinfo`` parse the literal without any
+    query, so the C function is called directly (``_socket`` is never
+    monkey-patched): the hub's resolver would hand even a literal to its
+    thread pool and block the caller.
+    """
+    try:
+        return _socket.getaddrinfo(host, service, 0, socktype, 0,
+                                   socket.AI_NUMERICHOST)
+    except socket.gaierror:
+        return None
 
 
 def resolve(host, service, hints, timeout=RESOLVE_TIMEOUT):

@@ -17,9 +17,7 @@ not delay the echoes.
 Adding a server is one entry in ``SERVERS``: a name mapped to a ``ServerSpec`` with
 its kind (``'tcp'`` or ``'udp'``), a function ``run(host, port, ready)`` that serves
 forever and calls ``ready(bound_port)`` once listening, and the modules it needs
-(a server whose modules cannot be imported is skipped, with a message). Planned::
-
-    'geventio-iostream': ServerSpec('tcp', _serve_geventio_iostream),
+(a server whose modules cannot be imported is skipped, with a message).
 """
 
 import argparse
@@ -206,6 +204,44 @@ def _serve_geventio_stream(host, port, ready):
     loop.run()
 
 
+def _serve_geventio_iostream(host, port, ready):
+    """geventio ``IOStream`` echo (docs/iostream.md), accepting as IO::Stream's
+    documentation shows: a read watcher on the listening socket that accepts
+    until EAGAIN and makes an ``IOStream(fh=sock, cb=..., wait_for=IN)`` for
+    each connection (EOF too, so that a finished client is closed)."""
+    import socket
+    import gevent
+    from gevent import socket as gsocket
+    from geventio.iostream import EOF, IN, IOStream
+
+    def echo(io, events, err):
+        if err is not None or events & EOF:
+            io.close()
+        elif events & IN:
+            io.write(io.in_buf)
+            del io.in_buf[:]
+
+    listener = gsocket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, port))
+    listener.listen(BACKLOG)
+    listener.setblocking(False)
+
+    def accept():
+        while True:
+            try:
+                sock, _ = listener.accept()
+            except OSError:         # EAGAIN: accepted them all
+                return
+            IOStream(fh=sock, cb=echo, wait_for=IN | EOF)
+
+    hub = gevent.get_hub()
+    watcher = hub.loop.io(listener.fileno(), 1)
+    watcher.start(accept)
+    ready(listener.getsockname()[1])
+    hub.join()
+
+
 def _serve_geventio_socket(host, port, ready):
     """geventio ``Socket`` echo of datagrams (docs/api.md section 5)."""
     import socket
@@ -262,6 +298,7 @@ SERVERS = {
     'uvloop': ServerSpec('tcp', _serve_uvloop, ('uvloop',)),
     'geventio-stream': ServerSpec('tcp', _serve_geventio_stream),
     'geventio-danga': ServerSpec('tcp', _serve_geventio_danga),
+    'geventio-iostream': ServerSpec('tcp', _serve_geventio_iostream),
     'gevent-datagram': ServerSpec('udp', _serve_gevent_datagram),
     'asyncio-datagram': ServerSpec('udp', _serve_asyncio_datagram),
     'geventio-socket': ServerSpec('udp', _serve_geventio_socket),
