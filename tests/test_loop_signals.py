@@ -3,7 +3,9 @@ and the previous disposition back when the last one goes."""
 
 import os
 import signal
+import threading
 
+import gevent
 import pytest
 from gevent.event import Event
 
@@ -115,3 +117,26 @@ def test_a_code_that_is_not_callable_raises_and_watches_nothing(loop):
     with pytest.raises(TypeError, match="code must be callable, not 'nope'"):
         loop.watch_signal('USR1', 'nope')
     assert signal.getsignal(signal.SIGUSR1) is before
+
+
+def test_watching_a_signal_outside_the_main_thread_raises_at_the_call():
+    """Python sets dispositions in the main thread only; refused at the call,
+    it cannot leave a watcher that unwatch_signal could not undo."""
+    errors = []
+
+    def in_a_thread():
+        loop = geventio.Loop()
+        try:
+            loop.watch_signal('USR2', lambda: None)
+        except ValueError as err:
+            errors.append(err)
+        finally:
+            loop.close()
+            gevent.get_hub().destroy(destroy_loop=True)
+
+    thread = threading.Thread(target=in_a_thread)
+    thread.start()
+    thread.join(WAIT)
+    assert not thread.is_alive()
+    assert len(errors) == 1 and 'main thread' in str(errors[0])
+    assert signal.getsignal(signal.SIGUSR2) == signal.SIG_DFL

@@ -92,6 +92,9 @@ def watch(number, code):
     watched = _WATCHED.get(number)
     if watched is None:
         previous = signal.getsignal(number)
+        # Python lets only the main thread set a disposition, and unwatch must
+        # put this one back: refuse here rather than fail part-way there.
+        signal.signal(number, signal.SIG_DFL if previous is None else previous)
         watched = _WATCHED[number] = _Watched(
             gevent.signal_handler(number, _deliver, number), previous)
     watcher_id = next(_ids)

@@ -284,6 +284,8 @@ class Loop:
         Raises:
             TypeError, ValueError: ``signal`` is no signal that can be caught,
                 or ``code`` is not callable.
+            ValueError: called from a thread other than the main thread
+                (Python handles signals there only).
         """
         number = _signals.signal_number(signal)
         if not callable(code):
