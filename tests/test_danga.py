@@ -839,6 +839,8 @@ def test_bad_arguments_raise_at_the_call(socketpair):
         (lambda: obj.read(True), TypeError, 'n must be an int'),
         (lambda: obj.write('text'), TypeError, "not 'text'"),
         (lambda: obj.write(42), TypeError, 'not 42'),
+        (lambda: obj.write(memoryview(b'abcdef')[::2]), TypeError,
+         'data must be a contiguous memoryview'),
         (lambda: obj.push_back_read('text'), TypeError, "not 'text'"),
         (lambda: obj.set_writer_func('send'), TypeError, "fn must be callable or None"),
         (lambda: obj.watch_read('yes'), TypeError, "on must be a bool, not 'yes'"),

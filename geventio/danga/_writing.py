@@ -111,6 +111,8 @@ class Writer:
             return self._flush() if queue else True
         elif isinstance(data, (bytearray, memoryview)):
             if type(data) is memoryview:
+                if not data.contiguous:
+                    raise TypeError(f'data must be a contiguous memoryview, not {data!r}')
                 data = data.cast('B')           # len() in bytes
             piece = _Piece(bytes(data) if queue else data)
         elif callable(data):
