@@ -188,6 +188,32 @@ def test_out_pos_mode_with_a_big_buffer_keeps_every_byte(socketpair):
         assert io.out_buf == payload and io.out_pos == BIG
 
 
+@pytest.mark.parametrize('out_pos', [None, 0])
+def test_a_waiting_write_whose_bytes_the_user_took_back_stops_waiting(out_pos, socketpair):
+    """The kernel is full, then the user empties out_buf (or moves out_pos to its
+    end): once the socket is writable again there is nothing to write, so the
+    write watcher and the write timer stop, as in IO::Stream, and no event
+    comes. Left running, the watcher would wake the stream on every loop turn
+    and the timer would report ETOWRITE for bytes that no longer exist."""
+    a, b = socketpair
+    calls = Calls()
+    loop = gevent.get_hub().loop
+    with closing(stream_on(a, cb=calls, wait_for=OUT | SENT, write_timeout=0.5,
+                           out_pos=out_pos)) as io:
+        settle()
+        idle = loop.activecnt                       # the read watcher
+        io.write(os.urandom(BIG))
+        assert loop.activecnt == idle + 2, 'waiting: the write watcher and timer'
+        if out_pos is None:
+            del io.out_buf[:]
+        else:
+            io.out_pos = len(io.out_buf)
+        assert len(recv_exactly(b, io.out_bytes)) == io.out_bytes   # writable again
+        settle()
+        assert loop.activecnt == idle
+        assert calls == [(OUT, None)]
+
+
 def test_write_from_inside_the_callback_reenters_it(socketpair):
     """write() inside the callback delivers OUT|SENT at once, so the callback
     runs again inside itself (IO::Stream's warning)."""
