@@ -193,6 +193,24 @@ def test_the_connect_request_on_the_wire():
             assert io.lower.upper is io
 
 
+@pytest.mark.parametrize('cls, script', [
+    (HTTPSProxy, lambda sock: (read_request(sock), sock.sendall(b'HTTP/1.0 200 OK\r\n\r\n'))),
+    (SOCKS5Proxy, lambda sock: socks_script([b'\x05\x00', SOCKS_OK], [3, 21])(sock)),
+])
+def test_a_proxy_that_opened_its_tunnel_cannot_serve_a_second_stream(cls, script):
+    """A proxy plugin steps out of its chain once the tunnel is open, which
+    must not make it look free: given to a second stream it would send its
+    request again and then ignore the reply (the handshake is over for it),
+    holding that stream until the connect timeout. The constructor refuses it."""
+    with scripted_proxy(script) as (port, acting):
+        proxy = cls('127.0.0.1', port)
+        with closing(plain_stream(80, proxy)) as first:
+            first.cb.wait_events(CONNECTED)
+            acting.get(timeout=5)
+            with pytest.raises(ValueError, match='plugins of its own'):
+                plain_stream(80, proxy)
+
+
 def test_an_ipv6_target_is_bracketed():
     with scripted_proxy(read_request) as (port, acting):
         with closing(plain_stream(8443, HTTPSProxy('127.0.0.1', port), host='::1')):
@@ -372,6 +390,14 @@ def test_a_target_that_could_break_the_request_is_refused(cls, host):
     with pytest.raises(ValueError, match='cannot be sent to a proxy'):
         IOStream(host=host, port=80, cb=lambda *args: None,
                  plugin=[('proxy', cls('127.0.0.1', 1080))])
+
+
+def test_a_socks5_target_longer_than_255_bytes_is_refused_at_the_call():
+    proxy = SOCKS5Proxy('127.0.0.1', 1080)
+    with pytest.raises(ValueError, match='longer than SOCKS5 allows'):
+        IOStream(host='a.' * 128 + 'b', port=80, cb=lambda *args: None,
+                 plugin=[('proxy', proxy)])
+    assert proxy.target is None         # refused, it is still free for another stream
 
 
 @pytest.mark.parametrize('cls, args, error, message', [

@@ -72,18 +72,24 @@ class ProxyHandshake(Layer):
 
         Raises:
             TypeError: the stream was made from ``fh=`` (no target to ask for).
-            ValueError: the target host cannot be put in a request.
+            ValueError: the target host cannot be put in a request, or this
+                plugin served a stream already (once its tunnel is open it has
+                left that chain, so the stream's own check cannot see it).
         """
+        if self.target is not None:
+            raise ValueError(f'{type(self).__name__} {self.host}:{self.port} served a '
+                             'stream already; each stream needs plugins of its own')
         if host is None:
             raise TypeError(f'{type(self).__name__} needs the IOStream made from '
                             'host= and port= (the target); with fh= there is no '
                             'target to ask the proxy for')
-        self.target = (_ascii_host(host), port)
-        self._check_target()
+        name = _ascii_host(host)
+        self._check_target(name)
+        self.target = (name, port)
         self.lower.prepare(None, self.host, self.port)
 
-    def _check_target(self):
-        """Hook: ``ValueError`` when the protocol cannot carry ``target``."""
+    def _check_target(self, host):
+        """Hook: ``ValueError`` when the protocol cannot carry ``host`` (ASCII)."""
 
     def write(self):
         """See `IPlugin.write`: the data waits in the layer above until the
