@@ -287,6 +287,31 @@ def test_an_endless_reply_header_is_refused():
             assert 'longer than 65536' in str(err)
 
 
+def test_a_proxy_that_refused_drops_what_it_goes_on_sending():
+    """After a refusal the proxy plugin passes nothing more on, and the stream
+    stays open until the user closes it: what the proxy goes on sending must
+    not pile up inside the plugin."""
+    payload = 8 * 1024 * 1024
+
+    def script(sock):
+        read_request(sock)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        sock.sendall(b'HTTP/1.0 403 Forbidden\r\n\r\n' + bytes(payload))
+
+    with scripted_proxy(script) as (port, acting):
+        calls = Calls()
+        proxy = HTTPSProxy('127.0.0.1', port)
+        with closing(plain_stream(80, proxy, cb=calls)) as io:
+            # Small socket buffers both ways: the script's sendall returns
+            # only once the stream has read most of the payload.
+            io.fh.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            assert isinstance(calls.wait_error(), ProxyError)
+            acting.get(timeout=5)
+            settle()
+            assert proxy.in_bytes > payload // 2 and proxy.in_buf == b''
+            assert calls.events == [RESOLVED, 0]
+
+
 def test_a_silent_proxy_is_bounded_by_the_connect_timeout():
     def script(sock):
         read_request(sock)

@@ -235,6 +235,22 @@ def test_a_client_on_fh_needs_a_server_hostname(socketpair, client_context):
     assert a.fileno() != -1
 
 
+def test_a_failed_tls_layer_drops_what_the_peer_goes_on_sending(socketpair, client_context):
+    """After a TLS failure the layer passes nothing more on, and the stream
+    stays open until the user closes it: what the peer goes on sending must
+    not pile up inside the layer, where a hostile peer could fill memory."""
+    a, b = socketpair
+    calls = Calls()
+    tls = TLSClient(client_context, server_hostname='localhost')
+    with closing(IOStream(fh=a, cb=calls, wait_for=IN | EOF, plugin=[('ssl', tls)])):
+        b.sendall(b'HTTP/1.0 400 Bad Request\r\n\r\n')        # no TLS at all
+        assert isinstance(calls.wait_error(), ssl.SSLError)
+        b.sendall(bytes(LARGE))         # returns once the stream read most of it
+        settle()
+        assert tls.in_bytes > LARGE // 2 and tls.in_buf == b''
+        assert len(calls) == 1
+
+
 @pytest.mark.parametrize('bad, message', [
     ({'context': 'yes'}, 'context must be True or an ssl.SSLContext'),
     ({'server_hostname': 5}, 'server_hostname must be a str'),

@@ -14,7 +14,8 @@ resolved here); CONNECTED comes once the tunnel is open, together with IN if
 the proxy sent tunnel bytes right behind its answer. What the layers above
 write meanwhile waits in their own ``out_buf`` (no OUT yet) and goes out when
 the tunnel opens. A refusal, a malformed answer or a connection closed during
-the handshake is a `geventio.errors.ProxyError`; the stream's
+the handshake is a `geventio.errors.ProxyError`, after which the plugin passes
+nothing more on and drops what the proxy goes on sending; the stream's
 ``connect_timeout`` covers the whole handshake, since CONNECTED has not
 reached it yet.
 """
@@ -98,6 +99,7 @@ class ProxyHandshake(Layer):
     def event(self, events, err):
         """See `IPlugin.event`."""
         if self._failed:
+            del self.in_buf[:]      # nothing goes up any more: keep nothing either
             return
         upper = self.upper
         up = 0

@@ -22,7 +22,8 @@ Design: what the events mean above TLS
 - A failed handshake (an unverifiable certificate, a wrong host name, a
   protocol error) is delivered as its ``ssl.SSLError`` (an ``OSError``); the
   alert telling the peer why is still sent. After that the plugin passes
-  nothing more on.
+  nothing more on, and drops what the layer below goes on reading (the
+  stream stays open until the user closes it; a peer must not fill memory).
 
 Certificates are verified by default: ``TLSClient()`` uses geventio's default
 client context (``ssl.create_default_context()``: the system's CAs, host
@@ -105,6 +106,7 @@ class _TLS(Layer):
     def event(self, events, err):
         """See `IPlugin.event`."""
         if self._failed:
+            del self.in_buf[:]      # nothing goes up any more: keep nothing either
             return
         upper = self.upper
         up = 0
