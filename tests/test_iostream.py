@@ -124,6 +124,19 @@ def test_a_reset_is_an_oserror_for_the_callback():
             assert isinstance(err, OSError) and err.errno == errno.ECONNRESET
 
 
+def test_a_write_to_a_closed_peer_is_epipe_for_the_callback_inside_write(socketpair):
+    """The error arrives before write() returns; the stream stays open (errors
+    never close it) and keeps every unwritten byte."""
+    a, b = socketpair
+    calls = Calls()
+    with closing(stream_on(a, cb=calls)) as io:
+        b.close()
+        io.write(b'lost')
+        err, = calls.errors
+        assert isinstance(err, BrokenPipeError) and err.errno == errno.EPIPE
+        assert calls == [(0, err)] and io.out_buf == b'lost' and not io._closed
+
+
 # -- fh mode: writing ---------------------------------------------------------------
 
 def test_out_buf_given_is_written_inside_the_constructor(socketpair):

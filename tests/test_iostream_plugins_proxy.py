@@ -9,11 +9,12 @@ import socket
 import ssl
 
 import gevent
+import gevent.event
 import gevent.socket
 import pytest
 import trustme
 
-from conftest import recv_exactly, settle
+from conftest import WAIT, recv_exactly, settle
 from geventio.errors import ProxyError
 from geventio.iostream import (CONNECTED, ETOCONNECT, IN, OUT, RESOLVED, SENT,
                                IOStream)
@@ -236,6 +237,47 @@ def test_data_written_early_follows_the_request_and_tunnel_bytes_come_as_in():
             assert io.out_bytes == 5 and io.in_bytes == 21
 
 
+def watched(cls):
+    """``cls`` whose instances set their ``read`` Event whenever the layer below
+    hands them bytes, so that a script can answer one read at a time."""
+    class Watched(cls):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.read = gevent.event.Event()
+
+        def event(self, events, err):
+            if events & IN:
+                self.read.set()
+            super().event(events, err)
+    return Watched
+
+
+def trickle(sock, data, plugin):
+    """Send ``data`` to ``plugin`` (a `watched` one) one byte per read."""
+    for index in range(len(data)):
+        plugin.read.clear()
+        sock.sendall(data[index:index + 1])
+        assert plugin.read.wait(WAIT), f'byte {index} of {data!r} was not read'
+
+
+def test_a_reply_split_at_every_byte_opens_the_tunnel():
+    proxies = []
+
+    def script(sock):
+        read_request(sock)
+        trickle(sock, b'HTTP/1.1 200 Connection established\r\nVia: 1.1 x\r\n\r\n',
+                proxies[0])
+        sock.sendall(b'tunnel')
+
+    with scripted_proxy(script) as (port, acting):
+        proxies.append(watched(HTTPSProxy)('127.0.0.1', port))
+        calls = Calls()
+        with closing(plain_stream(80, proxies[0], cb=calls)) as io:
+            calls.wait(lambda c: io.in_buf == b'tunnel', 'the tunnel bytes')
+            assert calls.errors == [] and calls.events[:2] == [RESOLVED, CONNECTED]
+            acting.get(timeout=5)
+
+
 @pytest.mark.parametrize('reply, code, text', [
     (b'HTTP/1.0 403 Forbidden\r\n\r\n', errno.EACCES, 'HTTP/1.0 403 Forbidden'),
     (b'HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n', errno.ECONNREFUSED,
@@ -353,6 +395,48 @@ def test_socks5_requests_pass_names_unresolved(host, request_bytes):
                                   host=host)):
             calls.wait_events(CONNECTED)
             assert acting.get(timeout=5) == [b'\x05\x01\x00', request_bytes]
+
+
+@pytest.mark.parametrize('bound', [
+    b'\x01' + socket.inet_pton(socket.AF_INET, '192.0.2.1') + b'\x1f\x90',
+    b'\x03\x0bproxy.local\x1f\x90',
+    b'\x04' + socket.inet_pton(socket.AF_INET6, '2001:db8::2') + b'\x1f\x90',
+], ids=['ipv4', 'domain', 'ipv6'])
+def test_socks5_replies_of_every_address_type_split_at_every_byte(bound):
+    """The bound address in the reply may be of any type (RFC 1928 section 6);
+    the tunnel opens after exactly its last byte, what follows is the target's."""
+    proxies = []
+
+    def script(sock):
+        greeting = recv_exactly(sock, 3)
+        trickle(sock, b'\x05\x00', proxies[0])
+        request = recv_exactly(sock, 21)
+        trickle(sock, b'\x05\x00\x00' + bound, proxies[0])
+        sock.sendall(b'tunnel')
+        return greeting, request
+
+    with scripted_proxy(script) as (port, acting):
+        proxies.append(watched(SOCKS5Proxy)('127.0.0.1', port))
+        calls = Calls()
+        with closing(plain_stream(80, proxies[0], cb=calls)) as io:
+            calls.wait(lambda c: io.in_buf == b'tunnel', 'the tunnel bytes')
+            assert calls.errors == [] and calls.events[:2] == [RESOLVED, CONNECTED]
+            assert acting.get(timeout=5) == (
+                b'\x05\x01\x00', b'\x05\x01\x00\x03\x0etarget.example\x00\x50')
+
+
+@pytest.mark.parametrize('replies, message', [
+    ([b'\x05\x02'], 'chose method 2 that was not offered'),
+    ([b'\x05\x00', b'\x05\x00\x00\x07\x00\x00'], 'unknown address type 7'),
+    ([b'\x04\x00'], 'not a SOCKS5 reply (version 4)'),
+])
+def test_a_socks5_proxy_that_breaks_the_protocol_is_eproto(replies, message):
+    with scripted_proxy(socks_script(replies, [3, 21])) as (port, _):
+        calls = Calls()
+        with closing(plain_stream(80, SOCKS5Proxy('127.0.0.1', port), cb=calls)):
+            err = calls.wait_error()
+            assert isinstance(err, ProxyError) and err.errno == errno.EPROTO
+            assert message in str(err)
 
 
 def test_socks5_user_and_password_on_the_wire():

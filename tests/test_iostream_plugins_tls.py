@@ -321,6 +321,21 @@ def test_one_iostream_to_another_both_ways_with_eof(socketpair, ca, server_conte
         assert client.is_eof and client_calls.events.count(EOF) == 1
 
 
+def test_a_peer_that_closes_before_the_handshake_is_an_error_not_eof(socketpair,
+                                                                   server_context):
+    """A connection that ends before TLS is up is a truncated handshake: an
+    ssl.SSLError for the callback, neither EOF nor is_eof."""
+    a, b = socketpair
+    calls = Calls()
+    with closing(IOStream(fh=a, cb=calls, wait_for=EVERYTHING,
+                          plugin=[('ssl', TLSServer(server_context))])) as io:
+        b.close()
+        err = calls.wait_error()
+        settle()
+        assert isinstance(err, ssl.SSLEOFError) and calls == [(0, err)]
+        assert io.is_eof is False
+
+
 def test_close_notify_is_eof_apart_from_the_last_data(ca, client_context):
     """The peer's last data and its close_notify arrive together; IN and EOF
     still come in two calls."""
