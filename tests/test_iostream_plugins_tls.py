@@ -336,6 +336,28 @@ def test_a_peer_that_closes_before_the_handshake_is_an_error_not_eof(socketpair,
         assert io.is_eof is False
 
 
+def test_data_decrypted_before_a_broken_record_is_in_and_counted(socketpair, ca,
+                                                                client_context):
+    """A good record and a broken one in the same read: the good one's bytes
+    reach in_buf, count in in_bytes and are reported as IN, together with the
+    error the broken record raised."""
+    a, b = socketpair
+    calls = Calls()
+    with closing(IOStream(fh=a, cb=calls, wait_for=IN | EOF,
+                          plugin=[('ssl', TLSClient(client_context,
+                                                    server_hostname='localhost'))])) as io:
+        with gevent_server_context(ca).wrap_socket(b, server_side=True) as peer:
+            peer.sendall(b'warm')
+            calls.wait_events(IN)
+            # Both writes land before the stream's greenlet runs again.
+            peer.sendall(b'data')
+            os.write(peer.fileno(), b'\x17\x03\x03\x00\x05bogus')   # no valid record
+            err = calls.wait_error()
+            assert isinstance(err, ssl.SSLError)
+            assert calls == [(IN, None), (IN, err)]
+            assert io.in_buf == b'warmdata' and io.in_bytes == 8
+
+
 def test_close_notify_is_eof_apart_from_the_last_data(ca, client_context):
     """The peer's last data and its close_notify arrive together; IN and EOF
     still come in two calls."""
