@@ -406,8 +406,7 @@ def test_an_exception_in_the_callback_closes_that_stream_only(socketpair, socket
     calm = Calls()
     with closing(stream_on(a, cb=bad), stream_on(c, cb=calm)) as (broken, fine):
         b.sendall(b'x')
-        gevent.sleep(0)
-        settle()
+        settle()                    # the read, the exception, the close
         assert a.fileno() == -1
         assert [r.exc_info[0] for r in callback_errors] == [RuntimeError]
         assert 'closing it' in callback_errors[0].getMessage()

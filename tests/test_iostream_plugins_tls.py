@@ -144,8 +144,7 @@ def test_an_exception_in_a_plugin_closes_the_stream(socketpair, callback_errors)
 
     with closing(stream_on(a, plugin=[('broken', Broken())])):
         b.sendall(b'x')
-        gevent.sleep(0.01)
-        settle()
+        settle()                    # the read, the exception, the close
         assert a.fileno() == -1
         assert [r.exc_info[0] for r in callback_errors] == [RuntimeError]
 
