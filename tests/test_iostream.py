@@ -18,7 +18,7 @@ import gevent.socket
 import gevent.ssl
 import pytest
 
-from conftest import HAS_IPV6, recv_exactly, settle, unix_pair
+from conftest import HAS_IPV6, WAIT, recv_exactly, settle, unix_pair
 from geventio._io import resolving
 from geventio.errors import ResolveError, StreamClosedError
 from geventio.iostream import (CONNECTED, EDNS, EDNSNODATA, EDNSNXDOMAIN, EINBUFLIMIT,
@@ -421,6 +421,37 @@ def test_user_fields_start_with_an_upper_case_letter(socketpair):
         assert io.MyData == {'n': 1} and io.Counter == 0
         io.Counter += 1
         assert io.Counter == 1
+
+
+def test_a_callback_may_block_cooperatively_while_its_stream_stays_readable(socketpair,
+                                                                          sockets):
+    """A callback blocked in a cooperative call (a database query, say) holds
+    up its own stream only: others go on, the stream's read watcher rests
+    instead of waking the hub on every turn while more data waits, and that
+    data is read once the callback returns."""
+    a, b = socketpair
+    c, d = sockets.keep(*gevent.socket.socketpair())
+    release = gevent.event.Event()
+    loop = gevent.get_hub().loop
+
+    def query(io, events, err):
+        if events & IN and not release.is_set():
+            assert release.wait(WAIT)
+
+    calls, other = Calls(then=query), Calls()
+    with closing(stream_on(a, cb=calls, wait_for=IN),
+                 stream_on(c, cb=other, wait_for=IN)) as (io, _):
+        b.sendall(b'first')
+        calls.wait_events(IN)                   # the callback is blocked now
+        busy = loop.activecnt
+        b.sendall(b'second')                    # readable while it is busy
+        d.sendall(b'other')
+        other.wait_events(IN)
+        settle()
+        assert loop.activecnt == busy - 1, "the busy stream's read watcher rests"
+        release.set()
+        calls.wait(lambda c: io.in_buf == b'firstsecond', 'the data that waited')
+        assert calls.events == [IN, IN]
 
 
 def test_the_library_keeps_a_stream_alive_until_close(socketpair):
