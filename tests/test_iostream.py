@@ -20,6 +20,7 @@ import pytest
 
 from conftest import HAS_IPV6, WAIT, recv_exactly, settle, unix_pair
 from geventio._io import resolving
+from geventio._io import sockets as sockets_module
 from geventio.errors import ResolveError, StreamClosedError
 from geventio.iostream import (CONNECTED, EDNS, EDNSNODATA, EDNSNXDOMAIN, EINBUFLIMIT,
                                EOF, EREQINBUFLIMIT, EREQINEOF, ETOCONNECT, ETORESOLVE,
@@ -596,6 +597,28 @@ def test_each_address_is_tried_in_turn(monkeypatch):
             accept(server).close()
 
 
+def test_an_address_that_fails_at_once_is_closed_and_the_next_one_tried(monkeypatch):
+    """A connect that fails in the call itself (a multicast address: the
+    kernel answers ENETUNREACH without sending anything) closes that
+    attempt's socket before the next address is tried."""
+    made = []
+    new_socket = sockets_module.new_socket
+    monkeypatch.setattr(sockets_module, 'new_socket',
+                        lambda *args: made.append(new_socket(*args)) or made[-1])
+    with live_listener() as server:
+        live = server.getsockname()
+        answers = [(socket.AF_INET, socket.SOCK_STREAM, 6, '', ('224.0.0.1', live[1])),
+                   (socket.AF_INET, socket.SOCK_STREAM, 6, '', live)]
+        monkeypatch.setattr(resolving, 'getaddrinfo', lambda *args, **kw: answers)
+        calls = Calls()
+        with closing(IOStream(host='two.example', port=live[1], cb=calls,
+                              wait_for=EVERYTHING)) as io:
+            calls.wait_events(CONNECTED)
+            assert calls.errors == [] and io.fh.getpeername() == live
+            assert len(made) == 2 and made[0].fileno() == -1 and io.fh is made[1]
+            accept(server).close()
+
+
 def test_a_refused_connect_is_an_error_never_connected():
     host, port = closed_port()
     calls = Calls()
@@ -642,6 +665,21 @@ def test_connect_timeout_against_a_full_accept_queue():
             assert time.monotonic() - started >= 0.15   # libev's clock is per loop turn
             settle()
             assert calls.events == [RESOLVED, 0]
+
+
+def test_the_connect_timeout_ends_at_connected():
+    """Once CONNECTED came, connect_timeout no longer counts: well past it the
+    stream still reads, and no ETOCONNECT comes."""
+    with live_listener() as server:
+        calls = Calls()
+        with closing(IOStream(host='127.0.0.1', port=server.getsockname()[1], cb=calls,
+                              wait_for=EVERYTHING, connect_timeout=0.1)) as io:
+            calls.wait_events(CONNECTED)
+            with accept(server) as peer:
+                gevent.sleep(0.3)                   # three connect timeouts pass
+                peer.sendall(b'still here')
+                calls.wait_events(IN)
+                assert calls.errors == [] and io.in_buf == b'still here'
 
 
 def test_write_timeout_with_a_peer_that_stops_reading_rearmed_by_progress(socketpair):

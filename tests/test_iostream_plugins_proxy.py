@@ -355,15 +355,24 @@ def test_a_proxy_that_refused_drops_what_it_goes_on_sending():
 
 
 def test_a_silent_proxy_is_bounded_by_the_connect_timeout():
+    """ETOCONNECT ends the connecting: the tunnel the proxy opens too late is
+    never read, so no CONNECTED follows the error."""
+    timed_out = gevent.event.Event()
+
     def script(sock):
         read_request(sock)
-        gevent.sleep(30)
+        assert timed_out.wait(WAIT)
+        sock.sendall(b'HTTP/1.0 200 OK\r\n\r\ntoo late')
 
-    with scripted_proxy(script) as (port, _):
+    with scripted_proxy(script) as (port, acting):
         calls = Calls()
         with closing(plain_stream(80, HTTPSProxy('127.0.0.1', port), cb=calls,
-                                  connect_timeout=0.2)):
+                                  connect_timeout=0.2)) as io:
             assert calls.wait_error() is ETOCONNECT
+            timed_out.set()
+            acting.get(timeout=5)
+            settle()
+            assert calls.events == [RESOLVED, 0] and io.in_buf == b''
 
 
 def socks_script(replies, reads):

@@ -357,6 +357,31 @@ def test_data_decrypted_before_a_broken_record_is_in_and_counted(socketpair, ca,
             assert io.in_buf == b'warmdata' and io.in_bytes == 8
 
 
+def test_close_on_the_last_data_ends_every_event_with_close_notify_behind_it(
+        socketpair, ca, client_context):
+    """The last record and close_notify come in one read; the callback closes
+    the stream on the data's IN, so the EOF found in the same read never
+    reaches it."""
+    a, b = socketpair
+
+    def peer():
+        with gevent_server_context(ca).wrap_socket(b, server_side=True) as tls:
+            tls.sendall(b'goodbye')
+            try:
+                tls.unwrap()    # sends close_notify at once, then waits in vain
+            except (ssl.SSLError, OSError):
+                pass            # the stream closed without answering
+
+    calls = Calls(then=lambda io, events, err: io.close())
+    IOStream(fh=a, cb=calls, wait_for=IN | EOF,
+             plugin=[('ssl', TLSClient(client_context, server_hostname='localhost'))])
+    serving = gevent.spawn(peer)
+    calls.wait_events(IN)
+    serving.get(timeout=5)
+    settle()
+    assert calls == [(IN, None)] and a.fileno() == -1
+
+
 def test_close_notify_is_eof_apart_from_the_last_data(ca, client_context):
     """The peer's last data and its close_notify arrive together; IN and EOF
     still come in two calls."""
