@@ -455,6 +455,28 @@ def test_a_callback_may_block_cooperatively_while_its_stream_stays_readable(sock
         assert calls.events == [IN, IN]
 
 
+def test_a_timer_that_fires_while_the_callback_blocks_comes_when_it_returns(socketpair):
+    """The write timer fires while the stream's callback is blocked: ETOWRITE
+    is kept and delivered as soon as the callback returns, not at the timer's
+    next period."""
+    a, b = socketpair
+    release = gevent.event.Event()
+
+    def query(io, events, err):
+        if events & IN:
+            assert release.wait(WAIT)
+
+    calls = Calls(then=query)
+    with closing(stream_on(a, cb=calls, wait_for=IN, write_timeout=0.3)) as io:
+        io.write(os.urandom(BIG))               # stuck: the peer never reads
+        b.sendall(b'x')
+        calls.wait_events(IN)                   # the callback is blocked now
+        gevent.sleep(0.45)                      # the timer fires at 0.3 s meanwhile
+        release.set()
+        settle()                                # well before its next turn at 0.6 s
+        assert calls == [(IN, None), (0, ETOWRITE)] and io.out_bytes < BIG
+
+
 def test_the_library_keeps_a_stream_alive_until_close(socketpair):
     a, b = socketpair
     seen = []

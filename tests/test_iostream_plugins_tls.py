@@ -89,6 +89,25 @@ def test_noop_and_noop_alias_give_identical_results(sockets):
     assert results[0] == results[1] == results[2]
 
 
+@pytest.mark.parametrize('make', [Noop, NoopAlias])
+def test_out_pos_mode_through_a_plugin_sends_each_byte_once(make, socketpair):
+    """With out_pos set the plugin takes from out_pos on and moves it, leaving
+    out_buf intact; a second write sends only what was added."""
+    a, b = socketpair
+    data = bytearray(b'0123456789')
+    with closing(stream_on(a, out_buf=data, out_pos=4, plugin=[('p', make())])) as io:
+        assert recv_exactly(b, 6) == b'456789'
+        data += b'ab'
+        io.write()
+        assert recv_exactly(b, 2) == b'ab'
+        assert io.out_buf is data and data == b'0123456789ab'
+        assert io.out_pos == 12 and io.out_bytes == 8
+        io.write()                                  # nothing new: nothing sent
+        b.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            b.recv(1)
+
+
 def test_noop_copies_and_noop_alias_shares(socketpair):
     a, b = socketpair
     noop, alias = Noop(), NoopAlias()
