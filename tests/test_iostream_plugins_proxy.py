@@ -260,22 +260,28 @@ def trickle(sock, data, plugin):
         assert plugin.read.wait(WAIT), f'byte {index} of {data!r} was not read'
 
 
-def test_a_reply_split_at_every_byte_opens_the_tunnel():
-    proxies = []
-
-    def script(sock):
-        read_request(sock)
-        trickle(sock, b'HTTP/1.1 200 Connection established\r\nVia: 1.1 x\r\n\r\n',
-                proxies[0])
-        sock.sendall(b'tunnel')
-
-    with scripted_proxy(script) as (port, acting):
-        proxies.append(watched(HTTPSProxy)('127.0.0.1', port))
+def tunnel_through(cls, answer):
+    """Open a tunnel to target.example:80 through a scripted ``cls`` proxy
+    (made `watched`) whose ``answer(sock, plugin)`` acts out the handshake and
+    then sends ``b'tunnel'``; returns what ``answer`` returned."""
+    plugins = []
+    with scripted_proxy(lambda sock: answer(sock, plugins[0])) as (port, acting):
+        plugins.append(watched(cls)('127.0.0.1', port))
         calls = Calls()
-        with closing(plain_stream(80, proxies[0], cb=calls)) as io:
+        with closing(plain_stream(80, plugins[0], cb=calls)) as io:
             calls.wait(lambda c: io.in_buf == b'tunnel', 'the tunnel bytes')
             assert calls.errors == [] and calls.events[:2] == [RESOLVED, CONNECTED]
-            acting.get(timeout=5)
+            return acting.get(timeout=5)
+
+
+def test_a_reply_split_at_every_byte_opens_the_tunnel():
+    def answer(sock, plugin):
+        read_request(sock)
+        trickle(sock, b'HTTP/1.1 200 Connection established\r\nVia: 1.1 x\r\n\r\n',
+                plugin)
+        sock.sendall(b'tunnel')
+
+    tunnel_through(HTTPSProxy, answer)
 
 
 @pytest.mark.parametrize('reply, code, text', [
@@ -414,24 +420,16 @@ def test_socks5_requests_pass_names_unresolved(host, request_bytes):
 def test_socks5_replies_of_every_address_type_split_at_every_byte(bound):
     """The bound address in the reply may be of any type (RFC 1928 section 6);
     the tunnel opens after exactly its last byte, what follows is the target's."""
-    proxies = []
-
-    def script(sock):
+    def answer(sock, plugin):
         greeting = recv_exactly(sock, 3)
-        trickle(sock, b'\x05\x00', proxies[0])
+        trickle(sock, b'\x05\x00', plugin)
         request = recv_exactly(sock, 21)
-        trickle(sock, b'\x05\x00\x00' + bound, proxies[0])
+        trickle(sock, b'\x05\x00\x00' + bound, plugin)
         sock.sendall(b'tunnel')
         return greeting, request
 
-    with scripted_proxy(script) as (port, acting):
-        proxies.append(watched(SOCKS5Proxy)('127.0.0.1', port))
-        calls = Calls()
-        with closing(plain_stream(80, proxies[0], cb=calls)) as io:
-            calls.wait(lambda c: io.in_buf == b'tunnel', 'the tunnel bytes')
-            assert calls.errors == [] and calls.events[:2] == [RESOLVED, CONNECTED]
-            assert acting.get(timeout=5) == (
-                b'\x05\x01\x00', b'\x05\x01\x00\x03\x0etarget.example\x00\x50')
+    assert tunnel_through(SOCKS5Proxy, answer) == (
+        b'\x05\x01\x00', b'\x05\x01\x00\x03\x0etarget.example\x00\x50')
 
 
 @pytest.mark.parametrize('replies, message', [
