@@ -488,6 +488,22 @@ def test_the_library_keeps_a_stream_alive_until_close(socketpair):
     seen[0].close()
 
 
+def test_the_library_keeps_a_stream_alive_until_close_with_no_descriptor_left():
+    """A connect that fails inside the constructor (a multicast address: the
+    kernel answers ENETUNREACH without sending anything) leaves the stream no
+    socket, no watcher and no greenlet that could hold it; the library still
+    keeps it until close()."""
+    marker = object()
+    calls = Calls()
+    IOStream(host='224.0.0.1', port=9, cb=calls, wait_for=EVERYTHING, Mine=marker)
+    assert calls.errors[0].errno == errno.ENETUNREACH
+    gc.collect()
+    kept = [obj for obj in gc.get_objects()
+            if isinstance(obj, IOStream) and getattr(obj, 'Mine', None) is marker]
+    assert len(kept) == 1 and kept[0].fh is None
+    kept[0].close()
+
+
 # -- kinds of fh ------------------------------------------------------------------------
 
 def test_a_pipe_each_way(pipe):
