@@ -58,8 +58,9 @@ def fetch(url, proxy=None):
     plugins = [('ssl', TLSClient())] if target.scheme == 'https' else []
     if proxy:
         plugins.append(('proxy', proxy_plugin(proxy)))
+    host = target.netloc.rpartition('@')[2]     # never the URL's user:password
     request = (f'GET {target.path or "/"}{"?" + target.query if target.query else ""} '
-               f'HTTP/1.0\r\nHost: {target.netloc}\r\nConnection: close\r\n\r\n')
+               f'HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n')
     reply = AsyncResult()
 
     def client(io, events, err):

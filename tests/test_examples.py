@@ -2,6 +2,7 @@
 
 import ast
 import contextlib
+import importlib.util
 import os
 import resource
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import gevent.server
 import pytest
 
 from childproc import Lines
@@ -277,12 +279,45 @@ def test_the_redis_client_talks_resp_to_a_real_redis_server(redis_port):
         'INCR visits -> 1',
         'INCR visits -> 2']
     assert error.startswith('NO-SUCH-COMMAND -> RedisError("ERR unknown command')
+
+
 def test_iostream_get_demo_fetches_its_page():
     result = run(os.path.join(EXAMPLES, 'iostream_get.py'))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith('HTTP/1.0 200 OK\n')  # text mode: CRLF read as LF
     assert 'Hello from the geventio IOStream demo.' in result.stdout
     assert 'request sent, waiting for reply...' in result.stderr
+
+
+def test_iostream_get_keeps_the_urls_credentials_out_of_the_host_header():
+    """``Host`` is the URL's host and port only (RFC 9110 section 7.2): a
+    ``user:password@`` in the URL must not reach the server in it. The
+    example's fetch() runs in this process against a server that keeps the
+    request it got."""
+    spec = importlib.util.spec_from_file_location(
+        'iostream_get', os.path.join(EXAMPLES, 'iostream_get.py'))
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    requests = []
+
+    def serve(sock, _address):
+        with sock:
+            request = b''
+            while b'\r\n\r\n' not in request:
+                request += sock.recv(4096)
+            requests.append(request)
+            sock.sendall(b'HTTP/1.0 204 No Content\r\n\r\n')
+
+    server = gevent.server.StreamServer(('127.0.0.1', 0), serve)
+    server.start()
+    try:
+        reply = example.fetch(f'http://alice:s3cret@127.0.0.1:{server.server_port}/p?q=1')
+    finally:
+        server.stop()
+    assert reply.startswith(b'HTTP/1.0 204')
+    assert requests[0].startswith(
+        b'GET /p?q=1 HTTP/1.0\r\nHost: 127.0.0.1:%d\r\n' % server.server_port)
+    assert b's3cret' not in requests[0] and b'alice' not in requests[0]
 
 
 @pytest.fixture

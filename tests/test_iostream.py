@@ -18,8 +18,9 @@ import gevent.socket
 import gevent.ssl
 import pytest
 
-from conftest import HAS_IPV6, recv_exactly, settle, unix_pair
+from conftest import HAS_IPV6, WAIT, recv_exactly, settle, unix_pair
 from geventio._io import resolving
+from geventio._io import sockets as sockets_module
 from geventio.errors import ResolveError, StreamClosedError
 from geventio.iostream import (CONNECTED, EDNS, EDNSNODATA, EDNSNXDOMAIN, EINBUFLIMIT,
                                EOF, EREQINBUFLIMIT, EREQINEOF, ETOCONNECT, ETORESOLVE,
@@ -124,6 +125,19 @@ def test_a_reset_is_an_oserror_for_the_callback():
             assert isinstance(err, OSError) and err.errno == errno.ECONNRESET
 
 
+def test_a_write_to_a_closed_peer_is_epipe_for_the_callback_inside_write(socketpair):
+    """The error arrives before write() returns; the stream stays open (errors
+    never close it) and keeps every unwritten byte."""
+    a, b = socketpair
+    calls = Calls()
+    with closing(stream_on(a, cb=calls)) as io:
+        b.close()
+        io.write(b'lost')
+        err, = calls.errors
+        assert isinstance(err, BrokenPipeError) and err.errno == errno.EPIPE
+        assert calls == [(0, err)] and io.out_buf == b'lost' and not io._closed
+
+
 # -- fh mode: writing ---------------------------------------------------------------
 
 def test_out_buf_given_is_written_inside_the_constructor(socketpair):
@@ -186,6 +200,32 @@ def test_out_pos_mode_with_a_big_buffer_keeps_every_byte(socketpair):
         calls.wait_events(SENT)
         assert got.get(timeout=5) == payload
         assert io.out_buf == payload and io.out_pos == BIG
+
+
+@pytest.mark.parametrize('out_pos', [None, 0])
+def test_a_waiting_write_whose_bytes_the_user_took_back_stops_waiting(out_pos, socketpair):
+    """The kernel is full, then the user empties out_buf (or moves out_pos to its
+    end): once the socket is writable again there is nothing to write, so the
+    write watcher and the write timer stop, as in IO::Stream, and no event
+    comes. Left running, the watcher would wake the stream on every loop turn
+    and the timer would report ETOWRITE for bytes that no longer exist."""
+    a, b = socketpair
+    calls = Calls()
+    loop = gevent.get_hub().loop
+    with closing(stream_on(a, cb=calls, wait_for=OUT | SENT, write_timeout=0.5,
+                           out_pos=out_pos)) as io:
+        settle()
+        idle = loop.activecnt                       # the read watcher
+        io.write(os.urandom(BIG))
+        assert loop.activecnt == idle + 2, 'waiting: the write watcher and timer'
+        if out_pos is None:
+            del io.out_buf[:]
+        else:
+            io.out_pos = len(io.out_buf)
+        assert len(recv_exactly(b, io.out_bytes)) == io.out_bytes   # writable again
+        settle()
+        assert loop.activecnt == idle
+        assert calls == [(OUT, None)]
 
 
 def test_write_from_inside_the_callback_reenters_it(socketpair):
@@ -367,8 +407,7 @@ def test_an_exception_in_the_callback_closes_that_stream_only(socketpair, socket
     calm = Calls()
     with closing(stream_on(a, cb=bad), stream_on(c, cb=calm)) as (broken, fine):
         b.sendall(b'x')
-        gevent.sleep(0)
-        settle()
+        settle()                    # the read, the exception, the close
         assert a.fileno() == -1
         assert [r.exc_info[0] for r in callback_errors] == [RuntimeError]
         assert 'closing it' in callback_errors[0].getMessage()
@@ -385,6 +424,59 @@ def test_user_fields_start_with_an_upper_case_letter(socketpair):
         assert io.Counter == 1
 
 
+def test_a_callback_may_block_cooperatively_while_its_stream_stays_readable(socketpair,
+                                                                          sockets):
+    """A callback blocked in a cooperative call (a database query, say) holds
+    up its own stream only: others go on, the stream's read watcher rests
+    instead of waking the hub on every turn while more data waits, and that
+    data is read once the callback returns."""
+    a, b = socketpair
+    c, d = sockets.keep(*gevent.socket.socketpair())
+    release = gevent.event.Event()
+    loop = gevent.get_hub().loop
+
+    def query(io, events, err):
+        if events & IN and not release.is_set():
+            assert release.wait(WAIT)
+
+    calls, other = Calls(then=query), Calls()
+    with closing(stream_on(a, cb=calls, wait_for=IN),
+                 stream_on(c, cb=other, wait_for=IN)) as (io, _):
+        b.sendall(b'first')
+        calls.wait_events(IN)                   # the callback is blocked now
+        busy = loop.activecnt
+        b.sendall(b'second')                    # readable while it is busy
+        d.sendall(b'other')
+        other.wait_events(IN)
+        settle()
+        assert loop.activecnt == busy - 1, "the busy stream's read watcher rests"
+        release.set()
+        calls.wait(lambda c: io.in_buf == b'firstsecond', 'the data that waited')
+        assert calls.events == [IN, IN]
+
+
+def test_a_timer_that_fires_while_the_callback_blocks_comes_when_it_returns(socketpair):
+    """The write timer fires while the stream's callback is blocked: ETOWRITE
+    is kept and delivered as soon as the callback returns, not at the timer's
+    next period."""
+    a, b = socketpair
+    release = gevent.event.Event()
+
+    def query(io, events, err):
+        if events & IN:
+            assert release.wait(WAIT)
+
+    calls = Calls(then=query)
+    with closing(stream_on(a, cb=calls, wait_for=IN, write_timeout=0.3)) as io:
+        io.write(os.urandom(BIG))               # stuck: the peer never reads
+        b.sendall(b'x')
+        calls.wait_events(IN)                   # the callback is blocked now
+        gevent.sleep(0.45)                      # the timer fires at 0.3 s meanwhile
+        release.set()
+        settle()                                # well before its next turn at 0.6 s
+        assert calls == [(IN, None), (0, ETOWRITE)] and io.out_bytes < BIG
+
+
 def test_the_library_keeps_a_stream_alive_until_close(socketpair):
     a, b = socketpair
     seen = []
@@ -394,6 +486,22 @@ def test_the_library_keeps_a_stream_alive_until_close(socketpair):
     b.sendall(b'still here')
     calls.wait_events(IN)
     seen[0].close()
+
+
+def test_the_library_keeps_a_stream_alive_until_close_with_no_descriptor_left():
+    """A connect that fails inside the constructor (a multicast address: the
+    kernel answers ENETUNREACH without sending anything) leaves the stream no
+    socket, no watcher and no greenlet that could hold it; the library still
+    keeps it until close()."""
+    marker = object()
+    calls = Calls()
+    IOStream(host='224.0.0.1', port=9, cb=calls, wait_for=EVERYTHING, Mine=marker)
+    assert calls.errors[0].errno == errno.ENETUNREACH
+    gc.collect()
+    kept = [obj for obj in gc.get_objects()
+            if isinstance(obj, IOStream) and getattr(obj, 'Mine', None) is marker]
+    assert len(kept) == 1 and kept[0].fh is None
+    kept[0].close()
 
 
 # -- kinds of fh ------------------------------------------------------------------------
@@ -527,6 +635,28 @@ def test_each_address_is_tried_in_turn(monkeypatch):
             accept(server).close()
 
 
+def test_an_address_that_fails_at_once_is_closed_and_the_next_one_tried(monkeypatch):
+    """A connect that fails in the call itself (a multicast address: the
+    kernel answers ENETUNREACH without sending anything) closes that
+    attempt's socket before the next address is tried."""
+    made = []
+    new_socket = sockets_module.new_socket
+    monkeypatch.setattr(sockets_module, 'new_socket',
+                        lambda *args: made.append(new_socket(*args)) or made[-1])
+    with live_listener() as server:
+        live = server.getsockname()
+        answers = [(socket.AF_INET, socket.SOCK_STREAM, 6, '', ('224.0.0.1', live[1])),
+                   (socket.AF_INET, socket.SOCK_STREAM, 6, '', live)]
+        monkeypatch.setattr(resolving, 'getaddrinfo', lambda *args, **kw: answers)
+        calls = Calls()
+        with closing(IOStream(host='two.example', port=live[1], cb=calls,
+                              wait_for=EVERYTHING)) as io:
+            calls.wait_events(CONNECTED)
+            assert calls.errors == [] and io.fh.getpeername() == live
+            assert len(made) == 2 and made[0].fileno() == -1 and io.fh is made[1]
+            accept(server).close()
+
+
 def test_a_refused_connect_is_an_error_never_connected():
     host, port = closed_port()
     calls = Calls()
@@ -573,6 +703,21 @@ def test_connect_timeout_against_a_full_accept_queue():
             assert time.monotonic() - started >= 0.15   # libev's clock is per loop turn
             settle()
             assert calls.events == [RESOLVED, 0]
+
+
+def test_the_connect_timeout_ends_at_connected():
+    """Once CONNECTED came, connect_timeout no longer counts: well past it the
+    stream still reads, and no ETOCONNECT comes."""
+    with live_listener() as server:
+        calls = Calls()
+        with closing(IOStream(host='127.0.0.1', port=server.getsockname()[1], cb=calls,
+                              wait_for=EVERYTHING, connect_timeout=0.1)) as io:
+            calls.wait_events(CONNECTED)
+            with accept(server) as peer:
+                gevent.sleep(0.3)                   # three connect timeouts pass
+                peer.sendall(b'still here')
+                calls.wait_events(IN)
+                assert calls.errors == [] and io.in_buf == b'still here'
 
 
 def test_write_timeout_with_a_peer_that_stops_reading_rearmed_by_progress(socketpair):
@@ -636,12 +781,23 @@ def _cb(io, events, err):
     ({'cb': _cb, 'host': 'h', 'port': 1, 'method': 3}, 'method must be a str'),
     ({'cb': _cb, 'host': 'h', 'port': 1, 'connect_timeout': 'soon'},
      'connect_timeout must be a number'),
+    ({'cb': _cb, 'host': 'h', 'port': 1, 'write_timeout': True},
+     'write_timeout must be a number'),
+    ({'cb': _cb, 'host': 'h', 'port': 1, 'in_buf_limit': 1.5}, 'in_buf_limit must be an int'),
+    ({'cb': _cb, 'host': 'h', 'port': 1, 'out_pos': True}, 'out_pos must be an int'),
+    ({'cb': _cb, 'host': 'h', 'port': 1, 'in_bytes': '0'}, 'in_bytes must be an int'),
+    ({'cb': _cb, 'host': 'h', 'port': 1, 'out_bytes': None}, 'out_bytes must be an int'),
+    ({'cb': _cb, 'host': 'h', 'port': 1, 'in_buf': 7}, 'in_buf must be bytes-like'),
+    ({'cb': _cb, 'host': 'h', 'port': 1, 'plugin': [('p',)]}, 'must be .name, plugin. pairs'),
 ])
 def test_bad_fields_raise_type_error_with_the_usage(fields, message):
+    """Every TypeError of the constructor names the field, shows the value and
+    ends in IO::Stream's usage text (the contract's constructor rule)."""
     with pytest.raises(TypeError, match=message) as raised:
         IOStream(**fields)
-    if 'timeout' not in message and 'must be an int' not in message:
-        assert 'usage: IOStream(cb=..., wait_for=...' in str(raised.value)
+    assert str(raised.value).startswith('IOStream: ')
+    assert str(raised.value).endswith(
+        '; usage: IOStream(cb=..., wait_for=..., [fh=... | host=..., port=...], ...)')
 
 
 @pytest.mark.parametrize('fields, message', [

@@ -9,11 +9,12 @@ import socket
 import ssl
 
 import gevent
+import gevent.event
 import gevent.socket
 import pytest
 import trustme
 
-from conftest import recv_exactly, settle
+from conftest import WAIT, recv_exactly, settle
 from geventio.errors import ProxyError
 from geventio.iostream import (CONNECTED, ETOCONNECT, IN, OUT, RESOLVED, SENT,
                                IOStream)
@@ -193,6 +194,24 @@ def test_the_connect_request_on_the_wire():
             assert io.lower.upper is io
 
 
+@pytest.mark.parametrize('cls, script', [
+    (HTTPSProxy, lambda sock: (read_request(sock), sock.sendall(b'HTTP/1.0 200 OK\r\n\r\n'))),
+    (SOCKS5Proxy, lambda sock: socks_script([b'\x05\x00', SOCKS_OK], [3, 21])(sock)),
+])
+def test_a_proxy_that_opened_its_tunnel_cannot_serve_a_second_stream(cls, script):
+    """A proxy plugin steps out of its chain once the tunnel is open, which
+    must not make it look free: given to a second stream it would send its
+    request again and then ignore the reply (the handshake is over for it),
+    holding that stream until the connect timeout. The constructor refuses it."""
+    with scripted_proxy(script) as (port, acting):
+        proxy = cls('127.0.0.1', port)
+        with closing(plain_stream(80, proxy)) as first:
+            first.cb.wait_events(CONNECTED)
+            acting.get(timeout=5)
+            with pytest.raises(ValueError, match='plugins of its own'):
+                plain_stream(80, proxy)
+
+
 def test_an_ipv6_target_is_bracketed():
     with scripted_proxy(read_request) as (port, acting):
         with closing(plain_stream(8443, HTTPSProxy('127.0.0.1', port), host='::1')):
@@ -216,6 +235,53 @@ def test_data_written_early_follows_the_request_and_tunnel_bytes_come_as_in():
             assert calls.events[1] == CONNECTED | IN
             assert io.in_buf == b'hello from the target'
             assert io.out_bytes == 5 and io.in_bytes == 21
+
+
+def watched(cls):
+    """``cls`` whose instances set their ``read`` Event whenever the layer below
+    hands them bytes, so that a script can answer one read at a time."""
+    class Watched(cls):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.read = gevent.event.Event()
+
+        def event(self, events, err):
+            if events & IN:
+                self.read.set()
+            super().event(events, err)
+    return Watched
+
+
+def trickle(sock, data, plugin):
+    """Send ``data`` to ``plugin`` (a `watched` one) one byte per read."""
+    for index in range(len(data)):
+        plugin.read.clear()
+        sock.sendall(data[index:index + 1])
+        assert plugin.read.wait(WAIT), f'byte {index} of {data!r} was not read'
+
+
+def tunnel_through(cls, answer):
+    """Open a tunnel to target.example:80 through a scripted ``cls`` proxy
+    (made `watched`) whose ``answer(sock, plugin)`` acts out the handshake and
+    then sends ``b'tunnel'``; returns what ``answer`` returned."""
+    plugins = []
+    with scripted_proxy(lambda sock: answer(sock, plugins[0])) as (port, acting):
+        plugins.append(watched(cls)('127.0.0.1', port))
+        calls = Calls()
+        with closing(plain_stream(80, plugins[0], cb=calls)) as io:
+            calls.wait(lambda c: io.in_buf == b'tunnel', 'the tunnel bytes')
+            assert calls.errors == [] and calls.events[:2] == [RESOLVED, CONNECTED]
+            return acting.get(timeout=5)
+
+
+def test_a_reply_split_at_every_byte_opens_the_tunnel():
+    def answer(sock, plugin):
+        read_request(sock)
+        trickle(sock, b'HTTP/1.1 200 Connection established\r\nVia: 1.1 x\r\n\r\n',
+                plugin)
+        sock.sendall(b'tunnel')
+
+    tunnel_through(HTTPSProxy, answer)
 
 
 @pytest.mark.parametrize('reply, code, text', [
@@ -269,16 +335,50 @@ def test_an_endless_reply_header_is_refused():
             assert 'longer than 65536' in str(err)
 
 
-def test_a_silent_proxy_is_bounded_by_the_connect_timeout():
+def test_a_proxy_that_refused_drops_what_it_goes_on_sending():
+    """After a refusal the proxy plugin passes nothing more on, and the stream
+    stays open until the user closes it: what the proxy goes on sending must
+    not pile up inside the plugin."""
+    payload = 8 * 1024 * 1024
+
     def script(sock):
         read_request(sock)
-        gevent.sleep(30)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        sock.sendall(b'HTTP/1.0 403 Forbidden\r\n\r\n' + bytes(payload))
 
-    with scripted_proxy(script) as (port, _):
+    with scripted_proxy(script) as (port, acting):
+        calls = Calls()
+        proxy = HTTPSProxy('127.0.0.1', port)
+        with closing(plain_stream(80, proxy, cb=calls)) as io:
+            # Small socket buffers both ways: the script's sendall returns
+            # only once the stream has read most of the payload.
+            io.fh.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            assert isinstance(calls.wait_error(), ProxyError)
+            acting.get(timeout=5)
+            settle()
+            assert proxy.in_bytes > payload // 2 and proxy.in_buf == b''
+            assert calls.events == [RESOLVED, 0]
+
+
+def test_a_silent_proxy_is_bounded_by_the_connect_timeout():
+    """ETOCONNECT ends the connecting: the tunnel the proxy opens too late is
+    never read, so no CONNECTED follows the error."""
+    timed_out = gevent.event.Event()
+
+    def script(sock):
+        read_request(sock)
+        assert timed_out.wait(WAIT)
+        sock.sendall(b'HTTP/1.0 200 OK\r\n\r\ntoo late')
+
+    with scripted_proxy(script) as (port, acting):
         calls = Calls()
         with closing(plain_stream(80, HTTPSProxy('127.0.0.1', port), cb=calls,
-                                  connect_timeout=0.2)):
+                                  connect_timeout=0.2)) as io:
             assert calls.wait_error() is ETOCONNECT
+            timed_out.set()
+            acting.get(timeout=5)
+            settle()
+            assert calls.events == [RESOLVED, 0] and io.in_buf == b''
 
 
 def socks_script(replies, reads):
@@ -310,6 +410,40 @@ def test_socks5_requests_pass_names_unresolved(host, request_bytes):
                                   host=host)):
             calls.wait_events(CONNECTED)
             assert acting.get(timeout=5) == [b'\x05\x01\x00', request_bytes]
+
+
+@pytest.mark.parametrize('bound', [
+    b'\x01' + socket.inet_pton(socket.AF_INET, '192.0.2.1') + b'\x1f\x90',
+    b'\x03\x0bproxy.local\x1f\x90',
+    b'\x04' + socket.inet_pton(socket.AF_INET6, '2001:db8::2') + b'\x1f\x90',
+], ids=['ipv4', 'domain', 'ipv6'])
+def test_socks5_replies_of_every_address_type_split_at_every_byte(bound):
+    """The bound address in the reply may be of any type (RFC 1928 section 6);
+    the tunnel opens after exactly its last byte, what follows is the target's."""
+    def answer(sock, plugin):
+        greeting = recv_exactly(sock, 3)
+        trickle(sock, b'\x05\x00', plugin)
+        request = recv_exactly(sock, 21)
+        trickle(sock, b'\x05\x00\x00' + bound, plugin)
+        sock.sendall(b'tunnel')
+        return greeting, request
+
+    assert tunnel_through(SOCKS5Proxy, answer) == (
+        b'\x05\x01\x00', b'\x05\x01\x00\x03\x0etarget.example\x00\x50')
+
+
+@pytest.mark.parametrize('replies, message', [
+    ([b'\x05\x02'], 'chose method 2 that was not offered'),
+    ([b'\x05\x00', b'\x05\x00\x00\x07\x00\x00'], 'unknown address type 7'),
+    ([b'\x04\x00'], 'not a SOCKS5 reply (version 4)'),
+])
+def test_a_socks5_proxy_that_breaks_the_protocol_is_eproto(replies, message):
+    with scripted_proxy(socks_script(replies, [3, 21])) as (port, _):
+        calls = Calls()
+        with closing(plain_stream(80, SOCKS5Proxy('127.0.0.1', port), cb=calls)):
+            err = calls.wait_error()
+            assert isinstance(err, ProxyError) and err.errno == errno.EPROTO
+            assert message in str(err)
 
 
 def test_socks5_user_and_password_on_the_wire():
@@ -372,6 +506,14 @@ def test_a_target_that_could_break_the_request_is_refused(cls, host):
     with pytest.raises(ValueError, match='cannot be sent to a proxy'):
         IOStream(host=host, port=80, cb=lambda *args: None,
                  plugin=[('proxy', cls('127.0.0.1', 1080))])
+
+
+def test_a_socks5_target_longer_than_255_bytes_is_refused_at_the_call():
+    proxy = SOCKS5Proxy('127.0.0.1', 1080)
+    with pytest.raises(ValueError, match='longer than SOCKS5 allows'):
+        IOStream(host='a.' * 128 + 'b', port=80, cb=lambda *args: None,
+                 plugin=[('proxy', proxy)])
+    assert proxy.target is None         # refused, it is still free for another stream
 
 
 @pytest.mark.parametrize('cls, args, error, message', [

@@ -89,6 +89,25 @@ def test_noop_and_noop_alias_give_identical_results(sockets):
     assert results[0] == results[1] == results[2]
 
 
+@pytest.mark.parametrize('make', [Noop, NoopAlias])
+def test_out_pos_mode_through_a_plugin_sends_each_byte_once(make, socketpair):
+    """With out_pos set the plugin takes from out_pos on and moves it, leaving
+    out_buf intact; a second write sends only what was added."""
+    a, b = socketpair
+    data = bytearray(b'0123456789')
+    with closing(stream_on(a, out_buf=data, out_pos=4, plugin=[('p', make())])) as io:
+        assert recv_exactly(b, 6) == b'456789'
+        data += b'ab'
+        io.write()
+        assert recv_exactly(b, 2) == b'ab'
+        assert io.out_buf is data and data == b'0123456789ab'
+        assert io.out_pos == 12 and io.out_bytes == 8
+        io.write()                                  # nothing new: nothing sent
+        b.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            b.recv(1)
+
+
 def test_noop_copies_and_noop_alias_shares(socketpair):
     a, b = socketpair
     noop, alias = Noop(), NoopAlias()
@@ -144,8 +163,7 @@ def test_an_exception_in_a_plugin_closes_the_stream(socketpair, callback_errors)
 
     with closing(stream_on(a, plugin=[('broken', Broken())])):
         b.sendall(b'x')
-        gevent.sleep(0.01)
-        settle()
+        settle()                    # the read, the exception, the close
         assert a.fileno() == -1
         assert [r.exc_info[0] for r in callback_errors] == [RuntimeError]
 
@@ -235,6 +253,22 @@ def test_a_client_on_fh_needs_a_server_hostname(socketpair, client_context):
     assert a.fileno() != -1
 
 
+def test_a_failed_tls_layer_drops_what_the_peer_goes_on_sending(socketpair, client_context):
+    """After a TLS failure the layer passes nothing more on, and the stream
+    stays open until the user closes it: what the peer goes on sending must
+    not pile up inside the layer, where a hostile peer could fill memory."""
+    a, b = socketpair
+    calls = Calls()
+    tls = TLSClient(client_context, server_hostname='localhost')
+    with closing(IOStream(fh=a, cb=calls, wait_for=IN | EOF, plugin=[('ssl', tls)])):
+        b.sendall(b'HTTP/1.0 400 Bad Request\r\n\r\n')        # no TLS at all
+        assert isinstance(calls.wait_error(), ssl.SSLError)
+        b.sendall(bytes(LARGE))         # returns once the stream read most of it
+        settle()
+        assert tls.in_bytes > LARGE // 2 and tls.in_buf == b''
+        assert len(calls) == 1
+
+
 @pytest.mark.parametrize('bad, message', [
     ({'context': 'yes'}, 'context must be True or an ssl.SSLContext'),
     ({'server_hostname': 5}, 'server_hostname must be a str'),
@@ -303,6 +337,68 @@ def test_one_iostream_to_another_both_ways_with_eof(socketpair, ca, server_conte
         server.close()                   # no close_notify: a truncated session
         client_calls.wait_events(EOF)
         assert client.is_eof and client_calls.events.count(EOF) == 1
+
+
+def test_a_peer_that_closes_before_the_handshake_is_an_error_not_eof(socketpair,
+                                                                   server_context):
+    """A connection that ends before TLS is up is a truncated handshake: an
+    ssl.SSLError for the callback, neither EOF nor is_eof."""
+    a, b = socketpair
+    calls = Calls()
+    with closing(IOStream(fh=a, cb=calls, wait_for=EVERYTHING,
+                          plugin=[('ssl', TLSServer(server_context))])) as io:
+        b.close()
+        err = calls.wait_error()
+        settle()
+        assert isinstance(err, ssl.SSLEOFError) and calls == [(0, err)]
+        assert io.is_eof is False
+
+
+def test_data_decrypted_before_a_broken_record_is_in_and_counted(socketpair, ca,
+                                                                client_context):
+    """A good record and a broken one in the same read: the good one's bytes
+    reach in_buf, count in in_bytes and are reported as IN, together with the
+    error the broken record raised."""
+    a, b = socketpair
+    calls = Calls()
+    with closing(IOStream(fh=a, cb=calls, wait_for=IN | EOF,
+                          plugin=[('ssl', TLSClient(client_context,
+                                                    server_hostname='localhost'))])) as io:
+        with gevent_server_context(ca).wrap_socket(b, server_side=True) as peer:
+            peer.sendall(b'warm')
+            calls.wait_events(IN)
+            # Both writes land before the stream's greenlet runs again.
+            peer.sendall(b'data')
+            os.write(peer.fileno(), b'\x17\x03\x03\x00\x05bogus')   # no valid record
+            err = calls.wait_error()
+            assert isinstance(err, ssl.SSLError)
+            assert calls == [(IN, None), (IN, err)]
+            assert io.in_buf == b'warmdata' and io.in_bytes == 8
+
+
+def test_close_on_the_last_data_ends_every_event_with_close_notify_behind_it(
+        socketpair, ca, client_context):
+    """The last record and close_notify come in one read; the callback closes
+    the stream on the data's IN, so the EOF found in the same read never
+    reaches it."""
+    a, b = socketpair
+
+    def peer():
+        with gevent_server_context(ca).wrap_socket(b, server_side=True) as tls:
+            tls.sendall(b'goodbye')
+            try:
+                tls.unwrap()    # sends close_notify at once, then waits in vain
+            except (ssl.SSLError, OSError):
+                pass            # the stream closed without answering
+
+    calls = Calls(then=lambda io, events, err: io.close())
+    IOStream(fh=a, cb=calls, wait_for=IN | EOF,
+             plugin=[('ssl', TLSClient(client_context, server_hostname='localhost'))])
+    serving = gevent.spawn(peer)
+    calls.wait_events(IN)
+    serving.get(timeout=5)
+    settle()
+    assert calls == [(IN, None)] and a.fileno() == -1
 
 
 def test_close_notify_is_eof_apart_from_the_last_data(ca, client_context):

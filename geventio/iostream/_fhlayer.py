@@ -260,6 +260,9 @@ class FhLayer(Parked):
         start = pos or 0
         left = len(buf) - start
         if left <= 0:
+            # The user took back what was waiting (emptied out_buf, moved
+            # out_pos): stop waiting for the kernel, quietly, as IO::Stream does.
+            self._stop_waiting_to_write()
             return 0, None
         written, err, fd = 0, None, self._fd
         while True:

@@ -68,6 +68,15 @@ def _usage_error(problem):
     return TypeError(f'IOStream: {problem}; {USAGE}')
 
 
+def _checked(check, value, name):
+    """``check(value, name)`` (a `geventio._params` check), its ``TypeError``
+    ending in the usage text like every other of the constructor."""
+    try:
+        return check(value, name)
+    except TypeError as err:
+        raise _usage_error(err) from None
+
+
 @implementer(IIOStream)
 class IOStream:
     """See `IIOStream`.
@@ -145,7 +154,7 @@ class IOStream:
         self.out_bytes = _check_count(fields.pop('out_bytes', 0), 'out_bytes')
         for name in ('connect_timeout', 'write_timeout'):
             if name in fields:
-                setattr(self, name, check_seconds(fields.pop(name), name))
+                setattr(self, name, _checked(check_seconds, fields.pop(name), name))
         plugins = _check_plugins(fields.pop('plugin', None))
         _set_user_fields(self, fields)
         self.plugin = dict(plugins)
@@ -300,7 +309,7 @@ def _check_target(fh, host, port):
                          f'{err}') from None
     if port is None:
         raise _usage_error('host= needs port=')
-    check_int(port, 'port')
+    _checked(check_int, port, 'port')
     if not 0 < port < 65536:
         raise ValueError(f'IOStream: port must be 1 to 65535, not {port!r}')
 
@@ -335,7 +344,7 @@ def _callable(cb, method):
 
 
 def _check_wait_for(value):
-    check_int(value, 'wait_for')
+    _checked(check_int, value, 'wait_for')
     if value & ~ALL_EVENTS or value < 0:
         raise ValueError(f'IOStream: wait_for={value!r} has bits that are no event '
                          f'(the events are 1 to 32, together {ALL_EVENTS})')
@@ -345,7 +354,7 @@ def _check_wait_for(value):
 def _check_count(value, name, none=False):
     if value is None and none:
         return None
-    check_int(value, name)
+    _checked(check_int, value, name)
     if value < 0:
         raise ValueError(f'IOStream: {name} must not be negative, not {value!r}')
     return value

@@ -14,7 +14,8 @@ resolved here); CONNECTED comes once the tunnel is open, together with IN if
 the proxy sent tunnel bytes right behind its answer. What the layers above
 write meanwhile waits in their own ``out_buf`` (no OUT yet) and goes out when
 the tunnel opens. A refusal, a malformed answer or a connection closed during
-the handshake is a `geventio.errors.ProxyError`; the stream's
+the handshake is a `geventio.errors.ProxyError`, after which the plugin passes
+nothing more on and drops what the proxy goes on sending; the stream's
 ``connect_timeout`` covers the whole handshake, since CONNECTED has not
 reached it yet.
 """
@@ -72,18 +73,24 @@ class ProxyHandshake(Layer):
 
         Raises:
             TypeError: the stream was made from ``fh=`` (no target to ask for).
-            ValueError: the target host cannot be put in a request.
+            ValueError: the target host cannot be put in a request, or this
+                plugin served a stream already (once its tunnel is open it has
+                left that chain, so the stream's own check cannot see it).
         """
+        if self.target is not None:
+            raise ValueError(f'{type(self).__name__} {self.host}:{self.port} served a '
+                             'stream already; each stream needs plugins of its own')
         if host is None:
             raise TypeError(f'{type(self).__name__} needs the IOStream made from '
                             'host= and port= (the target); with fh= there is no '
                             'target to ask the proxy for')
-        self.target = (_ascii_host(host), port)
-        self._check_target()
+        name = _ascii_host(host)
+        self._check_target(name)
+        self.target = (name, port)
         self.lower.prepare(None, self.host, self.port)
 
-    def _check_target(self):
-        """Hook: ``ValueError`` when the protocol cannot carry ``target``."""
+    def _check_target(self, host):
+        """Hook: ``ValueError`` when the protocol cannot carry ``host`` (ASCII)."""
 
     def write(self):
         """See `IPlugin.write`: the data waits in the layer above until the
@@ -92,6 +99,7 @@ class ProxyHandshake(Layer):
     def event(self, events, err):
         """See `IPlugin.event`."""
         if self._failed:
+            del self.in_buf[:]      # nothing goes up any more: keep nothing either
             return
         upper = self.upper
         up = 0

@@ -56,9 +56,9 @@ class SOCKS5Proxy(ProxyHandshake):
                 raise ValueError('password must be at most 255 bytes (RFC 1929)')
         self._step = 'method'
 
-    def _check_target(self):
-        if len(self.target[0]) > 255:
-            raise ValueError(f'host {self.target[0]!r} is longer than SOCKS5 '
+    def _check_target(self, host):
+        if len(host) > 255:
+            raise ValueError(f'host {host!r} is longer than SOCKS5 '
                              'allows (255 bytes)')
 
     def _greeting(self):

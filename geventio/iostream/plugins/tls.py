@@ -22,7 +22,8 @@ Design: what the events mean above TLS
 - A failed handshake (an unverifiable certificate, a wrong host name, a
   protocol error) is delivered as its ``ssl.SSLError`` (an ``OSError``); the
   alert telling the peer why is still sent. After that the plugin passes
-  nothing more on.
+  nothing more on, and drops what the layer below goes on reading (the
+  stream stays open until the user closes it; a peer must not fill memory).
 
 Certificates are verified by default: ``TLSClient()`` uses geventio's default
 client context (``ssl.create_default_context()``: the system's CAs, host
@@ -105,6 +106,7 @@ class _TLS(Layer):
     def event(self, events, err):
         """See `IPlugin.event`."""
         if self._failed:
+            del self.in_buf[:]      # nothing goes up any more: keep nothing either
             return
         upper = self.upper
         up = 0
@@ -159,8 +161,12 @@ class _TLS(Layer):
                 if self._plain:
                     self._encrypt()
             if not self._read_eof:
-                if self._decrypt():
+                got, failure = self._decrypt()
+                if got:
                     events |= IN
+                if failure is not None:
+                    self._failed = True
+                    return events, False, failure
                 eof = self._read_eof
         except ssl.SSLError as err:
             self._failed = True
@@ -170,10 +176,16 @@ class _TLS(Layer):
         return events, eof, None
 
     def _decrypt(self):
-        """Append what can be decrypted to the layer above's ``in_buf``;
-        returns the byte count (``_read_eof`` set at the end of the session)."""
+        """Append what can be decrypted to the layer above's ``in_buf`` and
+        count it in its ``in_bytes`` (``_read_eof`` set at the end of the session).
+
+        Returns:
+            ``(count, failure)``: the bytes appended, and the ``ssl.SSLError``
+            of a broken record that ended reading (``None`` if none did), so
+            that the records before it still count and come up as IN.
+        """
         upper = self.upper
-        got = 0
+        got, failure = 0, None
         while True:
             try:
                 data = self._ssl.read(READ_SIZE)
@@ -182,13 +194,16 @@ class _TLS(Layer):
             except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
                 self._read_eof = True
                 break
+            except ssl.SSLError as err:
+                failure = err
+                break
             if not data:
                 self._read_eof = True
                 break
             upper.in_buf += data
             got += len(data)
         upper.in_bytes += got
-        return got
+        return got, failure
 
     def _encrypt(self):
         try:
