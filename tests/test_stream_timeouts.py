@@ -192,6 +192,19 @@ def test_a_timed_out_reader_behind_another_frees_the_queue(loop, socketpair):
     assert (first.get(timeout=WAIT), third.get(timeout=WAIT)) == (b'abcd', b'ef')
 
 
+def test_cancelling_a_reader_stops_its_timeout(loop, socketpair):
+    """A cancelled reader keeps no timer running, and its future is not failed
+    with a TimeoutError later (it stays pending, as any cancelled reader's)."""
+    a, _ = socketpair
+    stream = make_stream(loop, a)
+    before = active_watchers()
+    line = stream.read_until(b'\n', timeout=IDLE / 2)
+    stream.cancel_read(line)
+    assert active_watchers() == before
+    gevent.sleep(IDLE)                  # past the timeout it was given
+    assert not line.ready()
+
+
 def test_closing_fails_a_reader_before_its_timeout(loop, socketpair):
     a, _ = socketpair
     stream = make_stream(loop, a)

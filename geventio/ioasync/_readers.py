@@ -113,16 +113,18 @@ class Reader:
     """A temporary read handler resolving ``future``; subclasses define ``take``.
 
     ``take(buffer, eof)`` returns the result, or ``None`` to wait for more data; it
-    may raise to fail the future.
+    may raise to fail the future. ``deadline`` is its `_Deadline`, if it was
+    given a ``timeout=``.
     """
 
-    __slots__ = ('future',)
+    __slots__ = ('future', 'deadline')
 
     #: The Stream method that makes this reader (for messages).
     name = 'reader'
 
     def __init__(self, future):
         self.future = future
+        self.deadline = None
 
     def __call__(self, stream, buffer, eof):
         try:
@@ -238,7 +240,8 @@ class UntilEOF(Reader):
 class _Deadline:
     """The ``timeout=`` of one reader: a libev timer (on the monotonic clock)
     that removes the reader and fails its future with ``TimeoutError``; it is
-    closed as soon as the future is resolved any other way."""
+    closed as soon as the future is resolved any other way, or the reader is
+    cancelled."""
 
     __slots__ = ('stream', 'reader', 'timeout', 'timer')
 
@@ -246,7 +249,8 @@ class _Deadline:
         self.stream, self.reader, self.timeout = stream, reader, timeout
         self.timer = get_hub().loop.timer(timeout)
         self.timer.start(self.expired)
-        reader.future.rawlink(self.resolved)
+        reader.deadline = self
+        reader.future.rawlink(self.stop)
 
     def expired(self):
         # Runs in the hub.
@@ -258,7 +262,8 @@ class _Deadline:
                 errno.ETIMEDOUT, f'{self.reader.name} timed out after '
                                  f'{self.timeout} s'))
 
-    def resolved(self, _future):
+    def stop(self, _future=None):
+        """Close the timer: the future was resolved, or the reader cancelled."""
         self.timer.close()
 
 
@@ -303,10 +308,13 @@ class _StreamReaders:
         return self._push_reader(UntilEOF(_future(self)), timeout)
 
     def cancel_read(self, future):
-        """See `IStream.cancel_read`. A future that is not pending is ignored."""
+        """See `IStream.cancel_read`. A future that is not pending is ignored.
+        The reader's ``timeout=`` goes with it: its future stays pending."""
         for reader in self._readers:
             if getattr(reader, 'future', None) is future:
                 self._readers.remove(reader)
+                if reader.deadline is not None:
+                    reader.deadline.stop()
                 return
 
     def _push_reader(self, reader, timeout):
