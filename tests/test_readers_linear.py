@@ -102,6 +102,62 @@ def test_a_resumed_search_finds_what_a_full_search_finds(raw, text, data, cuts):
         agrees_with_a_full_search(as_separator(raw, text), data, cuts, text)
 
 
+#: Pieces of random patterns: characters, classes, anchors and word boundaries.
+REGEX_ATOMS = st.sampled_from(['a', 'b', 'x', r'\n', '.', '[ab]', '[^a]', r'\w', r'\W',
+                               r'\s', r'\b', r'\B', '$', '^', r'\A', r'\Z', r'\1'])
+
+#: Fixed-width bodies for lookbehinds (``re`` allows no other).
+LOOKBEHINDS = st.sampled_from(['a', 'ab', r'\n', '[ab]', 'a.', '(?:ab|xa)', '^a', r'\b',
+                               'a$', '(?=ab)a'])
+
+QUANTIFIERS = st.sampled_from(['?', '??', '?+', '{2}', '{0,3}', '{1,2}?', '{0,2}+',
+                               '*', '+', '*?'])
+
+
+def regex_compounds(inner):
+    return st.one_of(
+        st.tuples(inner, inner).map(''.join),
+        st.tuples(inner, inner).map(lambda pair: '(?:%s|%s)' % pair),
+        inner.map('({})'.format),
+        inner.map('(?={})'.format), inner.map('(?!{})'.format),
+        LOOKBEHINDS.map('(?<={})'.format), LOOKBEHINDS.map('(?<!{})'.format),
+        inner.map('(?>{})'.format),
+        st.tuples(inner, QUANTIFIERS).map(lambda pair: '(?:%s)%s' % pair),
+        st.tuples(inner, inner).map(lambda pair: '(?(1)%s|%s)' % pair),
+        st.tuples(inner, inner).map(lambda pair: '(%s)%s\\1' % pair))
+
+
+def compiles(pattern):
+    try:
+        re.compile(pattern)
+    except re.error:
+        return False
+    return True
+
+
+#: Random patterns with alternations, bounded and unbounded repeats (lazy and
+#: possessive too), groups and backreferences, atomic groups, conditionals,
+#: lookarounds (nested as well), anchors and word boundaries, under any flag.
+PATTERNS = st.tuples(st.sampled_from(['', '(?m)', '(?s)', '(?i)']),
+                     st.recursive(REGEX_ATOMS, regex_compounds, max_leaves=6)
+                     ).map(''.join).filter(compiles)
+
+
+@given(pattern=PATTERNS, text=st.booleans(), data=st.text(alphabet='ab\nx', max_size=40),
+       cuts=st.lists(st.integers(min_value=0, max_value=40), max_size=8),
+       max_len=st.one_of(st.none(), st.integers(min_value=1, max_value=45)))
+@settings(max_examples=2000, deadline=None)
+def test_scan_reach_lets_any_pattern_resume_exactly(pattern, text, data, cuts, max_len):
+    """For random patterns and inputs split anywhere, with or without
+    ``max_len``: a search resumed `scan_reach` before where the last stopped
+    finds exactly what one search of the whole buffer finds (a pattern with no
+    bound rescans, and gets the implicit ``max_len``)."""
+    separator = re.compile(pattern if text else pattern.encode())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(geventio.ioasync._readers, 'TEXT_SEARCH_STEP', 1)
+        agrees_with_a_full_search(separator, data, cuts, text, max_len)
+
+
 def test_an_unbounded_regex_gets_the_implicit_max_len(loop, socketpair):
     a, b = socketpair
     stream = make_stream(loop, a, read_len=65536)
