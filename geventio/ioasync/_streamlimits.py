@@ -34,7 +34,10 @@ What we chose:
   ``on_write_error``. Without a handler the stream closes at once (``close_now``),
   IO::Async's rule for an error nobody handles. With one, the stream stays
   usable: reading resumes once the buffer is consumed below the limit, and the
-  refused write is simply not queued.
+  refused write is simply not queued. A written future counts from the moment
+  it resolves (in the hub, so its events fire on a greenlet of their own),
+  not when the queue reaches it: otherwise replies written as futures behind a
+  peer that reads nothing would be held uncounted.
 - Write watermarks only tell (``on_write_high_watermark``/``_low_``); pausing
   the source is the application's choice, as with asyncio's ``pause_writing``.
 - ``idle_timeout`` is off by default, since what "too quiet" means is the
@@ -152,11 +155,11 @@ class _StreamLimits:
         """See `IStream.write_queued`."""
         return self._queued
 
-    def _refuse_write(self, piece, queued):
-        """Fail a write that would take the queue to ``queued`` bytes, past
+    def _refuse_write(self, piece, size):
+        """Fail a write of ``size`` bytes that would take the queue past
         ``max_write_queue``; returns the piece (its future has failed)."""
-        err = OSError(errno.ENOBUFS, f'a write of {len(piece.data)} bytes would '
-                                     f'queue {queued}, over max_write_queue='
+        err = OSError(errno.ENOBUFS, f'a write of {size} bytes would queue '
+                                     f'{self._queued + size}, over max_write_queue='
                                      f'{self._max_write_queue}')
         try:
             piece.failed(err)
@@ -165,6 +168,24 @@ class _StreamLimits:
         except Exception:
             self._callback_failed('on_write_error')
         return piece
+
+    def _refuse_resolved(self, piece, size):
+        """A future written earlier resolved with ``size`` bytes (in the hub):
+        returns whether they are refused, past ``max_write_queue`` exactly as a
+        ``write()`` of them would be; else they join the queued bytes.
+        Otherwise replies written as futures behind a peer that reads nothing
+        would pile up uncounted. The events fire on a greenlet of their own:
+        the hub runs no user code."""
+        limit = self._max_write_queue
+        if limit is not None and self._queued + size > limit:
+            self._run_elsewhere(self._refuse_write, piece, size)
+            return True
+        self._queued += size
+        high = self._write_high
+        if high is not None and self._queued >= high and not self._write_at_high:
+            self._write_at_high = True
+            self._run_elsewhere(self._tell, 'on_write_high_watermark', self._queued)
+        return False
 
     def _write_reached_high(self, queued):
         self._write_at_high = True
