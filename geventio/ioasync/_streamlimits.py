@@ -46,7 +46,10 @@ What we chose:
   whole period and, when it fires, re-armed for what is left since the last
   byte moved: a stream that keeps moving bytes restarts no timer per read. A
   stream without ``idle_timeout`` notes no activity at all: its reads take the
-  plain read path and its sends go through the plain send function.
+  plain read path and its sends go through the plain send function. While
+  ``on_idle_timeout`` is still running (blocked, say, flushing a goodbye to a
+  peer that reads nothing), further idle periods call it no more: each call
+  would be one more greenlet blocked for as long.
 """
 
 import errno
@@ -97,7 +100,7 @@ class _StreamLimits:
 
     #: The slots of this state, which Stream declares (besides ``_PARAMS``'s).
     _LIMIT_STATE = ('_read_full', '_write_high', '_write_low', '_write_at_high',
-                    '_idle_timer', '_last_io')
+                    '_idle_timer', '_last_io', '_idle_running')
 
     def _init_limits(self):
         self._read_full = False
@@ -105,6 +108,7 @@ class _StreamLimits:
         self._write_at_high = False
         self._idle_timer = None
         self._last_io = 0.0
+        self._idle_running = False      # on_idle_timeout has not returned yet
 
     # -- configuration ---------------------------------------------------------
 
@@ -260,11 +264,17 @@ class _StreamLimits:
         # stream open hears again after another full period of silence.
         self._last_io = monotonic()
         self._arm_idle(self._idle_timeout)
+        if self._idle_running:
+            return
         if self._parked:
             self._glet.switch(self._idle_expired)
         else:
             self._run_elsewhere(self._idle_expired)
 
     def _idle_expired(self):
-        if not self._fire('on_idle_timeout'):
-            self.close_now()
+        self._idle_running = True
+        try:
+            if not self._fire('on_idle_timeout'):
+                self.close_now()
+        finally:
+            self._idle_running = False
