@@ -35,7 +35,10 @@ reach) from where it resumes, the first of `TEXT_SEARCH_STEP` characters and
 each next one twice as long, and stops at the first window that holds a match
 no later text can change: finding a line costs about the line, and a search
 through the whole buffer joins it about twice. (A literal separator needs no
-windows: `TextBuffer.find` searches the chunks in place.)
+windows: `TextBuffer.find` searches the chunks in place.) An unbounded pattern
+has no window whose match later text cannot change, so it joins the whole
+buffer per search: with many messages waiting, each costs the backlog
+(docs/reliability.md says so; bytes mode has no such cost).
 
 A reader given ``timeout=`` is removed when it expires, without consuming
 anything, and its future fails with ``TimeoutError``: a caller that gave up
