@@ -5,6 +5,7 @@ The attacks these limits answer, at full size, are in tests/reliability/.
 """
 
 import errno
+import socket
 
 import gevent.socket
 import pytest
@@ -173,6 +174,24 @@ def test_without_on_write_error_a_future_past_the_limit_closes_the_stream(loop, 
     reply.set(b'x' * 101)
     assert stream.new_close_future().get(timeout=WAIT) is stream
     assert enobufs(refused) and isinstance(first.exception, StreamClosedError)
+
+
+def test_a_future_that_resolves_after_its_write_failed_is_not_counted(loop, socketpair):
+    """A future piece failed with the rest of the queue (an earlier write met
+    EPIPE, and on_write_error kept the stream open): its value, arriving
+    later, is queued nowhere and counts nowhere."""
+    a, b = socketpair
+    errors = Log()
+    stream = make_stream(loop, a, on_write_error=lambda s, err: errors.append(err))
+    b.shutdown(socket.SHUT_RD)              # a's sends meet EPIPE; no EOF to read
+    stream.write(b'x')
+    later = AsyncResult()
+    behind = stream.write(later)
+    errors.wait_for(1)
+    assert isinstance(behind.exception, StreamClosedError)
+    later.set(b'late')
+    settle()
+    assert stream.write_queued == 0
 
 
 def test_a_resolved_future_write_reaches_the_write_high_watermark(loop, socketpair):

@@ -109,9 +109,9 @@ class _StreamPiece(_StreamFuture, Piece):
         """The future this piece writes resolved (called from the hub): from
         now on its value is queued data, counted and bounded as such (see
         ``_streamlimits``), even while the pieces ahead of it wait."""
+        if self.source is not source or self.ready() or not source.successful():
+            return          # taken or failed already, or pull() reports the failure
         stream = self._stream
-        if self.source is not source or stream._closed or not source.successful():
-            return          # taken already, or closed, or pull() reports the failure
         try:
             data = stream._encode(source.value, 'a write future')
         except TypeError:
