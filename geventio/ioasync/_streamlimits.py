@@ -187,9 +187,15 @@ class _StreamLimits:
         self._queued += size
         high = self._write_high
         if high is not None and self._queued >= high and not self._write_at_high:
-            self._write_at_high = True
-            self._run_elsewhere(self._tell, 'on_write_high_watermark', self._queued)
+            self._run_elsewhere(self._still_at_high)
         return False
+
+    def _still_at_high(self):
+        """Tell the high watermark that a future's value raised the queue to,
+        unless the queue drained meanwhile (so the low one never comes first)."""
+        high = self._write_high
+        if high is not None and self._queued >= high and not self._write_at_high:
+            self._write_reached_high(self._queued)
 
     def _write_reached_high(self, queued):
         self._write_at_high = True
