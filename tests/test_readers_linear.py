@@ -103,8 +103,13 @@ def test_a_resumed_search_finds_what_a_full_search_finds(raw, text, data, cuts):
 
 
 #: Pieces of random patterns: characters, classes, anchors and word boundaries.
-REGEX_ATOMS = st.sampled_from(['a', 'b', 'x', r'\n', '.', '[ab]', '[^a]', r'\w', r'\W',
-                               r'\s', r'\b', r'\B', '$', '^', r'\A', r'\Z', r'\1'])
+REGEX_ATOMS = st.sampled_from(['a', 'b', 'ab', 'ba', 'aab', 'x', r'\n', '.', '[ab]',
+                               '[^a]', r'\w', r'\W', r'\s', r'\b', r'\B', '$', '^',
+                               r'\A', r'\Z', r'\1',
+                               # Lookarounds wider than most matches: the reach
+                               # they add is what resuming must not lose.
+                               '(?=aaa)', '(?=a.b$)', '(?!ab.b)', '(?<=aab)',
+                               '(?<!b.a)', '(?=a(?=bab))', '(?<=(?<=ab)a)'])
 
 #: Fixed-width bodies for lookbehinds (``re`` allows no other).
 LOOKBEHINDS = st.sampled_from(['a', 'ab', r'\n', '[ab]', 'a.', '(?:ab|xa)', '^a', r'\b',
@@ -143,16 +148,24 @@ PATTERNS = st.tuples(st.sampled_from(['', '(?m)', '(?s)', '(?i)']),
                      ).map(''.join).filter(compiles)
 
 
-@given(pattern=PATTERNS, text=st.booleans(), data=st.text(alphabet='ab\nx', max_size=40),
-       cuts=st.lists(st.integers(min_value=0, max_value=40), max_size=8),
+@given(pattern=PATTERNS, text=st.booleans(), data=st.text(alphabet='aab\nx', max_size=60),
+       cuts=st.one_of(st.just(None),
+                      st.lists(st.integers(min_value=0, max_value=60), max_size=8)),
        max_len=st.one_of(st.none(), st.integers(min_value=1, max_value=45)))
-@settings(max_examples=2000, deadline=None)
+# Random patterns seldom hit these, so each part of the rule has one case:
+@example(pattern='b(?=aaaa)', text=False, data='xxxbaaaa', cuts=[7], max_len=None)
+@example(pattern='a$', text=True, data='a' * 20, cuts=[], max_len=None)  # window's end
+@example(pattern='^x', text=True, data='bxxxxx', cuts=[5], max_len=None)  # window's start
+@settings(max_examples=1000, deadline=None)
 def test_scan_reach_lets_any_pattern_resume_exactly(pattern, text, data, cuts, max_len):
-    """For random patterns and inputs split anywhere, with or without
+    """For random patterns and inputs split anywhere (``None``: a character at
+    a time, so that a search resumes at every position), with or without
     ``max_len``: a search resumed `scan_reach` before where the last stopped
     finds exactly what one search of the whole buffer finds (a pattern with no
     bound rescans, and gets the implicit ``max_len``)."""
     separator = re.compile(pattern if text else pattern.encode())
+    if cuts is None:
+        cuts = range(len(data))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(geventio.ioasync._readers, 'TEXT_SEARCH_STEP', 1)
         agrees_with_a_full_search(separator, data, cuts, text, max_len)
