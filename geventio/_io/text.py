@@ -184,7 +184,7 @@ class TextBuffer:
 
     def _chunks_from(self, index):
         """``(where it begins in the text, chunk)`` of each chunk from the one
-        holding ``index`` (0 <= index < len) on, reached from the nearer end."""
+        holding ``index`` (0 <= index <= len) on, reached from the nearer end."""
         if index < self._len - index:
             begin = -self._skip
             for chunk in self._chunks:
