@@ -215,8 +215,9 @@ class IStream(IHandle):
             queued): the write queue reached write_high_watermark / drained to
             write_low_watermark (once per crossing); they only tell.
         on_idle_timeout(stream): no byte moved either way for idle_timeout
-            seconds; again after each further idle period while handled;
-            without a handler the stream closes at once.
+            seconds; again after each further idle period while handled (not
+            while an earlier call is still running); without a handler the
+            stream closes at once.
         on_closed(stream): once, last.
 
     Limits: past max_read_buffer unconsumed units, or for a write that would

@@ -43,6 +43,50 @@ def test_scan_reach_is_none_for_unbounded_or_huge_matches(pattern):
     assert scan_reach(re.compile(pattern)) is None
 
 
+def full_search(separator, buffer, max_len):
+    """What ``read_until`` must give for ``buffer`` (no EOF), found the plain
+    way: one search of the whole text with ``re`` or ``find``."""
+    text = str(buffer) if isinstance(buffer, TextBuffer) else bytes(buffer)
+    if hasattr(separator, 'search'):
+        match = separator.search(text)
+        end = match.end() if match else -1
+    else:
+        end = text.find(separator)
+        end = end if end < 0 else end + len(separator)
+    if end >= 0 and (max_len is None or end <= max_len):
+        return text[:end]
+    if max_len is not None and len(text) >= max_len:
+        return LimitOverrunError
+    return None
+
+
+def take(reader, buffer):
+    """``reader.take`` on a copy of ``buffer`` (``LimitOverrunError`` as the class)."""
+    copy = TextBuffer(str(buffer)) if isinstance(buffer, TextBuffer) else bytearray(buffer)
+    try:
+        return reader.take(copy, False)
+    except LimitOverrunError:
+        return LimitOverrunError
+
+
+def agrees_with_a_full_search(separator, data, cuts, text, max_len=None):
+    """Fed ``data`` in the pieces ``cuts`` make, a resuming reader, and at each
+    step a new reader of the whole buffer so far, give what `full_search` gives."""
+    bounds = [0] + sorted(cuts) + [len(data)]
+    buffer = TextBuffer() if text else bytearray()
+    resuming = Until(None, separator, max_len)
+    for start, stop in zip(bounds, bounds[1:], strict=False):
+        buffer += data[start:stop] if text else data[start:stop].encode()
+        expected = full_search(separator, buffer, resuming.max_len)
+        assert take(Until(None, separator, max_len), buffer) == expected
+        try:
+            assert resuming.take(buffer, False) == expected
+        except LimitOverrunError:
+            assert expected is LimitOverrunError
+        if expected is not None:
+            break
+
+
 @given(raw=st.sampled_from(SEPARATORS), text=st.booleans(),
        data=st.text(alphabet='ab\r\nx ', max_size=60),
        cuts=st.lists(st.integers(min_value=0, max_value=60), max_size=12))
@@ -50,21 +94,81 @@ def test_scan_reach_is_none_for_unbounded_or_huge_matches(pattern):
 @example(raw=rb'b(?=aaaa)', text=True, data='xxxbaaaa', cuts=[7])   # a long lookahead
 @settings(max_examples=400, deadline=None)
 def test_a_resumed_search_finds_what_a_full_search_finds(raw, text, data, cuts):
-    """Fed in any pieces, the resuming reader agrees at every step with a new
-    reader (which searches the whole buffer)."""
-    separator = as_separator(raw, text)
-    bounds = [0] + sorted(cuts) + [len(data)]
-    pieces = [data[i:j] for i, j in zip(bounds, bounds[1:], strict=False)]
-    buffer = TextBuffer() if text else bytearray()
-    reader = Until(None, separator, None)
-    for piece in pieces:
-        buffer += piece if text else piece.encode()
-        fresh = Until(None, separator, None)
-        reference = fresh.take(type(buffer)(str(buffer)) if text else bytearray(buffer),
-                               False)
-        assert reader.take(buffer, False) == reference
-        if reference is not None:
-            break
+    """Fed in any pieces, the resuming reader agrees at every step with one
+    plain search of the whole buffer (in text mode through windows of a few
+    characters, so that a window boundary falls everywhere)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(geventio.ioasync._readers, 'TEXT_SEARCH_STEP', 1)
+        agrees_with_a_full_search(as_separator(raw, text), data, cuts, text)
+
+
+#: Pieces of random patterns: characters, classes, anchors and word boundaries.
+REGEX_ATOMS = st.sampled_from(['a', 'b', 'ab', 'ba', 'aab', 'x', r'\n', '.', '[ab]',
+                               '[^a]', r'\w', r'\W', r'\s', r'\b', r'\B', '$', '^',
+                               r'\A', r'\Z', r'\1',
+                               # Lookarounds wider than most matches: the reach
+                               # they add is what resuming must not lose.
+                               '(?=aaa)', '(?=a.b$)', '(?!ab.b)', '(?<=aab)',
+                               '(?<!b.a)', '(?=a(?=bab))', '(?<=(?<=ab)a)'])
+
+#: Fixed-width bodies for lookbehinds (``re`` allows no other).
+LOOKBEHINDS = st.sampled_from(['a', 'ab', r'\n', '[ab]', 'a.', '(?:ab|xa)', '^a', r'\b',
+                               'a$', '(?=ab)a'])
+
+QUANTIFIERS = st.sampled_from(['?', '??', '?+', '{2}', '{0,3}', '{1,2}?', '{0,2}+',
+                               '*', '+', '*?'])
+
+
+def regex_compounds(inner):
+    return st.one_of(
+        st.tuples(inner, inner).map(''.join),
+        st.tuples(inner, inner).map(lambda pair: '(?:%s|%s)' % pair),
+        inner.map('({})'.format),
+        inner.map('(?={})'.format), inner.map('(?!{})'.format),
+        LOOKBEHINDS.map('(?<={})'.format), LOOKBEHINDS.map('(?<!{})'.format),
+        inner.map('(?>{})'.format),
+        st.tuples(inner, QUANTIFIERS).map(lambda pair: '(?:%s)%s' % pair),
+        st.tuples(inner, inner).map(lambda pair: '(?(1)%s|%s)' % pair),
+        st.tuples(inner, inner).map(lambda pair: '(%s)%s\\1' % pair))
+
+
+def compiles(pattern):
+    try:
+        re.compile(pattern)
+    except re.error:
+        return False
+    return True
+
+
+#: Random patterns with alternations, bounded and unbounded repeats (lazy and
+#: possessive too), groups and backreferences, atomic groups, conditionals,
+#: lookarounds (nested as well), anchors and word boundaries, under any flag.
+PATTERNS = st.tuples(st.sampled_from(['', '(?m)', '(?s)', '(?i)']),
+                     st.recursive(REGEX_ATOMS, regex_compounds, max_leaves=6)
+                     ).map(''.join).filter(compiles)
+
+
+@given(pattern=PATTERNS, text=st.booleans(), data=st.text(alphabet='aab\nx', max_size=60),
+       cuts=st.one_of(st.just(None),
+                      st.lists(st.integers(min_value=0, max_value=60), max_size=8)),
+       max_len=st.one_of(st.none(), st.integers(min_value=1, max_value=45)))
+# Random patterns seldom hit these, so each part of the rule has one case:
+@example(pattern='b(?=aaaa)', text=False, data='xxxbaaaa', cuts=[7], max_len=None)
+@example(pattern='a$', text=True, data='a' * 20, cuts=[], max_len=None)  # window's end
+@example(pattern='^x', text=True, data='bxxxxx', cuts=[5], max_len=None)  # window's start
+@settings(max_examples=1000, deadline=None)
+def test_scan_reach_lets_any_pattern_resume_exactly(pattern, text, data, cuts, max_len):
+    """For random patterns and inputs split anywhere (``None``: a character at
+    a time, so that a search resumes at every position), with or without
+    ``max_len``: a search resumed `scan_reach` before where the last stopped
+    finds exactly what one search of the whole buffer finds (a pattern with no
+    bound rescans, and gets the implicit ``max_len``)."""
+    separator = re.compile(pattern if text else pattern.encode())
+    if cuts is None:
+        cuts = range(len(data))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(geventio.ioasync._readers, 'TEXT_SEARCH_STEP', 1)
+        agrees_with_a_full_search(separator, data, cuts, text, max_len)
 
 
 def test_an_unbounded_regex_gets_the_implicit_max_len(loop, socketpair):

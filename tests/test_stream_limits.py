@@ -5,6 +5,7 @@ The attacks these limits answer, at full size, are in tests/reliability/.
 """
 
 import errno
+import socket
 
 import gevent.socket
 import pytest
@@ -139,6 +140,77 @@ def test_write_watermark_events_may_pause_a_source(loop, sockets):
     src_b.sendall(b'z' * 4000)
     assert recv_exactly(sink_b, 4000) == b'z' * 4000
     assert source.want_readready
+
+
+def test_a_future_write_counts_against_max_write_queue_once_resolved(loop, socketpair):
+    """A future's value is queued data too: once it resolves it counts in
+    ``write_queued`` and against ``max_write_queue``, so replies written as
+    futures behind a write that cannot go out do not pile up without bound."""
+    a, b = socketpair
+    errors = Log()
+    stream = make_stream(loop, a, max_write_queue=1000,
+                         on_write_error=lambda s, err: errors.append(err.errno))
+    head = AsyncResult()
+    stream.write(head)                      # the queue waits on this one
+    replies = [AsyncResult() for _ in range(3)]
+    pieces = [stream.write(reply) for reply in replies]
+    for reply in replies:
+        reply.set(b'r' * 400)
+    errors.wait_for(1)
+    assert errors == [errno.ENOBUFS] and stream.write_queued == 800
+    assert enobufs(pieces[2]) and not pieces[0].ready() and not stream.is_closed
+    head.set(b'h')
+    assert recv_exactly(b, 801) == b'h' + b'r' * 800
+    assert pieces[1].get(timeout=WAIT) is None and stream.write_queued == 0
+    stream.close_now()
+    assert enobufs(pieces[2]) and errors == [errno.ENOBUFS]     # failed once
+
+
+def test_without_on_write_error_a_future_past_the_limit_closes_the_stream(loop, socketpair):
+    a, _ = socketpair
+    stream = make_stream(loop, a, max_write_queue=100)
+    head, reply = AsyncResult(), AsyncResult()
+    first, refused = stream.write(head), stream.write(reply)
+    reply.set(b'x' * 101)
+    assert stream.new_close_future().get(timeout=WAIT) is stream
+    assert enobufs(refused) and isinstance(first.exception, StreamClosedError)
+
+
+def test_a_future_that_resolves_after_its_write_failed_is_not_counted(loop, socketpair):
+    """A future piece failed with the rest of the queue (an earlier write met
+    EPIPE, and on_write_error kept the stream open): its value, arriving
+    later, is queued nowhere and counts nowhere."""
+    a, b = socketpair
+    errors = Log()
+    stream = make_stream(loop, a, on_write_error=lambda s, err: errors.append(err))
+    b.shutdown(socket.SHUT_RD)              # a's sends meet EPIPE; no EOF to read
+    stream.write(b'x')
+    later = AsyncResult()
+    behind = stream.write(later)
+    errors.wait_for(1)
+    assert isinstance(behind.exception, StreamClosedError)
+    later.set(b'late')
+    settle()
+    assert stream.write_queued == 0
+
+
+def test_a_resolved_future_write_reaches_the_write_high_watermark(loop, socketpair):
+    a, b = socketpair
+    events = Log()
+    stream = make_stream(
+        loop, a, write_high_watermark=500, write_low_watermark=0,
+        on_write_high_watermark=lambda s, queued: events.append(('high', queued)),
+        on_write_low_watermark=lambda s, queued: events.append(('low', queued)))
+    head, reply = AsyncResult(), AsyncResult()
+    stream.write(head)
+    stream.write(reply)
+    reply.set(b'y' * 600)
+    events.wait_for(1)
+    assert events == [('high', 600)]
+    head.set(b'')
+    assert recv_exactly(b, 600) == b'y' * 600
+    events.wait_for(2)
+    assert events[1] == ('low', 0)
 
 
 # -- the read buffer ---------------------------------------------------------------

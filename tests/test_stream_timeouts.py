@@ -125,6 +125,26 @@ def test_an_idle_timeout_seen_while_a_callback_blocks_still_fires(loop, socketpa
     release.set()
 
 
+def test_an_idle_handler_that_blocks_is_not_called_again_meanwhile(loop, socketpair):
+    """Idle periods that pass while ``on_idle_timeout`` is still blocked (say,
+    waiting to flush a goodbye to a peer that reads nothing) start no second
+    call: each would be one more greenlet blocked for as long."""
+    a, _ = socketpair
+    release = Event()
+    calls = Log()
+
+    def on_idle_timeout(stream):
+        calls.append(time.monotonic())
+        release.wait()
+
+    make_stream(loop, a, idle_timeout=IDLE / 4, on_idle_timeout=on_idle_timeout)
+    calls.wait_for(1)
+    gevent.sleep(IDLE)                  # four idle periods while it blocks
+    assert len(calls) == 1
+    release.set()
+    calls.wait_for(2)                   # returned: the next period tells again
+
+
 def test_without_idle_timeout_a_stream_keeps_no_timer(loop, socketpair):
     a, _ = socketpair
     before = active_watchers()
@@ -190,6 +210,19 @@ def test_a_timed_out_reader_behind_another_frees_the_queue(loop, socketpair):
         second.get(timeout=WAIT)
     b.sendall(b'abcdef')
     assert (first.get(timeout=WAIT), third.get(timeout=WAIT)) == (b'abcd', b'ef')
+
+
+def test_cancelling_a_reader_stops_its_timeout(loop, socketpair):
+    """A cancelled reader keeps no timer running, and its future is not failed
+    with a TimeoutError later (it stays pending, as any cancelled reader's)."""
+    a, _ = socketpair
+    stream = make_stream(loop, a)
+    before = active_watchers()
+    line = stream.read_until(b'\n', timeout=IDLE / 2)
+    stream.cancel_read(line)
+    assert active_watchers() == before
+    gevent.sleep(IDLE)                  # past the timeout it was given
+    assert not line.ready()
 
 
 def test_closing_fails_a_reader_before_its_timeout(loop, socketpair):

@@ -10,6 +10,7 @@ and time out the same way.
 import errno
 import socket
 
+import gevent
 import gevent.socket
 
 from .. import addresses
@@ -56,24 +57,33 @@ def sockname(sock):
 
 
 def call_with_timeout(sock, timeout, what, function, *args):
-    """``function(*args)`` with ``sock``'s timeout set to ``timeout`` seconds
-    (``None``: no limit), cleared again on success.
+    """``function(*args)`` finished within ``timeout`` seconds in all (``None``:
+    no limit), ``sock`` waiting cooperatively meanwhile.
+
+    A deadline, not a socket timeout: gevent applies a socket's timeout to each
+    wait for readiness, so a TLS peer sending its handshake a byte at a time,
+    each within the timeout, would keep a handshake going for as long as it
+    liked.
 
     Raises:
         TimeoutError: with ``errno.ETIMEDOUT`` when ``timeout`` passed (gevent's
-            own timeout error carries no errno; ``what`` names the operation).
+            own timeout carries no errno; ``what`` names the operation).
         OSError: whatever else ``function`` raised.
     """
-    sock.settimeout(timeout)
+    sock.settimeout(None)
+    if timeout is None:
+        return function(*args)
+    deadline = gevent.Timeout(timeout)
+    deadline.start()
     try:
-        result = function(*args)
-    except TimeoutError as err:
-        if err.errno is not None:
+        return function(*args)
+    except gevent.Timeout as err:
+        if err is not deadline:
             raise
         raise TimeoutError(errno.ETIMEDOUT,
                            f'{what} timed out after {timeout} s') from None
-    sock.settimeout(None)
-    return result
+    finally:
+        deadline.close()
 
 
 def most_significant(failures, ranking, default):

@@ -15,10 +15,11 @@ of copying, quadratic in the line (docs/reliability.md has the figures).
 `TextBuffer` keeps the decoded chunks as they came and an offset into the
 first one instead: appending and consuming cost what they touch, and a slice
 joins only the chunks it spans (walking from whichever end is nearer), so a
-reader scanning the newest part of a long line costs the newest part. The
-chunks are joined into one only when the whole text is asked for (``str(buf)``,
-``find`` from the start, ``in``, ``==``), and kept joined until the next append,
-so asking twice costs once. Small chunks are merged as they arrive
+reader scanning the newest part of a long line costs the newest part, and
+``find`` searches the chunks where they lie, so finding the next of many
+waiting lines costs that line. The chunks are joined into one only when the
+whole text is asked for (``str(buf)``, ``in``, ``==``), and kept joined until
+the next append, so asking twice costs once. Small chunks are merged as they arrive
 (`MERGE_BELOW`), so one-character reads cannot turn a buffer of a million
 characters into a million string objects.
 """
@@ -40,8 +41,8 @@ class TextBuffer:
 
     Supports ``str(buf)``, ``len``, indexing and slicing (giving ``str``),
     ``find``, ``in``, ``==`` with a ``str``, and ``del buf[:n]`` to consume.
-    Appending, consuming from the front and slicing near either end cost what
-    they touch, not the length of the whole buffer.
+    Appending, consuming from the front, slicing near either end and ``find``
+    cost what they touch, not the length of the whole buffer.
     """
 
     __slots__ = ('_chunks', '_skip', '_len')
@@ -124,20 +125,16 @@ class TextBuffer:
     def find(self, sub, start=0, end=None):
         """Index of ``sub`` in the text, or -1 (as ``str.find``).
 
-        With a ``start`` past the beginning only the text from ``start`` on is
-        joined, so a search that resumes where the last one stopped costs the
-        new text only.
+        The chunks are searched where they lie, never joined, so finding the
+        next line costs the line, however much text follows it.
         """
         sub = str(sub)
         if start < 0:
             start = max(0, start + self._len)
-        if not 0 < start <= self._len:
-            return str(self).find(sub, start, end)
-        _, end, _ = slice(start, end).indices(self._len)
-        if end < start:
+        _, stop, _ = slice(start, end).indices(self._len)
+        if start > stop:
             return -1
-        found = self._slice(start, end).find(sub)
-        return found if found < 0 else found + start
+        return self._find(sub, start, stop) if sub else start
 
     def clear(self):
         """Remove everything."""
@@ -161,6 +158,49 @@ class TextBuffer:
         while chunks and count >= len(chunks[0]):
             count -= len(chunks.popleft())
         self._skip = count if chunks else 0
+
+    def _find(self, sub, start, stop):
+        """`find` of a non-empty ``sub`` within ``[start, stop)``, chunk by chunk:
+        each chunk is searched in place, and the few characters that a match
+        across its boundary can span are joined with the end of the last one."""
+        keep = len(sub) - 1         # characters a match can take from before a chunk
+        tail, tail_at = '', 0       # the last `keep` characters searched, and where
+        for begin, chunk in self._chunks_from(start):
+            end = begin + len(chunk)
+            low, high = max(start, begin) - begin, min(stop, end) - begin
+            if tail:
+                found = (tail + chunk[low:min(high, low + keep)]).find(sub)
+                if 0 <= found < len(tail):
+                    return tail_at + found
+            found = chunk.find(sub, low, high)
+            if found >= 0:
+                return begin + found
+            if end >= stop:
+                break
+            if keep:
+                tail = (tail + chunk[max(low, high - keep):high])[-keep:]
+                tail_at = end - len(tail)
+        return -1
+
+    def _chunks_from(self, index):
+        """``(where it begins in the text, chunk)`` of each chunk from the one
+        holding ``index`` (0 <= index <= len) on, reached from the nearer end."""
+        if index < self._len - index:
+            begin = -self._skip
+            for chunk in self._chunks:
+                end = begin + len(chunk)
+                if end > index:
+                    yield begin, chunk
+                begin = end
+            return
+        found, end = [], self._len
+        for chunk in reversed(self._chunks):
+            begin = end - len(chunk)
+            found.append((begin, chunk))
+            if begin <= index:
+                break
+            end = begin
+        yield from reversed(found)
 
     def _slice(self, start, stop):
         """The text from ``start`` to ``stop`` (0 <= start <= stop <= len),

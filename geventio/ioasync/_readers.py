@@ -26,8 +26,19 @@ A pattern whose matches have no bound (``[A-Z][a-z]*``, a lookaround with
 ``*``), or one longer than `IMPLICIT_MAX_LEN`, cannot resume: it rescans, so
 without an explicit ``max_len`` it gets ``max_len=IMPLICIT_MAX_LEN`` and no
 search costs more than that much. A literal separator and a bounded pattern
-have no implicit limit (the stream's ``max_read_buffer`` still holds). In text
-mode a resumed search joins only the tail of the `TextBuffer` it scans.
+have no implicit limit (the stream's ``max_read_buffer`` still holds).
+
+In text mode a regex can only search a ``str``, and joining the whole
+`TextBuffer` for each reader costs the whole backlog per line when many lines
+are waiting. So a bounded pattern searches it in windows (overlapping by its
+reach) from where it resumes, the first of `TEXT_SEARCH_STEP` characters and
+each next one twice as long, and stops at the first window that holds a match
+no later text can change: finding a line costs about the line, and a search
+through the whole buffer joins it about twice. (A literal separator needs no
+windows: `TextBuffer.find` searches the chunks in place.) An unbounded pattern
+has no window whose match later text cannot change, so it joins the whole
+buffer per search: with many messages waiting, each costs the backlog
+(docs/reliability.md says so; bytes mode has no such cost).
 
 A reader given ``timeout=`` is removed when it expires, without consuming
 anything, and its future fails with ``TimeoutError``: a caller that gave up
@@ -49,14 +60,21 @@ from .._params import check_positive, check_seconds
 from ..errors import IncompleteReadError, LimitOverrunError, StreamClosedError
 from ._streamwrite import _future
 
-__all__ = ['AtMost', 'Exactly', 'IMPLICIT_MAX_LEN', 'Reader', 'Until', 'UntilEOF',
-           'scan_reach']
+__all__ = ['AtMost', 'Exactly', 'IMPLICIT_MAX_LEN', 'Reader', 'TEXT_SEARCH_STEP',
+           'Until', 'UntilEOF', 'scan_reach']
 
 #: ``max_len`` of a ``read_until`` whose regex cannot resume its search (its
 #: matches have no length bound), in bytes or characters: asyncio's
 #: ``StreamReader`` default limit (``streams._DEFAULT_LIMIT``, 64 KiB). Each
 #: read then rescans at most this much.
 IMPLICIT_MAX_LEN = 65536
+
+#: Characters of a `TextBuffer` the first window of a regex search joins (at
+#: least four times the pattern's reach; each further window is twice as
+#: long): large enough that a window costs far more in searching than in
+#: joining, small enough that finding a short line in a long backlog joins
+#: little more than the line.
+TEXT_SEARCH_STEP = 8192
 
 #: Characters past a match that ``\\b``, ``\\B`` and ``$`` look at: the one after
 #: the match, and whether the text ends right after that.
@@ -113,16 +131,18 @@ class Reader:
     """A temporary read handler resolving ``future``; subclasses define ``take``.
 
     ``take(buffer, eof)`` returns the result, or ``None`` to wait for more data; it
-    may raise to fail the future.
+    may raise to fail the future. ``deadline`` is its `_Deadline`, if it was
+    given a ``timeout=``.
     """
 
-    __slots__ = ('future',)
+    __slots__ = ('future', 'deadline')
 
     #: The Stream method that makes this reader (for messages).
     name = 'reader'
 
     def __init__(self, future):
         self.future = future
+        self.deadline = None
 
     def __call__(self, stream, buffer, eof):
         try:
@@ -218,11 +238,38 @@ class Until(Reader):
         if not isinstance(buffer, TextBuffer):
             match = separator.search(buffer, start)
             return match.end() if match else -1
-        # A TextBuffer is searched through a str: join only the tail, with
-        # enough before ``start`` for lookbehinds and \b to see what they need.
-        window = 0 if reach is None else max(0, start - reach)
-        match = separator.search(buffer[window:], start - window)
-        return match.end() + window if match else -1
+        if reach is None:
+            match = separator.search(str(buffer))
+            return match.end() if match else -1
+        return _search_text(separator, buffer, start, reach)
+
+
+def _search_text(separator, buffer, start, reach):
+    """End of the first match of ``separator`` (bounded: ``reach`` is its
+    `scan_reach`) in TextBuffer ``buffer`` at or after ``start`` (-1: none),
+    joining one window of the text at a time.
+
+    Each window begins ``reach`` characters before where its search starts,
+    so that lookbehinds and ``\\b`` see the text they need. A match in a window
+    that ends before the buffer does is the match of the whole text only if it
+    starts at least ``reach`` characters before the window's end (no later
+    character, nor where the text ends, can change it); otherwise the next
+    window's search starts ``reach`` characters before this one's end, as a
+    resumed search does after new text arrives. Windows double in length, so
+    a search through the whole buffer takes a few windows, not thousands.
+    """
+    size = len(buffer)
+    step = max(TEXT_SEARCH_STEP, 4 * reach)
+    while True:
+        stop = min(size, start + step)
+        window = max(0, start - reach)
+        match = separator.search(buffer[window:stop], start - window)
+        if match and (stop == size or window + match.start() + reach <= stop):
+            return window + match.end()
+        if stop == size:
+            return -1
+        start = stop - reach
+        step *= 2
 
 
 class UntilEOF(Reader):
@@ -238,7 +285,8 @@ class UntilEOF(Reader):
 class _Deadline:
     """The ``timeout=`` of one reader: a libev timer (on the monotonic clock)
     that removes the reader and fails its future with ``TimeoutError``; it is
-    closed as soon as the future is resolved any other way."""
+    closed as soon as the future is resolved any other way, or the reader is
+    cancelled."""
 
     __slots__ = ('stream', 'reader', 'timeout', 'timer')
 
@@ -246,7 +294,8 @@ class _Deadline:
         self.stream, self.reader, self.timeout = stream, reader, timeout
         self.timer = get_hub().loop.timer(timeout)
         self.timer.start(self.expired)
-        reader.future.rawlink(self.resolved)
+        reader.deadline = self
+        reader.future.rawlink(self.stop)
 
     def expired(self):
         # Runs in the hub.
@@ -258,7 +307,8 @@ class _Deadline:
                 errno.ETIMEDOUT, f'{self.reader.name} timed out after '
                                  f'{self.timeout} s'))
 
-    def resolved(self, _future):
+    def stop(self, _future=None):
+        """Close the timer: the future was resolved, or the reader cancelled."""
         self.timer.close()
 
 
@@ -303,10 +353,13 @@ class _StreamReaders:
         return self._push_reader(UntilEOF(_future(self)), timeout)
 
     def cancel_read(self, future):
-        """See `IStream.cancel_read`. A future that is not pending is ignored."""
+        """See `IStream.cancel_read`. A future that is not pending is ignored.
+        The reader's ``timeout=`` goes with it: its future stays pending."""
         for reader in self._readers:
             if getattr(reader, 'future', None) is future:
                 self._readers.remove(reader)
+                if reader.deadline is not None:
+                    reader.deadline.stop()
                 return
 
     def _push_reader(self, reader, timeout):

@@ -34,7 +34,10 @@ What we chose:
   ``on_write_error``. Without a handler the stream closes at once (``close_now``),
   IO::Async's rule for an error nobody handles. With one, the stream stays
   usable: reading resumes once the buffer is consumed below the limit, and the
-  refused write is simply not queued.
+  refused write is simply not queued. A written future counts from the moment
+  it resolves (in the hub, so its events fire on a greenlet of their own),
+  not when the queue reaches it: otherwise replies written as futures behind a
+  peer that reads nothing would be held uncounted.
 - Write watermarks only tell (``on_write_high_watermark``/``_low_``); pausing
   the source is the application's choice, as with asyncio's ``pause_writing``.
 - ``idle_timeout`` is off by default, since what "too quiet" means is the
@@ -43,7 +46,10 @@ What we chose:
   whole period and, when it fires, re-armed for what is left since the last
   byte moved: a stream that keeps moving bytes restarts no timer per read. A
   stream without ``idle_timeout`` notes no activity at all: its reads take the
-  plain read path and its sends go through the plain send function.
+  plain read path and its sends go through the plain send function. While
+  ``on_idle_timeout`` is still running (blocked, say, flushing a goodbye to a
+  peer that reads nothing), further idle periods call it no more: each call
+  would be one more greenlet blocked for as long.
 """
 
 import errno
@@ -94,7 +100,7 @@ class _StreamLimits:
 
     #: The slots of this state, which Stream declares (besides ``_PARAMS``'s).
     _LIMIT_STATE = ('_read_full', '_write_high', '_write_low', '_write_at_high',
-                    '_idle_timer', '_last_io')
+                    '_idle_timer', '_last_io', '_idle_running')
 
     def _init_limits(self):
         self._read_full = False
@@ -102,6 +108,7 @@ class _StreamLimits:
         self._write_at_high = False
         self._idle_timer = None
         self._last_io = 0.0
+        self._idle_running = False      # on_idle_timeout has not returned yet
 
     # -- configuration ---------------------------------------------------------
 
@@ -152,11 +159,11 @@ class _StreamLimits:
         """See `IStream.write_queued`."""
         return self._queued
 
-    def _refuse_write(self, piece, queued):
-        """Fail a write that would take the queue to ``queued`` bytes, past
+    def _refuse_write(self, piece, size):
+        """Fail a write of ``size`` bytes that would take the queue past
         ``max_write_queue``; returns the piece (its future has failed)."""
-        err = OSError(errno.ENOBUFS, f'a write of {len(piece.data)} bytes would '
-                                     f'queue {queued}, over max_write_queue='
+        err = OSError(errno.ENOBUFS, f'a write of {size} bytes would queue '
+                                     f'{self._queued + size}, over max_write_queue='
                                      f'{self._max_write_queue}')
         try:
             piece.failed(err)
@@ -165,6 +172,30 @@ class _StreamLimits:
         except Exception:
             self._callback_failed('on_write_error')
         return piece
+
+    def _refuse_resolved(self, piece, size):
+        """A future written earlier resolved with ``size`` bytes (in the hub):
+        returns whether they are refused, past ``max_write_queue`` exactly as a
+        ``write()`` of them would be; else they join the queued bytes.
+        Otherwise replies written as futures behind a peer that reads nothing
+        would pile up uncounted. The events fire on a greenlet of their own:
+        the hub runs no user code."""
+        limit = self._max_write_queue
+        if limit is not None and self._queued + size > limit:
+            self._run_elsewhere(self._refuse_write, piece, size)
+            return True
+        self._queued += size
+        high = self._write_high
+        if high is not None and self._queued >= high and not self._write_at_high:
+            self._run_elsewhere(self._still_at_high)
+        return False
+
+    def _still_at_high(self):
+        """Tell the high watermark that a future's value raised the queue to,
+        unless the queue drained meanwhile (so the low one never comes first)."""
+        high = self._write_high
+        if high is not None and self._queued >= high and not self._write_at_high:
+            self._write_reached_high(self._queued)
 
     def _write_reached_high(self, queued):
         self._write_at_high = True
@@ -239,11 +270,17 @@ class _StreamLimits:
         # stream open hears again after another full period of silence.
         self._last_io = monotonic()
         self._arm_idle(self._idle_timeout)
+        if self._idle_running:
+            return
         if self._parked:
             self._glet.switch(self._idle_expired)
         else:
             self._run_elsewhere(self._idle_expired)
 
     def _idle_expired(self):
-        if not self._fire('on_idle_timeout'):
-            self.close_now()
+        self._idle_running = True
+        try:
+            if not self._fire('on_idle_timeout'):
+                self.close_now()
+        finally:
+            self._idle_running = False

@@ -35,6 +35,10 @@ __all__ = []    # private: Stream is the public face
 #: Marks a future source whose value has been taken.
 _SPENT = object()
 
+#: Marks a future source whose value was refused (past ``max_write_queue``):
+#: nothing of it is sent, and its piece has failed or is about to.
+_REFUSED = object()
+
 
 class _StreamFuture(AsyncResult):
     """The future of a write or a future reader.
@@ -86,7 +90,7 @@ class _StreamPiece(_StreamFuture, Piece):
 
     def pull(self):
         source, stream = self.source, self._stream
-        if source is _SPENT:
+        if source is _SPENT or source is _REFUSED:
             return None
         if isinstance(source, AsyncResult):
             # Tested first: an AsyncResult is callable too (as a link callback).
@@ -101,12 +105,32 @@ class _StreamPiece(_StreamFuture, Piece):
             stream._queued += len(data)
         return data
 
+    def resolved(self, source):
+        """The future this piece writes resolved (called from the hub): from
+        now on its value is queued data, counted and bounded as such (see
+        ``_streamlimits``), even while the pieces ahead of it wait."""
+        if self.source is not source or self.ready() or not source.successful():
+            return          # taken or failed already, or pull() reports the failure
+        stream = self._stream
+        try:
+            data = stream._encode(source.value, 'a write future')
+        except TypeError:
+            return          # pull() raises it, where the stream's callbacks run
+        if data is None:
+            return
+        if stream._refuse_resolved(self, len(data)):
+            self.source = _REFUSED
+        else:
+            self.source, self.data, self.offset = _SPENT, data, 0
+
     def written(self, count):
         self._stream._queued -= count
         if self.on_write is not None:
             self.on_write(self._stream, count)
 
     def done(self):
+        if self.source is _REFUSED:
+            return                  # it failed instead (see `resolved`)
         self.data = None            # a future kept by the caller keeps no data
         self.set(None)
         if self.on_flush is not None:
@@ -122,6 +146,8 @@ class _StreamPiece(_StreamFuture, Piece):
             self.on_flush(self._stream)
 
     def failed(self, err):
+        if self.ready():
+            return                  # a refused future piece fails once
         self.data = None
         self.set_exception(err)
         if self.on_error is not None:
@@ -204,6 +230,8 @@ class _StreamWriter:
         A write that would take the queue past ``max_write_queue`` is not
         queued: the future returned has failed with ``OSError(ENOBUFS)``, which
         is not raised (``on_write_error`` hears of it, see ``_streamlimits``).
+        A future's value is counted, and refused the same way, when the future
+        resolves.
 
         Raises:
             StreamClosedError: the stream is closing or closed, or its write side
@@ -225,7 +253,11 @@ class _StreamWriter:
         if type(data) is bytes:
             piece = _StreamPiece(self, data, write_len, None,
                                  on_write, on_flush, on_error)
-        elif isinstance(data, AsyncResult) or callable(data):
+        elif isinstance(data, AsyncResult):
+            piece = _StreamPiece(self, None, write_len, data,
+                                 on_write, on_flush, on_error)
+            data.rawlink(piece.resolved)
+        elif callable(data):
             piece = _StreamPiece(self, None, write_len, data,
                                  on_write, on_flush, on_error)
         elif data is None:
@@ -237,7 +269,7 @@ class _StreamWriter:
             queued = self._queued + len(piece.data)
             limit = self._max_write_queue
             if limit is not None and queued > limit:
-                return self._refuse_write(piece, queued)
+                return self._refuse_write(piece, len(piece.data))
             self._queued = queued
         self._queue.append(piece)
         high = self._write_high

@@ -87,6 +87,46 @@ def test_a_silent_tls_client_is_dropped_after_the_handshake_timeout(loop, contex
     assert isinstance(errors[0], TimeoutError)
 
 
+def test_a_tls_client_trickling_its_hello_is_dropped_at_the_handshake_timeout(
+        loop, contexts, figures):
+    """``ssl_handshake_timeout`` bounds the whole handshake, not each wait for
+    a byte: a client sending its ClientHello one byte per third of the timeout
+    must not keep a handshake slot (and, at the cap, the whole listener) for as
+    long as it likes."""
+    server_context, _ = contexts
+    errors = Log()
+    listener = Guarded(on_stream=lambda listener, stream: stream.close(),
+                       on_accept_error=lambda listener, sock, err: errors.append(err))
+    loop.add(listener)
+    listener.listen(addr={'ip': '127.0.0.1', 'port': 0}, ssl=server_context).get()
+    step = Guarded.ssl_handshake_timeout / 3
+    # A handshake record announcing 512 bytes, then its body a byte at a time.
+    hello = b'\x16\x03\x01\x02\x00' + b'\x01' * 512
+    start = time.monotonic()
+    with gevent.socket.create_connection(listener.sockname) as trickler:
+        trickler.settimeout(step)
+        dropped = None
+        for byte in range(len(hello)):
+            if time.monotonic() - start > 10 * Guarded.ssl_handshake_timeout:
+                break
+            try:
+                trickler.sendall(hello[byte:byte + 1])
+                if trickler.recv(1) == b'':
+                    dropped = time.monotonic() - start
+                    break
+            except TimeoutError:
+                continue                    # nothing from the server: go on
+            except OSError:                 # reset: dropped as well
+                dropped = time.monotonic() - start
+                break
+    assert dropped is not None, 'the trickling client was never dropped'
+    assert dropped < Guarded.ssl_handshake_timeout + 2 * step + 0.3
+    errors.wait_for(1)
+    assert isinstance(errors[0], TimeoutError)
+    figures(trickle_step_s=round(step, 2), dropped_after_s=round(dropped, 2))
+    listener.close()
+
+
 def test_oversized_datagrams_from_anyone_never_close_a_server_socket(loop, sockets,
                                                                      figures):
     """A UDP echo server with ``recv_len=512`` and no ``on_recv_error``: one
