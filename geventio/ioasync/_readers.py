@@ -36,6 +36,7 @@ waiting leaves no reader behind to swallow the next message.
 
 import errno
 import functools
+import sys
 from collections.abc import Iterator
 from re import Pattern
 from typing import Any
@@ -43,9 +44,9 @@ from typing import Any
 from gevent import get_hub
 from gevent.event import AsyncResult
 
-try:
-    from re import _parser as _sre_parse     # Python 3.11 and later
-except ImportError:                         # pragma: no cover - Python 3.10
+if sys.version_info >= (3, 11):
+    from re import _parser as _sre_parse
+else:                                       # pragma: no cover - Python 3.10
     import sre_parse as _sre_parse
 
 from .._io.text import TextBuffer

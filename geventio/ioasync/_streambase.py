@@ -74,7 +74,7 @@ class StreamBase(Handle):
     # -- the reading half (stream.py)
     _on_read: Callable[[Any, bool], Any]
     _on_outgoing_empty: Callable[[], Any] | None
-    _read_view: memoryview | None
+    _read_view: tuple[memoryview] | None
     _encoding: str | None
     _decoder: Decoder | None
     _buffer: Any                        # a bytearray, or a TextBuffer with an encoding
@@ -89,7 +89,7 @@ class StreamBase(Handle):
     _plain_read: bool
 
     # -- the writing half (_streamwrite.py)
-    _send: Callable[[Any], int] | None
+    _send: Any                          # send(data) -> count; None without a write handle
     _queue: WriteQueue
     _queued: int
     _write_state: str
@@ -129,7 +129,7 @@ class StreamBase(Handle):
         def _flush(self, from_readiness: bool) -> None: ...
         def _source_ready(self, _future: 'AsyncResult[Any]') -> None: ...
         def _timed_send(self, send: Callable[[Any], int]) -> Callable[[Any], int]: ...
-        def _refuse_write(self, piece: Any, queued: int) -> Any: ...
+        def _refuse_write(self, piece: Any, queued: int) -> 'AsyncResult[None]': ...
         def _write_reached_high(self, queued: int) -> None: ...
         def _write_drained(self) -> None: ...
 
@@ -244,7 +244,8 @@ class StreamBase(Handle):
             params['idle_timeout'] = idle_timeout
         self._setup(params)
 
-    def configure(self, *,
+    # (Narrower than Notifier's and Handle's: it names its own keywords.)
+    def configure(self, *,  # type: ignore[override]
                   handle: FileLike | None = NOT_GIVEN,
                   read_handle: FileLike | None = NOT_GIVEN,
                   write_handle: FileLike | None = NOT_GIVEN,

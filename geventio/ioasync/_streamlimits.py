@@ -49,10 +49,15 @@ What we chose:
 import errno
 from collections.abc import Callable, Iterable
 from time import monotonic
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._params import check_positive, check_seconds
 from ._streambase import DEFAULT_MAX_BUFFER, StreamBase
+
+if TYPE_CHECKING:
+    from gevent.event import AsyncResult
+
+    from ._streamwrite import _StreamPiece
 
 __all__: list[str] = []    # private: Stream is the public face
 
@@ -152,7 +157,7 @@ class _StreamLimits(StreamBase):
         """See `IStream.write_queued`."""
         return self._queued
 
-    def _refuse_write(self, piece: Any, queued: int) -> Any:
+    def _refuse_write(self, piece: '_StreamPiece', queued: int) -> 'AsyncResult[None]':
         """Fail a write that would take the queue to ``queued`` bytes, past
         ``max_write_queue``; returns the piece (its future has failed)."""
         err = OSError(errno.ENOBUFS, f'a write of {len(piece.data)} bytes would '
@@ -172,7 +177,7 @@ class _StreamLimits(StreamBase):
 
     def _write_drained(self) -> None:
         """After a flush: tell the low watermark once the queue is down to it."""
-        if self._queued <= self._write_low:
+        if self._queued <= self._write_low:  # type: ignore[operator]  # (set while at high)
             self._write_at_high = False
             self._tell('on_write_low_watermark', self._queued)
 
@@ -231,14 +236,16 @@ class _StreamLimits(StreamBase):
     def _idle_due(self) -> None:
         # Runs in the hub, at most once per idle period.
         self._stop_idle()
-        left = self._last_io + self._idle_timeout - monotonic()
+        # (The timer runs only while idle_timeout is set.)
+        timeout: float = self._idle_timeout  # type: ignore[assignment]
+        left = self._last_io + timeout - monotonic()
         if left > 0:
             self._arm_idle(left)
             return
         # Idle: the next period starts now, so a handler that keeps the
         # stream open hears again after another full period of silence.
         self._last_io = monotonic()
-        self._arm_idle(self._idle_timeout)
+        self._arm_idle(timeout)
         if self._parked:
             self._glet.switch(self._idle_expired)
         else:

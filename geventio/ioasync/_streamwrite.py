@@ -119,7 +119,9 @@ class _StreamPiece(_StreamFuture, Piece):
         if self.on_write is not None:
             self.on_write(self._stream, count)
 
-    def done(self) -> None:
+    # Piece's hook; it shadows AsyncResult.done() (the concurrent.futures
+    # spelling of ready()), as it always has.
+    def done(self) -> None:  # type: ignore[override]
         self.data = None            # a future kept by the caller keeps no data
         self.set(None)
         if self.on_flush is not None:

@@ -198,15 +198,15 @@ class Connector:
         finally:
             attempts.close_losers()
         if sock is None:
-            syscall, err = attempts.most_significant()
-            _callbacks.call(req.on_connect_error, syscall, err)
-            raise _ReportedError(ConnectError(syscall, err, attempts.failures))
+            syscall, error = attempts.most_significant()
+            _callbacks.call(req.on_connect_error, syscall, error)
+            raise _ReportedError(ConnectError(syscall, error, attempts.failures))
         return self._secure(req, sock) if req.ssl is not None else sock
 
     def _secure(self, req: '_Request', sock: Any) -> Any:
         try:
-            return tls.secure(sock, req.ssl, server_hostname=req.server_hostname,
-                              timeout=req.timeout)
+            return tls.secure(sock, req.ssl,  # type: ignore[arg-type]  # (with ssl= only)
+                              server_hostname=req.server_hostname, timeout=req.timeout)
         except OSError as err:
             _callbacks.call(req.on_connect_error, 'ssl', err)
             raise _ReportedError(err) from None
@@ -254,12 +254,14 @@ class _Attempts:
                 break
             attempt = gevent.spawn(self._attempt, candidate)
             self._greenlets.append(attempt)
-            gevent.wait([attempt, self._won], timeout=delay, count=1)
+            either: list[Any] = [attempt, self._won]
+            gevent.wait(either, timeout=delay, count=1)
         while not self._won.is_set():
             running = [glet for glet in self._greenlets if not glet.dead]
             if not running:
                 break
-            gevent.wait(running + [self._won], count=1)
+            waiting: list[Any] = [*running, self._won]
+            gevent.wait(waiting, count=1)
         return self._winner
 
     def _attempt(self, candidate: _Candidate) -> None:
@@ -319,8 +321,8 @@ def _candidates(peers: list[addresses.Address],
     IO::Async's order: local addresses outermost, the peers within each;
     without local addresses, one candidate per peer."""
     result = []
-    local: addresses.Address | None
-    for local in locals_ or [None]:
+    sides: list[addresses.Address | None] = [*locals_] if locals_ else [None]
+    for local in sides:
         for peer in peers:
             if local is not None and not addresses.agrees(local, peer):
                 continue
@@ -335,7 +337,8 @@ def _interleave(peers: list[addresses.Address]) -> list[addresses.Address]:
     by_family: dict[int, collections.deque[addresses.Address]] = {}
     for peer in peers:
         by_family.setdefault(peer.family, collections.deque()).append(peer)
-    queues, result = list(by_family.values()), []
+    queues = list(by_family.values())
+    result: list[addresses.Address] = []
     while any(queues):
         result.extend(queue.popleft() for queue in queues if queue)
     return result

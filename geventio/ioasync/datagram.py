@@ -181,7 +181,7 @@ class Socket(SocketBase):
         self._recv: Any = None
         self._sendfn: Any = None
         self._sendtofn: Any = None
-        self._family: int | None = None
+        self._family: Any = None       # the write handle's family (an int), or None
         self._drop_warnings: WarningLimit | None = None    # made on first use
         super()._setup(params)
 
@@ -318,7 +318,7 @@ class Socket(SocketBase):
         if moved:
             self._retry_delay = SEND_RETRY_MIN_DELAY
         if outcome is not None and outcome is not _BLOCKED:
-            self._send_failed(outcome)
+            self._send_failed(outcome)  # type: ignore[arg-type]  # (the OSError)
         elif outcome is _BLOCKED and how is _READY and not moved:
             self._start_retry()
         elif not queue and how is not _AUTOFLUSH and \
@@ -345,7 +345,8 @@ class Socket(SocketBase):
                     return _BLOCKED
                 except OSError as err:
                     queue.popleft()
-                    err.data, err.addr = data, addr
+                    # (OSError instances take attributes: ISocket names these.)
+                    err.data, err.addr = data, addr  # type: ignore[attr-defined]
                     return err
                 queue.popleft()
                 sent += 1
@@ -449,7 +450,7 @@ def _recv_function(sock: Any) -> Callable[[int], tuple[bytes, Any, int, Any]]:
 def _truncated(data: bytes, addr: Any, size: int) -> OSError:
     err = OSError(errno.EMSGSIZE, f'datagram from {addr!r} was longer than '
                                   f'recv_len={size} and was truncated')
-    err.data, err.addr = data, addr
+    err.data, err.addr = data, addr  # type: ignore[attr-defined]  # (as in _send_batch)
     return err
 
 

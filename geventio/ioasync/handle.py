@@ -48,7 +48,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import gevent
 from greenlet import getcurrent, greenlet
 from gevent.event import AsyncResult
-from gevent.hub import Hub
 from zope.interface import implementer
 
 from .. import _callbacks, addresses
@@ -140,8 +139,10 @@ class Handle(Notifier):
         self._want_read = False
         self._want_write = False
         self._closed = False
-        self._hub: Hub | None = None
-        self._glet: greenlet | None = None
+        # The loop's hub and the greenlet running this handle's callbacks:
+        # None until it is in a loop (Any: the paths that use them run only then).
+        self._hub: Any = None
+        self._glet: Any = None
         self._host: greenlet | None = None
         self._parked = False
         self._rwatch: Any = None
@@ -149,7 +150,10 @@ class Handle(Notifier):
         self._close_futures: list[AsyncResult[Handle]] = []
         super()._setup(params)
 
-    def configure(self, *, handle: FileLike | None = NOT_GIVEN,
+    # (Narrower than Notifier's, which takes only events: a subclass names its
+    # own keywords with their types.)
+    def configure(self, *,  # type: ignore[override]
+                  handle: FileLike | None = NOT_GIVEN,
                   read_handle: FileLike | None = NOT_GIVEN,
                   write_handle: FileLike | None = NOT_GIVEN,
                   want_readready: bool = NOT_GIVEN, want_writeready: bool = NOT_GIVEN,
@@ -392,8 +396,9 @@ class Handle(Notifier):
                 changed = self._before_park()
                 if self._glet is not me:
                     return
-                if self._loop._dispatched is not None:
-                    self._loop._note_dispatch()
+                # (The greenlet runs only while the handle is in a loop.)
+                if self._loop._dispatched is not None:  # type: ignore[union-attr]
+                    self._loop._note_dispatch()  # type: ignore[union-attr]
                 if changed is not False:
                     self._update_watchers()
                 self._parked = True
@@ -599,7 +604,7 @@ class Handle(Notifier):
         try:
             if query is not None:
                 targets = resolving.resolve(*query)
-            sock = sockets.bind_first(targets)
+            sock = sockets.bind_first(targets or [])
             try:
                 self.set_handle(sock)
             except Exception:

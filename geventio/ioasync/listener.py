@@ -355,6 +355,8 @@ class Listener(Handle):
             future.set_exception(ListenError('listen', OSError(
                 errno.ECANCELED, f'{self!r} left its loop before listening')))
             return
+        opened: list[Any]
+        failures: list[tuple[str, OSError]]
         if plan.handle is not None:
             opened, failures = [plan.handle], []
         else:

@@ -163,7 +163,8 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, StreamBas
             # Text still buffered goes back to the bytes it was decoded from.
             self._decoder = None
             if isinstance(self._buffer, TextBuffer):
-                self._buffer = bytearray(str(self._buffer).encode(self._encoding))
+                self._buffer = bytearray(str(self._buffer).encode(
+                    self._encoding))  # type: ignore[arg-type]  # (a TextBuffer has one)
         else:
             self._decoder = Decoder(encoding)
             if not isinstance(self._buffer, TextBuffer):
@@ -267,9 +268,10 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, StreamBas
                 else:
                     handler = None
                     result = self._on_read(buffer, eof)
-                if self._at_high and len(buffer) < self._low:
+                # (_low is set while _at_high; the limit while _read_full.)
+                if self._at_high and len(buffer) < self._low:  # type: ignore[operator]
                     self._below_low_watermark()
-                if self._read_full and len(buffer) < self._max_read_buffer:
+                if self._read_full and len(buffer) < self._max_read_buffer:  # type: ignore[operator]
                     self._read_room()
                 if not result:
                     # (Tested first: "wait for more" is the common answer.)
@@ -426,7 +428,7 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, StreamBas
         else:
             del self._buffer[:]
         if self._decoder is not None:
-            self._decoder = Decoder(self._encoding)
+            self._decoder = Decoder(self._encoding)  # type: ignore[arg-type]  # (set with it)
 
     # -- standard streams ------------------------------------------------------
 
