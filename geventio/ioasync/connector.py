@@ -81,7 +81,7 @@ class _Candidate(NamedTuple):
 class Connector:
     """See `IConnector`.
 
-    ``connect(**params)`` takes the keys of docs/api.md section 7: a target
+    ``connect(...)`` takes the keywords of docs/api.md section 7: a target
     (``host`` + ``service`` with hints ``family``, ``socktype`` (default
     stream), ``protocol``, ``flags``; ``addr``/``addrs``; or ``peer``), a local
     side (``local_host``/``local_service`` or ``local_addr``/``local_addrs``),
