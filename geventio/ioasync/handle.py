@@ -54,9 +54,10 @@ from .. import _callbacks, addresses
 from .._io import resolving, sockets
 from .._io.nonblocking import (close_quietly, is_tls, set_nonblocking,
                                shutdown_quietly)
-from .._params import NOT_GIVEN, check_flag, check_unknown
-from .._typing import AddressSpec, EventHandler, FileLike
+from .._params import check_flag, check_unknown
+from .._typing import AddressSpec, FileLike
 from ..interfaces import IHandle
+from ._handlebase import HandleBase
 from .notifier import Notifier
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ _MISSING: Any = object()
 
 
 @implementer(IHandle)
-class Handle(Notifier):
+class Handle(HandleBase):
     """See `IHandle`.
 
     Parameters:
@@ -101,35 +102,6 @@ class Handle(Notifier):
                  '_tls_write', '_want_read', '_want_write', '_closed', '_hub',
                  '_glet', '_host', '_parked', '_rwatch', '_wwatch', '_close_futures')
 
-    def __init__(self, *, handle: FileLike | None = NOT_GIVEN,
-                 read_handle: FileLike | None = NOT_GIVEN,
-                 write_handle: FileLike | None = NOT_GIVEN,
-                 want_readready: bool = NOT_GIVEN, want_writeready: bool = False,
-                 on_read_ready: EventHandler | None = None,
-                 on_write_ready: EventHandler | None = None,
-                 on_closed: EventHandler | None = None,
-                 **events: EventHandler | None) -> None:
-        """See the class docstring; ``want_readready`` not given: true once
-        there is a read handle."""
-        params: dict[str, Any] = events
-        if handle is not NOT_GIVEN:
-            params['handle'] = handle
-        if read_handle is not NOT_GIVEN:
-            params['read_handle'] = read_handle
-        if write_handle is not NOT_GIVEN:
-            params['write_handle'] = write_handle
-        if want_readready is not NOT_GIVEN:
-            params['want_readready'] = want_readready
-        if want_writeready is not False:
-            params['want_writeready'] = want_writeready
-        if on_read_ready is not None:
-            params['on_read_ready'] = on_read_ready
-        if on_write_ready is not None:
-            params['on_write_ready'] = on_write_ready
-        if on_closed is not None:
-            params['on_closed'] = on_closed
-        self._setup(params)
-
     def _setup(self, params: dict[str, Any]) -> None:
         self._read_handle: Any = None
         self._write_handle: Any = None
@@ -149,37 +121,6 @@ class Handle(Notifier):
         self._wwatch: Any = None
         self._close_futures: list[AsyncResult[Handle]] = []
         super()._setup(params)
-
-    # (Narrower than Notifier's, which takes only events: a subclass names its
-    # own keywords with their types.)
-    def configure(self, *,  # type: ignore[override]
-                  handle: FileLike | None = NOT_GIVEN,
-                  read_handle: FileLike | None = NOT_GIVEN,
-                  write_handle: FileLike | None = NOT_GIVEN,
-                  want_readready: bool = NOT_GIVEN, want_writeready: bool = NOT_GIVEN,
-                  on_read_ready: EventHandler | None = NOT_GIVEN,
-                  on_write_ready: EventHandler | None = NOT_GIVEN,
-                  on_closed: EventHandler | None = NOT_GIVEN,
-                  **events: EventHandler | None) -> None:
-        """See `INotifier.configure`; a keyword not given keeps its value."""
-        params: dict[str, Any] = events
-        if handle is not NOT_GIVEN:
-            params['handle'] = handle
-        if read_handle is not NOT_GIVEN:
-            params['read_handle'] = read_handle
-        if write_handle is not NOT_GIVEN:
-            params['write_handle'] = write_handle
-        if want_readready is not NOT_GIVEN:
-            params['want_readready'] = want_readready
-        if want_writeready is not NOT_GIVEN:
-            params['want_writeready'] = want_writeready
-        if on_read_ready is not NOT_GIVEN:
-            params['on_read_ready'] = on_read_ready
-        if on_write_ready is not NOT_GIVEN:
-            params['on_write_ready'] = on_write_ready
-        if on_closed is not NOT_GIVEN:
-            params['on_closed'] = on_closed
-        self._configure(params)
 
     def _configure(self, params: dict[str, Any]) -> None:
         handle = params.pop('handle', _MISSING)

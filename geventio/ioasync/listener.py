@@ -4,7 +4,9 @@ The Python form of IO::Async::Listener (interface `IListener`), reached
 through ``loop.listen()`` or used directly (docs/listener-connector.md). Each
 accepted socket is handed over as the gevent socket (``on_accept``) or wrapped
 in a `Stream` or `Socket` (``on_stream``/``on_socket``); with ``ssl=`` each is
-secured first on a greenlet of its own. Making the listening sockets is `_listening`'s job;
+secured first on a greenlet of its own. Making the listening sockets is `_listening`'s job
+and the keyword signatures (``Listener(...)``, ``configure``, ``listen``) are
+`_listenerbase`'s;
 each listening socket accepts on an `_acceptor.Acceptor` greenlet of its own,
 which also applies the policy for accept errors.
 
@@ -23,7 +25,6 @@ a handshake finishes, so further clients wait in the kernel's accept queue
 """
 
 import errno
-import socket
 from collections.abc import Callable, Iterable
 from ssl import SSLContext
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -35,12 +36,13 @@ from zope.interface import implementer
 
 from .. import _callbacks
 from .._io import resolving, sockets, tls
-from .._params import NOT_GIVEN, check_callables, not_none, one_of
-from .._typing import AddressSpec, Continuation, EventHandler, FileLike
+from .._params import check_callables, one_of
+from .._typing import Continuation, EventHandler
 from ..errors import ListenError, ResolveError
 from ..interfaces import IListener
 from . import _handover, _listening
 from ._acceptor import CAPACITY_WARN_INTERVAL, Acceptor
+from ._listenerbase import ListenerBase
 from .handle import _MISSING, Handle
 
 if TYPE_CHECKING:
@@ -58,7 +60,7 @@ _LOOP_KEYS = _LOOP_EVENTS + ('handle_class',)
 
 
 @implementer(IListener)
-class Listener(Handle):
+class Listener(ListenerBase):
     """See `IListener`.
 
     Parameters:
@@ -113,36 +115,6 @@ class Listener(Handle):
     #: silent can pin no more than 256 descriptors per listener.
     max_handshakes = 256
 
-    def __init__(self, *,
-                 handle: FileLike | None = NOT_GIVEN,
-                 handle_class: type[Handle] | None = None,
-                 on_accept: EventHandler | None = None,
-                 on_stream: EventHandler | None = None,
-                 on_socket: EventHandler | None = None,
-                 on_accept_error: EventHandler | None = None,
-                 handle_constructor: EventHandler | None = None,
-                 on_closed: EventHandler | None = None,
-                 **events: EventHandler | None) -> None:
-        """A listener; every keyword is described in the class docstring."""
-        params: dict[str, Any] = events
-        if handle is not NOT_GIVEN:
-            params['handle'] = handle
-        if handle_class is not None:
-            params['handle_class'] = handle_class
-        if on_accept is not None:
-            params['on_accept'] = on_accept
-        if on_stream is not None:
-            params['on_stream'] = on_stream
-        if on_socket is not None:
-            params['on_socket'] = on_socket
-        if on_accept_error is not None:
-            params['on_accept_error'] = on_accept_error
-        if handle_constructor is not None:
-            params['handle_constructor'] = handle_constructor
-        if on_closed is not None:
-            params['on_closed'] = on_closed
-        self._setup(params)
-
     def _setup(self, params: dict[str, Any]) -> None:
         self._accept_mode: str | None = None
         self._handle_class: type[Handle] | None = None
@@ -152,42 +124,6 @@ class Listener(Handle):
         self._handshakes: set[Greenlet[Any, Any]] = set()
         self._capacity_warnings = _callbacks.WarningLimit(CAPACITY_WARN_INTERVAL)
         super()._setup(params)
-
-    def configure(self, *,  # type: ignore[override]
-                  handle: FileLike | None = NOT_GIVEN,
-                  handle_class: type[Handle] | None = NOT_GIVEN,
-                  on_accept: EventHandler | None = NOT_GIVEN,
-                  on_stream: EventHandler | None = NOT_GIVEN,
-                  on_socket: EventHandler | None = NOT_GIVEN,
-                  on_accept_error: EventHandler | None = NOT_GIVEN,
-                  handle_constructor: EventHandler | None = NOT_GIVEN,
-                  on_closed: EventHandler | None = NOT_GIVEN,
-                  **events: EventHandler | None) -> None:
-        """See `INotifier.configure`; a keyword not given keeps its value.
-
-        A Listener has no ``read_handle``, ``write_handle`` or ``want_*``
-        (its sockets are watched by its acceptors): it takes ``handle``,
-        ``handle_class`` and its events, so this signature is narrower than
-        Handle's.
-        """
-        params: dict[str, Any] = events
-        if handle is not NOT_GIVEN:
-            params['handle'] = handle
-        if handle_class is not NOT_GIVEN:
-            params['handle_class'] = handle_class
-        if on_accept is not NOT_GIVEN:
-            params['on_accept'] = on_accept
-        if on_stream is not NOT_GIVEN:
-            params['on_stream'] = on_stream
-        if on_socket is not NOT_GIVEN:
-            params['on_socket'] = on_socket
-        if on_accept_error is not NOT_GIVEN:
-            params['on_accept_error'] = on_accept_error
-        if handle_constructor is not NOT_GIVEN:
-            params['handle_constructor'] = handle_constructor
-        if on_closed is not NOT_GIVEN:
-            params['on_closed'] = on_closed
-        self._configure(params)
 
     def __repr__(self) -> str:
         fds = [sock.fileno() for sock in self._sockets]
@@ -290,42 +226,8 @@ class Listener(Handle):
 
     # -- listening -------------------------------------------------------------
 
-    def listen(self, *,
-               addr: AddressSpec | None = None,
-               addrs: Iterable[AddressSpec] | None = None,
-               host: str | None = None,
-               service: int | str | None = None,
-               handle: FileLike | None = None,
-               family: int | str | None = None,
-               socktype: int | str | None = None,
-               protocol: int | None = None,
-               flags: int | None = None,
-               queuesize: int = socket.SOMAXCONN,
-               reuseaddr: bool = True,
-               reuseport: bool = False,
-               v6only: bool | None = None,
-               ssl: SSLContext | bool | None = None,
-               on_listen: Continuation | None = None,
-               on_listen_error: Continuation | None = None,
-               on_fail: Continuation | None = None,
-               on_resolve_error: Continuation | None = None) -> 'AsyncResult[Listener]':
-        """See `IListener.listen`.
-
-        Returns:
-            A future of this listener; it fails with `ListenError` or
-            `ResolveError`. Plain-address and ``handle=`` modes finish (and call
-            ``on_listen``/``on_listen_error``) before this returns.
-
-        Raises:
-            ValueError: not in a loop, already listening, or a bad value.
-            TypeError: an unknown key, a missing or doubled target, a bad type.
-        """
-        params = not_none(addr=addr, addrs=addrs, host=host, service=service, handle=handle,
-                          family=family, socktype=socktype, protocol=protocol, flags=flags,
-                          queuesize=queuesize, reuseaddr=reuseaddr, reuseport=reuseport,
-                          v6only=v6only, ssl=ssl, on_listen=on_listen,
-                          on_listen_error=on_listen_error, on_fail=on_fail,
-                          on_resolve_error=on_resolve_error)
+    def _listen(self, params: dict[str, Any]) -> 'AsyncResult[Listener]':
+        """`listen` with the keywords given (their values not ``None``)."""
         if self._loop is None:
             raise ValueError(f'{self!r} must be in a loop to listen')
         if self._sockets:
