@@ -155,3 +155,30 @@ def test_iostream_names_its_fields_and_keeps_user_fields(socketpair):
     io.close()
     with pytest.raises(TypeError, match='usage'):
         IOStream(fh=b)
+
+
+def test_a_subclass_that_overrides_configure_adds_parameters_as_before(socketpair):
+    """The way Notifier's docstring gives: pop the keys, call super().configure;
+    the constructor goes through the override too."""
+    a, _ = socketpair
+
+    class Greeter(geventio.Stream):
+        greeting = b'hello'
+
+        def configure(self, **params):
+            greeting = params.pop('greeting', None)
+            if greeting is not None and not isinstance(greeting, bytes):
+                raise TypeError(f'greeting must be bytes, not {greeting!r}')
+            super().configure(**params)
+            if greeting is not None:
+                self.greeting = greeting
+
+    stream = Greeter(handle=a, greeting=b'hi', read_len=512)
+    assert stream.greeting == b'hi' and stream._read_len == 512
+    stream.configure(greeting=b'yo')
+    assert stream.greeting == b'yo' and stream._read_len == 512
+    with pytest.raises(TypeError, match='greeting'):
+        Greeter(greeting='text')
+    with pytest.raises(TypeError, match='colour'):
+        Greeter(colour='blue')
+    stream.close()

@@ -36,6 +36,17 @@ def _method_events(cls: 'type[Notifier]') -> frozenset[str]:
     return events
 
 
+#: class -> whether a subclass outside geventio overrides ``configure`` (the
+#: way the class docstring gives for adding parameters), so that construction
+#: must go through that override; asked once per class.
+_OWN_CONFIGURE: dict[type, bool] = {}
+
+
+def _configure_overridden(cls: 'type[Notifier]') -> bool:
+    owner = next(klass for klass in cls.__mro__ if 'configure' in vars(klass))
+    return owner.__module__.partition('.')[0] != __name__.partition('.')[0]
+
+
 @implementer(INotifier)
 class Notifier:
     """An object with events that joins a `Loop`.
@@ -43,12 +54,15 @@ class Notifier:
     Subclasses declare the events they know in ``_EVENTS``, the events that must
     have a handler before the notifier may join a loop in ``_required_events()``,
     and their plain parameters (numbers and flags) in ``_PARAMS``. Other
-    parameters are handled by overriding ``_configure(params)``: pop the keys
-    the class knows, validate them, call ``super()._configure(params)``, then
-    apply them, so that a bad value anywhere leaves the object unchanged. The
-    public ``__init__`` and ``configure`` of each class name every keyword it
-    takes and hand the ones given to ``_setup`` and ``_configure`` as a dict;
-    events a subclass adds to ``_EVENTS`` arrive through their ``**events``.
+    parameters are handled by overriding ``configure(**params)``: pop the keys
+    the class knows, validate them, call ``super().configure(**rest)``, then
+    apply them, so that a bad value anywhere leaves the object unchanged; the
+    constructor goes through that override. geventio's own classes do the same
+    in ``_configure(params)``, with the dict of the keywords given: their
+    public ``__init__`` and ``configure`` name every keyword they take (so
+    that ``help()`` and type checkers see them) and hand the ones given to
+    ``_setup`` and ``_configure``. Events a subclass adds to ``_EVENTS``
+    arrive through ``**events``.
 
     Events:
         Whatever the subclass declares. A keyword callable is called with the
@@ -91,7 +105,14 @@ class Notifier:
             setattr(self, '_' + name, default)
         for name in self._CACHED_EVENTS:
             self._bind_event(name)
-        self._configure(params)
+        cls = type(self)
+        overridden = _OWN_CONFIGURE.get(cls)
+        if overridden is None:
+            overridden = _OWN_CONFIGURE[cls] = _configure_overridden(cls)
+        if overridden:
+            self.configure(**params)
+        else:
+            self._configure(params)
 
     # -- parameters and events -------------------------------------------------
 
