@@ -22,6 +22,8 @@ and a line per occurrence would let it fill the disk.
 
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ['WarningLimit', 'call', 'close_at_once', 'log', 'report']
 
@@ -29,7 +31,7 @@ __all__ = ['WarningLimit', 'call', 'close_at_once', 'log', 'report']
 log = logging.getLogger('geventio')
 
 
-def report(what, owner=None):
+def report(what: object, owner: object = None) -> None:
     """Log the exception being handled, raised by ``what`` (a description or the
     callable itself), with its traceback; ``owner`` is the object being closed
     because of it (``None`` for a continuation: nothing is closed).
@@ -43,7 +45,7 @@ def report(what, owner=None):
                   exc_info=True)
 
 
-def call(callback, *args):
+def call(callback: Callable[..., Any] | None, *args: Any) -> Any:
     """Call a continuation (``None``: nothing to call) and return its result;
     an exception it raises is reported and ``None`` returned."""
     if callback is None:
@@ -55,7 +57,7 @@ def call(callback, *args):
         return None
 
 
-def close_at_once(obj):
+def close_at_once(obj: object) -> None:
     """Close ``obj`` without flushing: a Stream with ``close_now()``, anything
     else (a handle, a socket) with ``close()``; an object with neither (a plain
     notifier) is left alone."""
@@ -64,7 +66,7 @@ def close_at_once(obj):
         close()
 
 
-def _describe(what):
+def _describe(what: object) -> str:
     if isinstance(what, str):
         return what
     return getattr(what, '__qualname__', None) or repr(what)
@@ -77,12 +79,12 @@ class WarningLimit:
 
     __slots__ = ('interval', '_quiet_until', '_held')
 
-    def __init__(self, interval):
+    def __init__(self, interval: float) -> None:
         self.interval = interval
-        self._quiet_until = None
+        self._quiet_until: float | None = None
         self._held = 0
 
-    def warn(self, message, *args):
+    def warn(self, message: str, *args: object) -> bool:
         """Log ``message % args`` unless a line went out less than ``interval``
         seconds ago; returns whether it was logged."""
         now = time.monotonic()

@@ -8,10 +8,12 @@ checks where a datagram goes (IO::Async::Socket's ``send($data, $flags, $addr)``
 against the socket's family, on every datagram that names one.
 """
 
-import collections
 import socket
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
 
 from ._params import check_int
+from ._typing import AddressSpec, SockAddr
 
 __all__ = ['Address', 'agrees', 'combine', 'from_getaddrinfo', 'parse_address',
            'parse_addresses', 'parse_family', 'parse_host', 'parse_service',
@@ -28,21 +30,26 @@ SOCKTYPES = {'stream': socket.SOCK_STREAM, 'dgram': socket.SOCK_DGRAM,
 # The keys of the dict form (docs/api.md section 1).
 _DICT_KEYS = frozenset({'family', 'socktype', 'protocol', 'ip', 'port', 'path'})
 
-#: One normalised address; ``sockaddr`` is what ``bind``/``connect`` take.
-Address = collections.namedtuple('Address', 'family socktype protocol sockaddr')
+class Address(NamedTuple):
+    """One normalised address; ``sockaddr`` is what ``bind``/``connect`` take."""
+
+    family: int
+    socktype: int
+    protocol: int
+    sockaddr: SockAddr
 
 
-def parse_family(value, name='family'):
+def parse_family(value: int | str, name: str = 'family') -> int:
     """``socket.AF_*`` from an int or ``'inet'``/``'inet6'``/``'unix'``; 0 means any."""
     return _parse_constant(value, FAMILIES, name)
 
 
-def parse_socktype(value, name='socktype'):
+def parse_socktype(value: int | str, name: str = 'socktype') -> int:
     """``socket.SOCK_*`` from an int or ``'stream'``/``'dgram'``/``'raw'``; 0 means any."""
     return _parse_constant(value, SOCKTYPES, name)
 
 
-def _parse_constant(value, names, name):
+def _parse_constant(value: object, names: Mapping[str, int], name: str) -> int:
     if isinstance(value, str):
         try:
             return names[value]
@@ -54,7 +61,7 @@ def _parse_constant(value, names, name):
     return value
 
 
-def parse_address(value, name='addr'):
+def parse_address(value: AddressSpec, name: str = 'addr') -> Address:
     """Normalise one address in any of the forms of docs/api.md section 1.
 
     Raises:
@@ -83,14 +90,14 @@ def parse_address(value, name='addr'):
     raise TypeError(f'{name} must be a tuple or a dict, not {value!r}')
 
 
-def parse_addresses(value, name='addrs'):
+def parse_addresses(value: Iterable[AddressSpec], name: str = 'addrs') -> list[Address]:
     """Normalise a list of addresses (see `parse_address`)."""
     if isinstance(value, (str, bytes, dict)) or not hasattr(value, '__iter__'):
         raise TypeError(f'{name} must be a list of addresses, not {value!r}')
     return [parse_address(item, name) for item in value]
 
 
-def _parse_dict(value, name):
+def _parse_dict(value: Mapping[str, Any], name: str) -> Address:
     unknown = value.keys() - _DICT_KEYS
     if unknown:
         raise ValueError(f'{name} has unknown keys {sorted(unknown)}; known keys '
@@ -98,6 +105,7 @@ def _parse_dict(value, name):
     family = _dict_family(value, name)
     socktype = parse_socktype(value.get('socktype', 0), f'{name} socktype')
     protocol = _protocol(value.get('protocol', 0), name)
+    sockaddr: SockAddr
     if family == socket.AF_UNIX:
         sockaddr = _dict_path(value, name)
     else:
@@ -105,7 +113,7 @@ def _parse_dict(value, name):
     return Address(family, socktype, protocol, sockaddr)
 
 
-def _dict_family(value, name):
+def _dict_family(value: Mapping[str, Any], name: str) -> int:
     """The dict's ``family``; without one, unix for a ``path``, else inet or
     inet6 by the form of ``ip``."""
     if 'family' in value:
@@ -115,7 +123,7 @@ def _dict_family(value, name):
     return socket.AF_INET6 if ':' in str(value.get('ip', '')) else socket.AF_INET
 
 
-def _dict_path(value, name):
+def _dict_path(value: Mapping[str, Any], name: str) -> str | bytes:
     if 'path' not in value or 'ip' in value or 'port' in value:
         raise ValueError(f'a unix {name} takes path (and no ip or port): {value!r}')
     path = value['path']
@@ -124,7 +132,8 @@ def _dict_path(value, name):
     return path
 
 
-def _dict_ip_port(value, family, name):
+def _dict_ip_port(value: Mapping[str, Any], family: int,
+                  name: str) -> tuple[Any, ...]:
     """The sockaddr of an inet or inet6 dict; ``ip`` defaults to the wildcard."""
     if 'path' in value:
         raise ValueError(f'{name}: path is only for unix addresses: {value!r}')
@@ -135,17 +144,16 @@ def _dict_ip_port(value, family, name):
     return (value.get('ip', '0.0.0.0'), port)
 
 
-def _check_port(port, name):
-    check_int(port, f'{name} port')
-    if not 0 <= port <= 65535:
+def _check_port(port: object, name: str) -> None:
+    if not 0 <= check_int(port, f'{name} port') <= 65535:
         raise ValueError(f'{name} port must be in 0..65535, not {port!r}')
 
 
-def _protocol(value, name):
+def _protocol(value: object, name: str) -> int:
     return check_int(value, f'{name} protocol')
 
 
-def parse_service(value, name='service'):
+def parse_service(value: int | str | None, name: str = 'service') -> int | str:
     """A port number or a service name for getaddrinfo; ``None`` and ``''`` mean 0.
 
     Raises:
@@ -168,26 +176,27 @@ def parse_service(value, name='service'):
     return value
 
 
-def parse_host(value, name='host'):
+def parse_host(value: str | None, name: str = 'host') -> str | None:
     """A host name or numeric address (``str``), or ``None``."""
     if value is not None and not isinstance(value, str):
         raise TypeError(f'{name} must be a str or None, not {value!r}')
     return value
 
 
-def from_getaddrinfo(results):
+def from_getaddrinfo(
+        results: Iterable[tuple[int, int, int, str, SockAddr]]) -> list[Address]:
     """`Address` tuples from ``getaddrinfo`` 5-tuples, in the same order."""
     return [Address(family, socktype, protocol, sockaddr)
             for family, socktype, protocol, _canonname, sockaddr in results]
 
 
-def agrees(local, peer):
+def agrees(local: Address, peer: Address) -> bool:
     """Whether two addresses can share a socket: family, type and protocol are
     each equal, or 0 on one side (IO::Async::Connector's candidate rule)."""
     return all(not a or not b or a == b for a, b in zip(local[:3], peer[:3], strict=True))
 
 
-def combine(local, peer):
+def combine(local: Address, peer: Address) -> tuple[int, int, int]:
     """The ``(family, socktype, protocol)`` for a socket serving both addresses:
     each field from whichever side gives it. A socket type still unknown is
     ``SOCK_STREAM`` (Linux refuses type 0), so a dict without ``socktype``
@@ -210,7 +219,7 @@ _AF_INET6 = int(socket.AF_INET6)
 _AF_UNIX = int(socket.AF_UNIX)
 
 
-def sendto_address(family, addr, name='addr'):
+def sendto_address(family: int, addr: Any, name: str = 'addr') -> Any:
     """The socket address ``sendto`` takes for ``addr``, checked against ``family``.
 
     ``addr`` is a socket address as ``recvfrom`` returns it (the first branch of
@@ -243,7 +252,7 @@ def sendto_address(family, addr, name='addr'):
     return _parse_send_form(family, addr, name)
 
 
-def _parse_send_form(family, addr, name):
+def _parse_send_form(family: int, addr: Any, name: str) -> Any:
     """The sockaddr of an docs/api.md section 1 form of ``family``, or ValueError."""
     is_form = isinstance(addr, dict) or (
         isinstance(addr, tuple) and len(addr) in (4, 5) and
@@ -252,6 +261,7 @@ def _parse_send_form(family, addr, name):
         parsed = parse_address(addr, name)
         if parsed.family == family:
             return sendto_address(family, parsed.sockaddr, name)
+    family_name: object
     try:
         family_name = socket.AddressFamily(family).name
     except ValueError:
@@ -260,13 +270,13 @@ def _parse_send_form(family, addr, name):
                      f"socket's family {family_name}")
 
 
-def _check_send_port(addr, name):
+def _check_send_port(addr: tuple[Any, ...], name: str) -> None:
     port = addr[1]
     if type(port) is not int or not 0 <= port <= 65535:
         _check_port(port, f'{name} {addr!r}')
 
 
-def _is_ipv4(host):
+def _is_ipv4(host: str) -> bool:
     try:
         socket.inet_pton(socket.AF_INET, host)
     except OSError:

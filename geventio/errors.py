@@ -7,6 +7,8 @@ anywhere, a stream the user closed, the two ways a future reader can come
 up short, and a proxy that would not open a tunnel.
 """
 
+from collections.abc import Iterable
+
 __all__ = [
     'ConnectError',
     'IncompleteReadError',
@@ -25,7 +27,7 @@ class _SyscallError(OSError):
     testing ``err.errno`` keeps working; the error itself is ``__cause__``.
     """
 
-    def __init__(self, syscall, err):
+    def __init__(self, syscall: str, err: BaseException) -> None:
         errno = getattr(err, 'errno', None)
         strerror = getattr(err, 'strerror', None) or str(err)
         super().__init__(errno, strerror)
@@ -33,7 +35,7 @@ class _SyscallError(OSError):
         self.error = err
         self.__cause__ = err
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f'{self.syscall} failed: {self.error}'
 
 
@@ -47,7 +49,8 @@ class ConnectError(_SyscallError):
         errors: every ``(syscall, error)`` pair, in the order they happened.
     """
 
-    def __init__(self, syscall, err, errors=()):
+    def __init__(self, syscall: str, err: BaseException,
+                 errors: Iterable[tuple[str, BaseException]] = ()) -> None:
         super().__init__(syscall, err)
         self.errors = list(errors)
 
@@ -82,12 +85,13 @@ class ProxyError(OSError):
             SOCKS5 reply code (``int``), or ``None`` when it answered nothing usable.
     """
 
-    def __init__(self, errno, message, proxy, reply=None):
+    def __init__(self, errno: int, message: str, proxy: tuple[str, int],
+                 reply: str | int | None = None) -> None:
         super().__init__(errno, message)
         self.proxy = proxy
         self.reply = reply
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f'proxy {self.proxy[0]}:{self.proxy[1]}: {self.strerror}'
 
 
@@ -103,7 +107,7 @@ class StreamClosedError(Exception):
 class IncompleteReadError(EOFError):
     """EOF arrived before ``read_exactly(n)`` had ``n`` units; ``partial`` holds them."""
 
-    def __init__(self, partial, expected):
+    def __init__(self, partial: bytes | str, expected: int) -> None:
         super().__init__(f'{len(partial)} bytes read before EOF, {expected} expected')
         self.partial = partial
         self.expected = expected
@@ -115,6 +119,6 @@ class LimitOverrunError(Exception):
     The data stays in the stream's buffer; ``consumed`` is how much was searched.
     """
 
-    def __init__(self, message, consumed):
+    def __init__(self, message: str, consumed: int) -> None:
         super().__init__(message)
         self.consumed = consumed

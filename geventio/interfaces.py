@@ -7,7 +7,18 @@ the docstrings and deliberately not declared as methods: an object configured
 with keyword callbacks has no such method, and ``verifyObject`` would reject it.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from re import Pattern
+from typing import TYPE_CHECKING, Any
+
 from zope.interface import Attribute, Interface
+
+from ._typing import AddressSpec, EventHandler
+
+if TYPE_CHECKING:
+    from gevent.event import AsyncResult
 
 __all__ = [
     'IConnector',
@@ -33,80 +44,86 @@ class ILoop(Interface):
     notifiers = Attribute('Tuple of the notifiers added, in the order added.')
     is_running = Attribute('True while a run() is active.')
 
-    def add(notifier):
+    def add(notifier: Any) -> None:
         """Start the notifier and its children.
 
         Raises ValueError if it has a parent or is in a loop already, and
         TypeError if it (or a child) lacks a required event handler.
         """
 
-    def remove(notifier):
+    def remove(notifier: Any) -> None:
         """Stop the notifier and its children; ValueError if not in this loop."""
 
-    def run():
+    def run() -> Any:
         """Block until stop(); return None, the one value, or a tuple of values."""
 
-    def stop(*result):
+    def stop(*result: Any) -> None:
         """End the innermost run(), which returns ``result``."""
 
-    def loop_once(timeout=None):
+    def loop_once(timeout: float | None = None) -> None:
         """Let the hub run until an event of this loop was dispatched or
         ``timeout`` seconds passed."""
 
-    def later(code, *args):
+    def later(code: Callable[..., object], *args: Any) -> None:
         """Call ``code(*args)`` once after the current round, never synchronously."""
 
-    def watch_time(code, after=None, at=None):
+    def watch_time(code: Callable[[], object], after: float | None = None,
+                   at: float | None = None) -> int:
         """Call ``code()`` once, ``after`` seconds from now (on the monotonic
         clock: a wall-clock jump does not move it) or at ``time.time()`` value
         ``at`` (wall clock); timers due together fire in creation order.
         Returns an id."""
 
-    def unwatch_time(timer_id):
+    def unwatch_time(timer_id: int) -> None:
         """Cancel a timer made by watch_time; a fired or cancelled id is ignored."""
 
-    def delay_future(after=None, at=None):
+    def delay_future(after: float | None = None,
+                     at: float | None = None) -> AsyncResult[None]:
         """A future that resolves (to None) at that time."""
 
-    def timeout_future(after=None, at=None):
+    def timeout_future(after: float | None = None,
+                       at: float | None = None) -> AsyncResult[None]:
         """A future that fails with gevent.Timeout at that time."""
 
-    def resolve(host, service, family=0, socktype=0, protocol=0, flags=0,
-                timeout=10):
+    def resolve(host: str | None, service: int | str | None, family: int | str = 0,
+                socktype: int | str = 0, protocol: int = 0, flags: int = 0,
+                timeout: float = 10) -> AsyncResult[list[tuple[int, int, int, str, Any]]]:
         """A future of getaddrinfo 5-tuples, through the gevent hub's resolver;
         it fails with ResolveError."""
 
-    def listen(**params):
-        """A future of a new, listening Listener (see IListener.listen)."""
+    def listen() -> AsyncResult[Any]:
+        """A future of a new, listening Listener; takes the keyword-only
+        parameters of IListener.listen and the Listener's accept events."""
 
-    def connect(**params):
-        """A future of a connected socket, Stream, Socket or handle (see IConnector)."""
+    def connect() -> AsyncResult[Any]:
+        """A future of a connected socket, Stream, Socket or handle; takes the
+        keyword-only parameters of IConnector.connect."""
 
-    def close():
+    def close() -> None:
         """Remove and close every notifier at once (queued writes fail), and
         stop its timers and signal watchers."""
 
-    def shutdown(timeout=None):
+    def shutdown(timeout: float | None = None) -> int:
         """Stop gracefully: close every listener (no more accepting), close
         every stream once its queued writes are out, wait up to ``timeout``
         seconds (None: no limit) for them, then close what is left at once as
         close() does. Returns the number of streams that had to be closed at
         once (listeners are not counted)."""
 
-    def watch_signal(signal, code):
+    def watch_signal(signal: int | str, code: Callable[[], object]) -> int:
         """Call ``code()`` from the hub whenever ``signal`` (a number or a
         name such as ``'TERM'``) arrives; watchers of one signal run in the
         order they were added. Returns an id for unwatch_signal. Main thread
         only."""
 
-    def unwatch_signal(signal_id):
+    def unwatch_signal(signal_id: int) -> None:
         """Remove a signal watcher (an unknown id is ignored); when the last
         watcher of a signal goes, its previous disposition is restored."""
 
-    def __enter__():
+    def __enter__() -> Any:
         """Return the loop itself."""
 
-    def __exit__(exc_type, exc_value, traceback):
+    def __exit__(*exc_info: object) -> None:
         """Close the loop (``with Loop() as loop:``)."""
 
 
@@ -122,25 +139,27 @@ class INotifier(Interface):
     parent = Attribute('The parent notifier, or None.')
     children = Attribute('Tuple of the children, in the order added.')
 
-    def configure(**params):
-        """Set parameters; TypeError/ValueError naming a bad one, changing nothing."""
+    def configure(**params: Any) -> None:
+        """Set parameters (each class's signature names its keywords; one not
+        given keeps its value); TypeError/ValueError naming a bad one, changing
+        nothing."""
 
-    def add_child(notifier):
+    def add_child(notifier: Any) -> None:
         """Adopt ``notifier``; it joins this notifier's loop, if any."""
 
-    def remove_child(notifier):
+    def remove_child(notifier: Any) -> None:
         """Release a child; it leaves the loop. ValueError if not a child."""
 
-    def remove_from_parent():
+    def remove_from_parent() -> None:
         """Leave the parent (and so the loop)."""
 
-    def invoke_event(name, *args):
+    def invoke_event(name: str, *args: Any) -> Any:
         """Call the handler of event ``name``; TypeError if there is none."""
 
-    def maybe_invoke_event(name, *args):
+    def maybe_invoke_event(name: str, *args: Any) -> Any:
         """Call the handler of event ``name`` if there is one, else return None."""
 
-    def can_event(name):
+    def can_event(name: str) -> bool:
         """True if event ``name`` has a handler."""
 
 
@@ -165,33 +184,33 @@ class IHandle(INotifier):
     want_writeready = Attribute('Settable bool: watch the write handle.')
     is_closed = Attribute('True once closed (read-only).')
 
-    def set_handle(handle):
+    def set_handle(handle: Any) -> None:
         """Use ``handle`` for both directions (reopens a closed handle)."""
 
-    def close():
+    def close() -> None:
         """Stop watching, close the file handles and fire on_closed once.
         Idempotent."""
 
-    def close_read():
+    def close_read() -> None:
         """Close the read side; on_closed fires once both sides are closed."""
 
-    def close_write():
+    def close_write() -> None:
         """Close the write side; on_closed fires once both sides are closed."""
 
-    def new_close_future():
+    def new_close_future() -> AsyncResult[Any]:
         """A future that resolves when this handle closes."""
 
-    def connect(**params):
+    def connect(**params: Any) -> AsyncResult[Any]:
         """``loop.connect(handle=self, **params)``."""
 
-    def bind(*addr, **hints):
+    def bind(*addr: AddressSpec, **hints: Any) -> AsyncResult[Any]:
         """Create a socket bound to ``addr`` (or resolved from ``hints``) and use
         it as this handle; returns a future of the handle."""
 
-    def __enter__():
+    def __enter__() -> Any:
         """Return the handle itself."""
 
-    def __exit__(exc_type, exc_value, traceback):
+    def __exit__(*exc_info: object) -> None:
         """Close the handle, as close() does (``with Stream(...) as stream:``)."""
 
 
@@ -234,42 +253,45 @@ class IStream(IHandle):
     is_write_eof = Attribute('True once the write side was shut down or hit EPIPE.')
     write_queued = Attribute('Bytes queued and not yet handed to the kernel.')
 
-    def push_on_read(handler):
+    def push_on_read(handler: Callable[[Any, Any, bool], Any]) -> None:
         """Queue a temporary read handler ahead of on_read (FIFO)."""
 
-    def read_atmost(n, timeout=None):
+    def read_atmost(n: int, timeout: float | None = None) -> AsyncResult[Any]:
         """Future of up to ``n`` units (at least one, or empty at EOF).
 
         Every future reader takes ``timeout`` (seconds): when it expires the
         reader is removed without consuming anything and the future fails
         with TimeoutError."""
 
-    def read_exactly(n, timeout=None):
+    def read_exactly(n: int, timeout: float | None = None) -> AsyncResult[Any]:
         """Future of exactly ``n`` units; IncompleteReadError at early EOF."""
 
-    def read_until(separator, max_len=None, timeout=None):
+    def read_until(separator: bytes | str | Pattern[Any], max_len: int | None = None,
+                   timeout: float | None = None) -> AsyncResult[Any]:
         """Future of data up to and including ``separator`` (bytes or a regex);
         LimitOverrunError once ``max_len`` units hold no separator (65536 for
         a regex whose matches have no length bound, unless given)."""
 
-    def read_until_eof(timeout=None):
+    def read_until_eof(timeout: float | None = None) -> AsyncResult[Any]:
         """Future of everything up to EOF."""
 
-    def cancel_read(future):
+    def cancel_read(future: AsyncResult[Any]) -> None:
         """Remove a pending reader without consuming anything."""
 
-    def write(data, on_write=None, on_flush=None, on_error=None, write_len=None):
+    def write(data: Any, on_write: EventHandler | None = None,
+              on_flush: EventHandler | None = None, on_error: EventHandler | None = None,
+              write_len: int | None = None) -> AsyncResult[None]:
         """Queue ``data`` (bytes, str with encoding, a generator callable or a
         future); returns a future resolved once it was handed to the kernel.
         Raises StreamClosedError on a closing or closed stream."""
 
-    def close_when_empty():
+    def close_when_empty() -> None:
         """Close once the write queue has drained."""
 
-    def close_now():
+    def close_now() -> None:
         """Fail every queued piece with StreamClosedError and close at once."""
 
-    def write_eof():
+    def write_eof() -> None:
         """Shut down the write side once the queue has drained."""
 
 
@@ -293,7 +315,7 @@ class ISocket(IHandle):
     at most one datagram is received per readiness.
     """
 
-    def send(data, flags=0, addr=None):
+    def send(data: Any, flags: int = 0, addr: Any = None) -> None:
         """Queue one datagram (sent at once with autoflush), to ``addr`` or to
         the connected peer. Raises TypeError for ``str`` data, ValueError for an
         ``addr`` of another address family, and StreamClosedError when there is
@@ -328,9 +350,10 @@ class IListener(IHandle):
     socktype = Attribute('Socket type of the first listening socket, or None.')
     is_listening = Attribute('True while it has listening sockets and is open.')
 
-    def listen(**params):
+    def listen() -> AsyncResult[Any]:
         """Listen on addresses (addr/addrs), resolved names (service, host) or
-        an existing listening socket (handle); a future of this listener.
+        an existing listening socket (handle); a future of this listener. The
+        parameters are keyword-only (the implementation's signature names them).
 
         Every address that succeeds gets its own socket; each failed step is
         reported to on_fail; only when all fail does on_listen_error fire and
@@ -350,9 +373,10 @@ class IConnector(Interface):
     every other socket made is closed.
     """
 
-    def connect(**params):
+    def connect() -> AsyncResult[Any]:
         """A future of the connected object (the gevent socket, a Stream, a
-        Socket or the handle given).
+        Socket or the handle given); the parameters are keyword-only (the
+        implementation's signature names them).
 
         It fails with ResolveError (after on_resolve_error), ConnectError
         carrying the most significant failure, connect over bind over socket
@@ -383,106 +407,106 @@ class IDangaSocket(Interface):
     closed = Attribute('True once close() or steal_socket() was called (read-only).')
     sock = Attribute('The socket, or None once closed or stolen (read-only).')
 
-    def event_read():
+    def event_read() -> None:
         """The socket is readable and reads are watched, or pushed-back data waits."""
 
-    def event_write():
+    def event_write() -> None:
         """The socket is writable and writes are watched; by default write(None),
         then watch_write(False) once nothing remains queued (Perl's default)."""
 
-    def event_err():
+    def event_err() -> None:
         """The socket reported an error (EPOLLERR)."""
 
-    def event_hup():
+    def event_hup() -> None:
         """The socket reported a hang-up (EPOLLHUP)."""
 
-    def read(n):
+    def read(n: int) -> bytes | None:
         """Up to ``n`` bytes: pushed-back data first (the oldest piece alone),
         b"" when nothing is available, None at EOF, on an error or once closed."""
 
-    def push_back_read(data):
+    def push_back_read(data: bytes) -> None:
         """Make ``data`` the next thing read() returns after what was pushed back
         before; event_read is called again within this loop iteration."""
 
-    def write(data):
+    def write(data: Any) -> bool:
         """Queue bytes or a memoryview, a callable (called once everything queued
         before it is in the kernel) or None (flush); True when nothing remains
         queued. Writes go out in call order. A failed send closes the object and
         returns False; writing to a closed object drops the data, returns True."""
 
-    def set_writer_func(fn):
+    def set_writer_func(fn: Callable[[Any], int] | None) -> None:
         """Send with ``fn(data) -> count`` (raising OSError) instead of the socket
         (None: the socket again)."""
 
-    def watch_read(on):
+    def watch_read(on: bool) -> None:
         """Watch (or stop watching) for readability."""
 
-    def watch_write(on):
+    def watch_write(on: bool) -> None:
         """Watch (or stop watching) for writability; write() stops managing it."""
 
-    def tcp_cork(on):
+    def tcp_cork(on: bool) -> None:
         """Set TCP_CORK (Linux); ignored where there is no such option."""
 
-    def close(reason=None):
+    def close(reason: str | None = None) -> None:
         """Drop the write queue and stop all events at once; the socket is closed
         and leaves the descriptor map at the end of the loop iteration."""
 
-    def steal_socket():
+    def steal_socket() -> Any:
         """Leave the loop at once and return the socket, not closed (None if closed)."""
 
-    def peer_ip_string():
+    def peer_ip_string() -> str | None:
         """The peer's IP address (a unix socket's path), or None."""
 
-    def peer_addr_string():
+    def peer_addr_string() -> str | None:
         """"ip:port" of the peer ("[ip]:port" for IPv6, the path for unix), or None."""
 
-    def local_ip_string():
+    def local_ip_string() -> str | None:
         """The local IP address (a unix socket's path), or None."""
 
-    def local_addr_string():
+    def local_addr_string() -> str | None:
         """"ip:port" of the local end ("[ip]:port" for IPv6, the path for unix),
         or None."""
 
-    def as_string():
+    def as_string() -> str:
         """"Class(RW): open to peer", as Perl's as_string."""
 
-    def set_post_loop_callback(code):
+    def set_post_loop_callback(code: Callable[[dict[int, Any]], object] | None) -> None:
         """On the class: ``code(descriptor_map)`` after every loop iteration; on an
         instance: the same, before the global one, until the object closes. The
         first false value returned ends event_loop(). None removes it."""
 
-    def event_loop():
+    def event_loop() -> None:
         """Run iterations until a post-loop callback returns a false value or
         there is nothing left to wait for; can be entered again afterwards.
         Waits on the gevent hub (other greenlets run; gevent.Timeout interrupts)."""
 
-    def watched_sockets():
+    def watched_sockets() -> int:
         """How many objects are in the descriptor map."""
 
-    def descriptor_map():
+    def descriptor_map() -> dict[int, Any]:
         """The live dict fd -> object (closed objects stay until the real close)."""
 
-    def to_close():
+    def to_close() -> list[Any]:
         """The sockets closed during this iteration, to be really closed at its end."""
 
-    def add_timer(seconds, code):
+    def add_timer(seconds: float, code: Callable[[float], object]) -> Any:
         """Call ``code(now)`` (``now`` as time.time()) ``seconds`` from now; returns a
         timer with cancel(). Timers due together fire in the order added."""
 
-    def set_loop_timeout(milliseconds):
+    def set_loop_timeout(milliseconds: int) -> None:
         """Longest wait of an iteration: -1 no limit (the default), 0 do not wait."""
 
-    def add_other_fds(fds):
+    def add_other_fds(fds: dict[int, Callable[[int], object]]) -> dict[int, Any]:
         """Watch each descriptor of the dict ``fds`` for reading, calling its
         ``code(state)`` with poll bits; returns other_fds()."""
 
-    def other_fds(fds=None):
+    def other_fds(fds: dict[int, Callable[[int], object]] | None = None) -> dict[int, Any]:
         """A dict fd -> code of the other fds; with ``fds``, watch exactly those."""
 
-    def reset():
+    def reset() -> None:
         """Close every socket in the loop and forget all state (for a forked child)."""
 
-    def have_epoll():
+    def have_epoll() -> bool:
         """Whether error and hang-up are reported apart from readiness (epoll)."""
 class ILeakCheck(Interface):
     """What code left behind since the check was made (``geventio.testing``):
@@ -491,10 +515,10 @@ class ILeakCheck(Interface):
     up, once the hub has finished the iterations in which gevent closes
     sockets late."""
 
-    def leaks():
+    def leaks() -> list[str]:
         """A list of descriptions of what was left behind; empty: nothing."""
 
-    def check():
+    def check() -> None:
         """Raise AssertionError naming what was left behind, if anything."""
 
 
@@ -549,14 +573,14 @@ class IIOStream(Interface):
                               '(default 30).')
     lower = Attribute('The first layer below: a plugin, or the layer owning fh.')
 
-    def write(data=None):
+    def write(data: Any = None) -> None:
         """Append ``data`` (bytes-like) to out_buf, then send what can go now;
         OUT or OUT|SENT may reach the callback before this returns.
         Raises StreamClosedError after close()."""
 
-    def close():
+    def close() -> None:
         """Close fh and stop every event; idempotent."""
 
-    def event(events, err):
+    def event(events: int, err: Any) -> None:
         """Called by the layer below with what happened; delivers it to the
         callback. For plugins, not for applications."""

@@ -41,6 +41,8 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 import gevent
 import gevent.os
@@ -74,16 +76,17 @@ STOP_TIMEOUT = 30.0
 _per_thread = get_original('_thread', '_local')()
 
 
-def default_loop():
+def default_loop() -> Loop:
     """The `Loop` of the current thread's gevent hub, made on first use: the
     loop `stream_handler` adds streams to when it is given none."""
-    loop = getattr(_per_thread, 'loop', None)
+    loop: Loop | None = getattr(_per_thread, 'loop', None)
     if loop is None or loop._hub is not gevent.get_hub():
         loop = _per_thread.loop = Loop()
     return loop
 
 
-def stream_handler(on_stream, loop=None):
+def stream_handler(on_stream: Callable[[Stream, Any], object],
+                   loop: Loop | None = None) -> Callable[[Any, Any], None]:
     """A ``handle(sock, address)`` callable for ``gevent.server.StreamServer``.
 
     Each call wraps the very socket object it is given in a new `Stream`,
@@ -111,7 +114,7 @@ def stream_handler(on_stream, loop=None):
     if loop is not None and not isinstance(loop, Loop):
         raise TypeError(f'loop must be a geventio.Loop, not {loop!r}')
 
-    def handle(sock, address):
+    def handle(sock: Any, address: Any) -> None:
         if getcurrent() is gevent.get_hub():
             raise RuntimeError('stream_handler needs a greenlet per connection, '
                                'not the hub (StreamServer spawn=None)')
@@ -137,11 +140,12 @@ def stream_handler(on_stream, loop=None):
     return handle
 
 
-def _describe(code):
-    return getattr(code, '__qualname__', None) or repr(code)
+def _describe(code: object) -> str:
+    name: str | None = getattr(code, '__qualname__', None)
+    return name or repr(code)
 
 
-def prefork(workers, serve):
+def prefork(workers: int, serve: Callable[[], object]) -> None:
     """Run ``serve()`` in ``workers`` forked processes until SIGTERM or SIGINT.
 
     Each worker calls ``serve()`` with gevent ready in it and exits when it
@@ -166,16 +170,16 @@ def prefork(workers, serve):
 class _Supervisor:
     """The parent side of `prefork`: its workers, their exits, the stop."""
 
-    def __init__(self, workers, serve):
+    def __init__(self, workers: int, serve: Callable[[], object]) -> None:
         self._count = workers
         self._serve = serve
-        self._started = {}          # pid -> time.monotonic() at fork
-        self._exits = []            # (pid, raw status) not handled yet
+        self._started: dict[int, float] = {}    # pid -> time.monotonic() at fork
+        self._exits: list[tuple[int, int]] = []     # (pid, raw status) not handled yet
         self._exited_event = Event()
         self._stopping = Event()    # SIGTERM or SIGINT arrived
-        self._signal_ids = []
+        self._signal_ids: list[int] = []
 
-    def run(self):
+    def run(self) -> None:
         self._signal_ids = [
             _signals.watch(_signals.signal_number(name), self._stop)
             for name in ('TERM', 'INT')]
@@ -192,23 +196,23 @@ class _Supervisor:
             self._unwatch()
             self._stop_workers()
 
-    def _stop(self):
+    def _stop(self) -> None:
         self._stopping.set()
         self._exited_event.set()
 
-    def _unwatch(self):
+    def _unwatch(self) -> None:
         for signal_id in self._signal_ids:
             _signals.unwatch(signal_id)
         self._signal_ids = []
 
-    def _fork(self):
+    def _fork(self) -> None:
         # (ref=True: a live worker keeps the hub from deciding it has nothing to do)
         pid = gevent.os.fork_and_watch(self._exited, ref=True)
         if pid == 0:
             self._become_worker()
         self._started[pid] = time.monotonic()
 
-    def _become_worker(self):
+    def _become_worker(self) -> None:
         """In the child: put the signals back, serve, and never return."""
         self._unwatch()
         status = 1
@@ -227,12 +231,12 @@ class _Supervisor:
             sys.stderr.flush()
             os._exit(status)
 
-    def _exited(self, watcher):
+    def _exited(self, watcher: Any) -> None:
         # From the hub's child watcher: note it, and let run() act.
         self._exits.append((watcher.pid, watcher.rstatus))
         self._exited_event.set()
 
-    def _replace_exited(self):
+    def _replace_exited(self) -> None:
         exits, self._exits = self._exits, []
         lives = []
         for pid, status in exits:
@@ -246,14 +250,14 @@ class _Supervisor:
                 return
             self._fork()
 
-    def _stop_workers(self):
+    def _stop_workers(self) -> None:
         for sig, timeout in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, None)):
             for pid in self._started:
                 _kill(pid, sig)
             if self._wait_for_workers(timeout):
                 return
 
-    def _wait_for_workers(self, timeout):
+    def _wait_for_workers(self, timeout: float | None) -> bool:
         """Wait up to ``timeout`` seconds (None: no limit) until every worker
         has exited; returns whether they all did."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -270,7 +274,7 @@ class _Supervisor:
             self._exited_event.wait(left)
 
 
-def _kill(pid, sig):
+def _kill(pid: int, sig: int) -> None:
     try:
         os.kill(pid, sig)
     except ProcessLookupError:

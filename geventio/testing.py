@@ -20,6 +20,7 @@ test of every project that installs the package.
 import gc
 import os
 import socket
+from collections.abc import Iterator
 
 import gevent
 import gevent.socket
@@ -36,7 +37,8 @@ __all__ = ['LeakCheck', 'geventio_leak_check', 'geventio_loop',
            'turn_the_hub']
 
 
-def stream_pair(loop, first=None, second=None):
+def stream_pair(loop: Loop, first: Stream | None = None,
+                second: Stream | None = None) -> tuple[Stream, Stream]:
     """Two `Stream` objects connected over a unix socketpair, added to ``loop``.
 
     Args:
@@ -53,8 +55,9 @@ def stream_pair(loop, first=None, second=None):
     Raises:
         ValueError: a given stream already has a handle or a loop.
     """
-    streams = []
-    for name, stream in (('first', first), ('second', second)):
+    streams: list[Stream] = []
+    for name, given in (('first', first), ('second', second)):
+        stream = given
         if stream is None:
             stream = Stream(on_read=_keep)
         elif stream.read_handle is not None or stream.loop is not None:
@@ -70,15 +73,15 @@ def stream_pair(loop, first=None, second=None):
             stream.close_now()
             sock.close()
         raise
-    return tuple(streams)
+    return streams[0], streams[1]
 
 
-def _keep(stream, buffer, eof):
+def _keep(stream: Stream, buffer: bytearray, eof: bool) -> int:
     """on_read: keep everything for the future readers."""
     return 0
 
 
-def turn_the_hub(times=2):
+def turn_the_hub(times: int = 2) -> None:
     """Let the gevent hub finish ``times`` whole loop iterations.
 
     gevent closes a socket whose descriptor still had watchers at the end of
@@ -91,7 +94,7 @@ def turn_the_hub(times=2):
     idle.start(lambda: None)
     try:
         for _ in range(times):
-            waiter = gevent.hub.Waiter()
+            waiter: gevent.hub.Waiter[None] = gevent.hub.Waiter()
             check = hub.loop.check()
             check.start(waiter.switch, None)
             try:
@@ -102,7 +105,7 @@ def turn_the_hub(times=2):
         idle.close()
 
 
-def open_fds():
+def open_fds() -> set[int]:
     """The file descriptors this process has open, as a set of ints."""
     fds = set()
     for name in os.listdir('/proc/self/fd'):
@@ -114,7 +117,7 @@ def open_fds():
     return fds
 
 
-def live_greenlets():
+def live_greenlets() -> dict[int, greenlet]:
     """``{id: greenlet}`` of this thread's greenlets that have not finished
     (ones not started yet count)."""
     main = _root(getcurrent())
@@ -122,13 +125,13 @@ def live_greenlets():
             if isinstance(obj, greenlet) and not obj.dead and _root(obj) is main}
 
 
-def _root(glet):
+def _root(glet: greenlet) -> greenlet:
     while glet.parent is not None:
         glet = glet.parent
     return glet
 
 
-def _describe_fd(fd):
+def _describe_fd(fd: int) -> str:
     try:
         return f'{fd} ({os.readlink(f"/proc/self/fd/{fd}")})'
     except OSError:
@@ -144,13 +147,13 @@ class LeakCheck:
     cleaned up (Linux: descriptors are read from ``/proc/self/fd``).
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         turn_the_hub()
         self._fds = open_fds()
         self._greenlets = live_greenlets()
         self._watchers = gevent.get_hub().loop.activecnt
 
-    def leaks(self):
+    def leaks(self) -> list[str]:
         """See `ILeakCheck.leaks`."""
         turn_the_hub()
         gc.collect()
@@ -168,7 +171,7 @@ class LeakCheck:
             found.append(f'libev watchers left active: {watchers} more than before')
         return found
 
-    def check(self):
+    def check(self) -> None:
         """See `ILeakCheck.check`."""
         found = self.leaks()
         if found:
@@ -176,7 +179,7 @@ class LeakCheck:
 
 
 @pytest.fixture
-def geventio_loop():
+def geventio_loop() -> Iterator[Loop]:
     """A fresh `Loop`, closed (with everything in it) after the test."""
     loop = Loop()
     yield loop
@@ -184,14 +187,14 @@ def geventio_loop():
 
 
 @pytest.fixture
-def geventio_stream_pair(geventio_loop):
+def geventio_stream_pair(geventio_loop: Loop) -> tuple[Stream, Stream]:
     """Two plain connected Streams in ``geventio_loop`` (see `stream_pair`);
     for a protocol of your own, call ``stream_pair(geventio_loop, mine)``."""
     return stream_pair(geventio_loop)
 
 
 @pytest.fixture
-def geventio_leak_check():
+def geventio_leak_check() -> Iterator[LeakCheck]:
     """Fail the test if it leaves a file descriptor open, a greenlet alive or
     a libev watcher active. Ask for it before the fixtures it watches (or
     make it autouse) so that it is torn down after them."""

@@ -9,8 +9,8 @@ is") and treats the exceptions in `WOULD_BLOCK` as "wait for readiness".
 import errno
 import logging
 import os
-
 import ssl
+from typing import Any
 
 __all__ = ['WOULD_BLOCK', 'close_quietly', 'is_tls', 'set_nonblocking',
            'shutdown_quietly']
@@ -24,10 +24,10 @@ WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError,
 #: type -> whether its objects are TLS connections (read and written through
 #: their own ``recv_into``/``send``); asked once per type, as ``hasattr``
 #: misses are slow.
-_TLS_TYPES = {}
+_TLS_TYPES: dict[type, bool] = {}
 
 
-def is_tls(obj):
+def is_tls(obj: object) -> bool:
     """Whether ``obj`` (a socket, a file object or ``None``) speaks TLS itself."""
     if obj is None:
         return False
@@ -38,7 +38,7 @@ def is_tls(obj):
     return tls
 
 
-def set_nonblocking(obj):
+def set_nonblocking(obj: Any) -> None:
     """Make ``obj`` non-blocking: a socket through ``setblocking`` (so that a
     gevent or stdlib socket object agrees), anything else on its descriptor."""
     setblocking = getattr(obj, 'setblocking', None)
@@ -48,7 +48,7 @@ def set_nonblocking(obj):
         os.set_blocking(obj.fileno(), False)
 
 
-def close_quietly(obj):
+def close_quietly(obj: Any) -> None:
     """``obj.close()``; an ``OSError`` (a descriptor the peer already broke) is
     logged at DEBUG, not raised."""
     try:
@@ -57,7 +57,7 @@ def close_quietly(obj):
         log.debug('closing %r: %s', obj, err)
 
 
-def shutdown_quietly(obj, how):
+def shutdown_quietly(obj: Any, how: int) -> None:
     """``obj.shutdown(how)``; not connected (or not a socket at all: a pipe) is
     not an error here."""
     try:

@@ -11,6 +11,8 @@ run on its thread, one at a time.
 
 import os
 import weakref
+from collections.abc import Sequence
+from typing import Any
 
 __all__ = ['SCRATCH_SIZE', 'read_bytes', 'read_into', 'read_view']
 
@@ -18,19 +20,19 @@ __all__ = ['SCRATCH_SIZE', 'read_bytes', 'read_into', 'read_view']
 SCRATCH_SIZE = 65536
 
 #: hub -> {size: (view,)}: the shared views of that hub's scratch buffer.
-_VIEWS = weakref.WeakKeyDictionary()
+_VIEWS: 'weakref.WeakKeyDictionary[Any, dict[int, Any]]' = weakref.WeakKeyDictionary()
 
 readv = os.readv
 
 
-def read_view(hub, size):
+def read_view(hub: object, size: int) -> tuple[memoryview]:
     """``(view,)`` for `read_into`: ``size`` bytes of ``hub``'s scratch buffer,
     shared by every reader on that hub (a ``size`` above `SCRATCH_SIZE` gets a
     buffer of its own). Readers look it up once and keep it."""
     views = _VIEWS.get(hub)
     if views is None:
         views = _VIEWS[hub] = {0: memoryview(bytearray(SCRATCH_SIZE))}
-    found = views.get(size)
+    found: tuple[memoryview] | None = views.get(size)
     if found is None:
         if size > SCRATCH_SIZE:
             found = (memoryview(bytearray(size)),)
@@ -39,7 +41,8 @@ def read_view(hub, size):
     return found
 
 
-def read_into(fd, buffer, view, tls=None):
+def read_into(fd: int | None, buffer: Any, view: Sequence[memoryview],
+              tls: Any = None) -> int:
     """Make one read of up to ``len(view[0])`` bytes from ``fd`` (through ``tls``'s
     ``recv_into`` when it is a TLS object) and append what came to ``buffer``.
 
@@ -51,7 +54,7 @@ def read_into(fd, buffer, view, tls=None):
             nothing is ready.
     """
     if tls is None:
-        count = readv(fd, view)
+        count = readv(fd, view)  # type: ignore[arg-type]  # (None only once closed)
     else:
         count = tls.recv_into(view[0])
     if count:
@@ -59,7 +62,7 @@ def read_into(fd, buffer, view, tls=None):
     return count
 
 
-def read_bytes(fd, view, tls=None):
+def read_bytes(fd: int, view: Sequence[memoryview], tls: Any = None) -> bytes:
     """Make one read like `read_into` and return what came as a new ``bytes`` of
     exactly that length (``b""`` at EOF): for owners that hand each read out
     whole instead of keeping a buffer (Danga::Socket's ``read(n)``).

@@ -8,6 +8,8 @@ a lookup blocks only the calling greenlet.
 """
 
 import socket
+from collections.abc import MutableMapping
+from typing import Any
 
 import _socket
 import gevent
@@ -27,8 +29,16 @@ RESOLVE_TIMEOUT = 10
 _HINTS = frozenset({'family', 'socktype', 'protocol', 'flags'})
 
 
-def getaddrinfo(host, service, family=0, socktype=0, protocol=0, flags=0,
-                timeout=RESOLVE_TIMEOUT):
+#: What ``getaddrinfo`` returns: ``(family, socktype, protocol, canonname, sockaddr)``.
+AddrInfo = tuple[int, int, int, str, Any]
+
+#: Resolver hints: ``(family, socktype, protocol, flags)``.
+Hints = tuple[int, int, int, int]
+
+
+def getaddrinfo(host: str | None, service: int | str | None, family: int = 0,
+                socktype: int = 0, protocol: int = 0, flags: int = 0,
+                timeout: float = RESOLVE_TIMEOUT) -> list[AddrInfo]:
     """``getaddrinfo`` through the hub's resolver, blocking the calling greenlet.
 
     Returns:
@@ -40,8 +50,11 @@ def getaddrinfo(host, service, family=0, socktype=0, protocol=0, flags=0,
     """
     try:
         with gevent.Timeout(timeout):
-            return gevent.get_hub().resolver.getaddrinfo(
-                host, service, family, socktype, protocol, flags)
+            # (The stub wants str and int; the resolvers take None and
+            # service names, as socket.getaddrinfo does.)
+            result: list[AddrInfo] = gevent.get_hub().resolver.getaddrinfo(
+                host, service, family, socktype, protocol, flags)  # type: ignore[arg-type]
+            return result
     except gevent.Timeout:
         raise ResolveError(socket.EAI_AGAIN, f'lookup of {host!r} timed out') from None
     except socket.gaierror as err:
@@ -50,7 +63,8 @@ def getaddrinfo(host, service, family=0, socktype=0, protocol=0, flags=0,
         raise ResolveError(socket.EAI_FAIL, str(err)) from None
 
 
-def numeric(host, service, socktype=socket.SOCK_STREAM):
+def numeric(host: str, service: int | str | None,
+            socktype: int = socket.SOCK_STREAM) -> list[AddrInfo] | None:
     """The 5-tuples of a numeric ``host`` (an IPv4 or IPv6 literal), made at once
     in the calling greenlet; ``None`` when ``host`` is a name to look up.
 
@@ -60,20 +74,22 @@ def numeric(host, service, socktype=socket.SOCK_STREAM):
     thread pool and block the caller.
     """
     try:
-        return _socket.getaddrinfo(host, service, 0, socktype, 0,
-                                   socket.AI_NUMERICHOST)
+        result: list[AddrInfo] = _socket.getaddrinfo(host, service, 0, socktype, 0,
+                                                     socket.AI_NUMERICHOST)
+        return result
     except socket.gaierror:
         return None
 
 
-def resolve(host, service, hints, timeout=RESOLVE_TIMEOUT):
+def resolve(host: str | None, service: int | str | None, hints: Hints,
+            timeout: float = RESOLVE_TIMEOUT) -> list[addresses.Address]:
     """`getaddrinfo` with ``hints`` ``(family, socktype, protocol, flags)``, as a
     list of `addresses.Address`; raises `ResolveError`."""
     return addresses.from_getaddrinfo(
         getaddrinfo(host, service, *hints, timeout=timeout))
 
 
-def pop_hints(params, default_socktype=0):
+def pop_hints(params: MutableMapping[str, Any], default_socktype: int = 0) -> Hints:
     """Pop and check the resolver hints ``family``, ``socktype``, ``protocol``
     and ``flags``; returns them as a tuple in that order."""
     family = addresses.parse_family(params.pop('family', 0), 'family')
@@ -84,7 +100,7 @@ def pop_hints(params, default_socktype=0):
     return family, socktype, protocol, flags
 
 
-def refuse_hints(params, needs):
+def refuse_hints(params: MutableMapping[str, Any], needs: str) -> None:
     """``TypeError`` for a resolver hint in ``params`` when nothing is resolved;
     ``needs`` says what would make it count (``'service='``)."""
     given = sorted(_HINTS & params.keys())
@@ -93,7 +109,7 @@ def refuse_hints(params, needs):
                         f'it needs {needs}')
 
 
-def passive(hints):
+def passive(hints: Hints) -> Hints:
     """``hints`` with ``AI_PASSIVE``: addresses to bind to, not to connect to."""
     family, socktype, protocol, flags = hints
     return family, socktype, protocol, flags | socket.AI_PASSIVE

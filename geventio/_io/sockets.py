@@ -9,6 +9,8 @@ and time out the same way.
 
 import errno
 import socket
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import gevent
 import gevent.socket
@@ -21,13 +23,15 @@ __all__ = ['as_gevent_socket', 'bind_first', 'call_with_timeout', 'is_listening'
 #: Syscalls of ``bind_first`` from least to most significant failure.
 BIND_RANKING = ('socket', 'bind')
 
+_T = TypeVar('_T')
 
-def new_socket(family, socktype, protocol):
+
+def new_socket(family: int, socktype: int, protocol: int) -> gevent.socket.socket:
     """A gevent socket: the kind geventio hands out (docs/api.md section 1)."""
     return gevent.socket.socket(family, socktype, protocol)
 
 
-def as_gevent_socket(sock):
+def as_gevent_socket(sock: Any) -> gevent.socket.socket:
     """``sock`` as a gevent socket (docs/api.md section 1); a stdlib one (accepted from
     a stdlib listening socket) hands its descriptor over."""
     if isinstance(sock, gevent.socket.socket):
@@ -36,7 +40,7 @@ def as_gevent_socket(sock):
                                 fileno=sock.detach())
 
 
-def is_listening(sock, name):
+def is_listening(sock: Any, name: str) -> bool:
     """Whether ``sock`` (a socket object) is in listening state.
 
     Raises:
@@ -48,7 +52,7 @@ def is_listening(sock, name):
         raise ValueError(f'{name} {sock!r} is not a usable socket: {err}') from None
 
 
-def sockname(sock):
+def sockname(sock: Any) -> Any:
     """``getsockname()``, or ``'?'`` for a socket that cannot tell (closed)."""
     try:
         return sock.getsockname()
@@ -56,7 +60,8 @@ def sockname(sock):
         return '?'
 
 
-def call_with_timeout(sock, timeout, what, function, *args):
+def call_with_timeout(sock: Any, timeout: float | None, what: str,
+                      function: Callable[..., _T], *args: Any) -> _T:
     """``function(*args)`` finished within ``timeout`` seconds in all (``None``:
     no limit), ``sock`` waiting cooperatively meanwhile.
 
@@ -86,7 +91,8 @@ def call_with_timeout(sock, timeout, what, function, *args):
         deadline.close()
 
 
-def most_significant(failures, ranking, default):
+def most_significant(failures: Iterable[tuple[str, OSError]], ranking: Sequence[str | None],
+                     default: tuple[Any, OSError]) -> tuple[Any, OSError]:
     """The ``(syscall, err)`` to report after every attempt failed.
 
     ``failures`` are ``(syscall, err)`` pairs in the order they happened;
@@ -94,14 +100,14 @@ def most_significant(failures, ranking, default):
     significant kind wins and, within a kind, the last failure (IO::Async).
     With no failures at all (nothing was tried), ``default``.
     """
-    best = None
+    best: tuple[str, OSError] | None = None
     for syscall, err in failures:
         if best is None or ranking.index(syscall) >= ranking.index(best[0]):
             best = (syscall, err)
     return best or default
 
 
-def bind_first(targets):
+def bind_first(targets: Iterable[addresses.Address]) -> gevent.socket.socket:
     """A new socket bound to the first of ``targets`` (`addresses.Address` list)
     that works.
 
@@ -109,7 +115,7 @@ def bind_first(targets):
         OSError: of the most significant failure (bind over socket, the last
             of a kind); ``EADDRNOTAVAIL`` for an empty list.
     """
-    failures = []
+    failures: list[tuple[str, OSError]] = []
     for address in targets:
         family, socktype, protocol = addresses.combine(address, address)
         try:
@@ -124,6 +130,6 @@ def bind_first(targets):
             failures.append(('bind', err))
             continue
         return sock
-    _, err = most_significant(failures, BIND_RANKING, (
+    _, error = most_significant(failures, BIND_RANKING, (
         None, OSError(errno.EADDRNOTAVAIL, 'no address to bind to')))
-    raise err
+    raise error

@@ -26,6 +26,8 @@ characters into a million string objects.
 
 import codecs
 import collections
+from collections.abc import Iterator
+from typing import Any
 
 __all__ = ['Decoder', 'MERGE_BELOW', 'TextBuffer']
 
@@ -47,14 +49,14 @@ class TextBuffer:
 
     __slots__ = ('_chunks', '_skip', '_len')
 
-    def __init__(self, text=''):
-        self._chunks = collections.deque()      # the text, oldest chunk first
+    def __init__(self, text: str = '') -> None:
+        self._chunks: collections.deque[str] = collections.deque()   # oldest first
         self._skip = 0      # characters of _chunks[0] consumed already
         self._len = 0
         if text:
             self += text
 
-    def __str__(self):
+    def __str__(self) -> str:
         chunks = self._chunks
         if not chunks:
             return ''
@@ -65,16 +67,16 @@ class TextBuffer:
             self._skip = 0
         return chunks[0]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f'TextBuffer({str(self)!r})'
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self._len
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return self._len > 0
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int | slice) -> str:
         if isinstance(index, slice):
             start, stop, step = index.indices(self._len)
             if step == 1:
@@ -86,7 +88,7 @@ class TextBuffer:
             raise IndexError('TextBuffer index out of range')
         return self._slice(index, index + 1)
 
-    def __delitem__(self, index):
+    def __delitem__(self, index: int | slice) -> None:
         if isinstance(index, slice) and index.step in (None, 1):
             start, stop, _ = index.indices(self._len)
             if start == 0:
@@ -97,7 +99,7 @@ class TextBuffer:
         self.clear()
         self += ''.join(text)
 
-    def __iadd__(self, text):
+    def __iadd__(self, text: object) -> 'TextBuffer':
         text = str(text)
         if not text:
             return self
@@ -112,45 +114,45 @@ class TextBuffer:
         self._len += len(text)
         return self
 
-    def __contains__(self, text):
+    def __contains__(self, text: object) -> bool:
         return str(text) in str(self)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if isinstance(other, TextBuffer):
             other = str(other)
         return str(self) == other
 
-    __hash__ = None
+    __hash__ = None     # type: ignore[assignment]  # mutable: unhashable, as list
 
-    def find(self, sub, start=0, end=None):
+    def find(self, sub: object, start: int = 0, end: int | None = None) -> int:
         """Index of ``sub`` in the text, or -1 (as ``str.find``).
 
         The chunks are searched where they lie, never joined, so finding the
         next line costs the line, however much text follows it.
         """
-        sub = str(sub)
+        text = str(sub)
         if start < 0:
             start = max(0, start + self._len)
         _, stop, _ = slice(start, end).indices(self._len)
         if start > stop:
             return -1
-        return self._find(sub, start, stop) if sub else start
+        return self._find(text, start, stop) if text else start
 
-    def clear(self):
+    def clear(self) -> None:
         """Remove everything."""
         self._chunks.clear()
         self._skip = self._len = 0
 
     # -- the chunks ------------------------------------------------------------
 
-    def _pieces(self):
+    def _pieces(self) -> Iterator[str]:
         """The chunks, the first one without its consumed part."""
         chunks = iter(self._chunks)
         first = next(chunks)
         yield first[self._skip:] if self._skip else first
         yield from chunks
 
-    def _consume(self, count):
+    def _consume(self, count: int) -> None:
         """Drop the first ``count`` characters (0 <= count <= len)."""
         chunks = self._chunks
         self._len -= count
@@ -159,7 +161,7 @@ class TextBuffer:
             count -= len(chunks.popleft())
         self._skip = count if chunks else 0
 
-    def _find(self, sub, start, stop):
+    def _find(self, sub: str, start: int, stop: int) -> int:
         """`find` of a non-empty ``sub`` within ``[start, stop)``, chunk by chunk:
         each chunk is searched in place, and the few characters that a match
         across its boundary can span are joined with the end of the last one."""
@@ -182,7 +184,7 @@ class TextBuffer:
                 tail_at = end - len(tail)
         return -1
 
-    def _chunks_from(self, index):
+    def _chunks_from(self, index: int) -> Iterator[tuple[int, str]]:
         """``(where it begins in the text, chunk)`` of each chunk from the one
         holding ``index`` (0 <= index <= len) on, reached from the nearer end."""
         if index < self._len - index:
@@ -193,7 +195,8 @@ class TextBuffer:
                     yield begin, chunk
                 begin = end
             return
-        found, end = [], self._len
+        found: list[tuple[int, str]] = []
+        end = self._len
         for chunk in reversed(self._chunks):
             begin = end - len(chunk)
             found.append((begin, chunk))
@@ -202,7 +205,7 @@ class TextBuffer:
             end = begin
         yield from reversed(found)
 
-    def _slice(self, start, stop):
+    def _slice(self, start: int, stop: int) -> str:
         """The text from ``start`` to ``stop`` (0 <= start <= stop <= len),
         joined from the chunks it spans only."""
         if start == stop:
@@ -210,7 +213,7 @@ class TextBuffer:
         chunks, skip = self._chunks, self._skip
         if len(chunks) == 1:
             return chunks[0][skip + start:skip + stop]
-        parts = []
+        parts: list[str] = []
         if start >= self._len - stop:
             # Nearer the end: walk back from the last chunk.
             end = self._len
@@ -238,9 +241,9 @@ class Decoder:
     """Incremental decoding of a Stream's input: an incomplete multibyte tail is held
     back until its last byte arrives, invalid bytes become U+FFFD."""
 
-    def __init__(self, encoding):
+    def __init__(self, encoding: str) -> None:
         self._decoder = codecs.getincrementaldecoder(encoding)(errors='replace')
 
-    def feed(self, raw, final=False):
+    def feed(self, raw: Any, final: bool = False) -> str:
         """Decode ``raw`` bytes; ``final`` flushes a held-back tail (at EOF)."""
         return self._decoder.decode(bytes(raw), final)

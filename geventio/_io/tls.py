@@ -30,6 +30,7 @@ import logging
 import os
 import socket
 import ssl
+from typing import Any
 
 import gevent
 import gevent.socket
@@ -48,10 +49,10 @@ READ_SIZE = 65536
 #: Length of a TLS record header (RFC 8446 section 5.1, RFC 5246 section 6.2).
 RECORD_HEADER = 5
 
-_default_context = None
+_default_context: ssl.SSLContext | None = None
 
 
-def _default_client_context():
+def _default_client_context() -> ssl.SSLContext:
     """The context for ``ssl=True``: verification and hostname checks on.
 
     Made once and shared: loading the system's CA store took about 20 ms per
@@ -64,7 +65,8 @@ def _default_client_context():
     return _default_context
 
 
-def _wrap_socket(sock, context, server_side=False, server_hostname=None):
+def _wrap_socket(sock: Any, context: ssl.SSLContext, server_side: bool = False,
+                 server_hostname: str | None = None) -> '_SSLSocket':
     """A gevent ``SSLSocket`` taking over ``sock``; the handshake is not done yet.
 
     Raises:
@@ -84,7 +86,9 @@ class _SSLSocket(gevent.ssl.SSLSocket):
     socket underneath; reading goes on through TLS until the peer's EOF.
     """
 
-    def shutdown(self, how):
+    _sslobj: Any    # the C-level _ssl._SSLSocket, or None (not in gevent's stubs)
+
+    def shutdown(self, how: int) -> None:
         if how != socket.SHUT_RD and self._sslobj is not None:
             try:
                 self._sslobj.shutdown()
@@ -93,7 +97,8 @@ class _SSLSocket(gevent.ssl.SSLSocket):
         gevent.socket.socket.shutdown(self, how)
 
 
-def secure(sock, context, server_side=False, server_hostname=None, timeout=None):
+def secure(sock: Any, context: ssl.SSLContext, server_side: bool = False,
+           server_hostname: str | None = None, timeout: float | None = None) -> '_SSLSocket':
     """`_wrap_socket`, then the handshake, done cooperatively within ``timeout``
     seconds (``None``: no limit); on failure the socket is closed.
 
@@ -119,7 +124,7 @@ def secure(sock, context, server_side=False, server_hostname=None, timeout=None)
     return tls_sock
 
 
-def check_context(value, name='ssl', client=True):
+def check_context(value: object, name: str = 'ssl', client: bool = True) -> ssl.SSLContext:
     """An ``SSLContext`` for ``ssl=`` (``True`` means the default client context)."""
     if value is True and client:
         return _default_client_context()
@@ -132,11 +137,11 @@ def check_context(value, name='ssl', client=True):
 class _Records:
     """Where TLS record boundaries fall in the bytes seen so far."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._header = bytearray()
         self._body_left = 0
 
-    def feed(self, data):
+    def feed(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
             if self._body_left:
@@ -150,7 +155,7 @@ class _Records:
                     del self._header[:]
             view = view[taken:]
 
-    def wanted(self):
+    def wanted(self) -> int:
         """Bytes to read to reach the next record boundary, and no further."""
         return self._body_left or RECORD_HEADER - len(self._header)
 
@@ -166,25 +171,26 @@ class Transport:
     writability, so nothing stays behind when the stream's queue is empty.
     """
 
-    def __init__(self, sock, context, server_side, server_hostname, initial=b''):
+    def __init__(self, sock: Any, context: ssl.SSLContext, server_side: bool,
+                 server_hostname: str | None, initial: bytes = b'') -> None:
         self.socket = sock
-        self._fd = sock.fileno()
+        self._fd: int = sock.fileno()
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
         self._ssl = context.wrap_bio(self._incoming, self._outgoing,
                                      server_side=server_side,
                                      server_hostname=server_hostname)
         self._unsent = bytearray()
-        self._flusher = None
+        self._flusher: gevent.Greenlet[Any, None] | None = None
         self._records = _Records()
         self._feed(initial)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f'<geventio TLS transport fd={self._fd} {self._ssl.version()}>'
 
     # -- handshake (blocks the calling greenlet cooperatively) ---------------
 
-    def handshake(self):
+    def handshake(self) -> None:
         while True:
             try:
                 self._ssl.do_handshake()
@@ -197,7 +203,7 @@ class Transport:
                 raise
         self._send_all()
 
-    def _read_record(self):
+    def _read_record(self) -> None:
         try:
             data = os.read(self._fd, self._records.wanted())
         except BlockingIOError:
@@ -207,12 +213,12 @@ class Transport:
             self._incoming.write_eof()
         self._feed(data)
 
-    def _feed(self, data):
+    def _feed(self, data: bytes) -> None:
         if data:
             self._records.feed(data)
             self._incoming.write(data)
 
-    def _send_all(self):
+    def _send_all(self) -> None:
         self._collect()
         while self._unsent:
             try:
@@ -222,17 +228,17 @@ class Transport:
 
     # -- moving ciphertext ---------------------------------------------------
 
-    def _collect(self):
+    def _collect(self) -> None:
         if self._outgoing.pending:
             self._unsent += self._outgoing.read()
 
-    def _push(self):
+    def _push(self) -> None:
         """One write of unsent ciphertext; BlockingIOError when the kernel is full."""
         if self._unsent:
             sent = os.write(self._fd, self._unsent)
             del self._unsent[:sent]
 
-    def _push_soon(self, quiet=False):
+    def _push_soon(self, quiet: bool = False) -> None:
         """Push what can go now; leave the rest to a greenlet (see the class).
 
         ``quiet`` (on the read path): a broken connection drops the unsent
@@ -251,7 +257,7 @@ class Transport:
         if self._unsent and self._flusher is None:
             self._flusher = gevent.spawn(self._flush_later)
 
-    def _flush_later(self):
+    def _flush_later(self) -> None:
         try:
             while self._unsent:
                 gevent.socket.wait_write(self._fd)
@@ -268,24 +274,25 @@ class Transport:
 
     # -- what a handle calls -------------------------------------------------
 
-    def fileno(self):
+    def fileno(self) -> int:
         return self._fd
 
-    def setblocking(self, flag):
+    def setblocking(self, flag: bool) -> None:
         self.socket.setblocking(flag)
 
-    def pending(self):
+    def pending(self) -> int:
         """Decrypted bytes ready, plus ciphertext read but not yet decrypted."""
         return self._ssl.pending() + self._incoming.pending
 
-    def recv_into(self, buffer, nbytes=0):
+    def recv_into(self, buffer: Any, nbytes: int = 0) -> int:
         """Decrypt into ``buffer``; 0 at EOF (a missing close_notify counts as
         EOF, as with gevent's ``suppress_ragged_eofs``); BlockingIOError or
         ``ssl.SSLWantReadError`` when nothing is ready."""
         nbytes = nbytes or len(buffer)
         while True:
             try:
-                count = self._ssl.read(nbytes, buffer)
+                # (Given a buffer, read() returns a count; typeshed says bytes.)
+                count: int = self._ssl.read(nbytes, buffer)  # type: ignore[assignment]
             except ssl.SSLWantReadError:
                 self._fill()
                 continue
@@ -294,14 +301,14 @@ class Transport:
             self._push_soon(quiet=True)
             return count
 
-    def _fill(self):
+    def _fill(self) -> None:
         data = os.read(self._fd, READ_SIZE)
         if data:
             self._incoming.write(data)
         else:
             self._incoming.write_eof()
 
-    def send(self, data, flags=0):
+    def send(self, data: Any, flags: int = 0) -> int:
         """Encrypt and send ``data``; BlockingIOError while earlier records are
         still waiting for the kernel."""
         if self._unsent:
@@ -312,7 +319,7 @@ class Transport:
         self._push_soon()
         return count
 
-    def shutdown(self, how):
+    def shutdown(self, how: int) -> None:
         """Send close_notify (best effort, without waiting) before shutting
         down the write side."""
         if how != socket.SHUT_RD:
@@ -327,27 +334,27 @@ class Transport:
                 pass
         self.socket.shutdown(how)
 
-    def close(self):
+    def close(self) -> None:
         if self._flusher is not None:
             self._flusher.kill(block=False)
         self.socket.close()
 
     # -- inspection ----------------------------------------------------------
 
-    def cipher(self):
+    def cipher(self) -> tuple[str, str, int] | None:
         return self._ssl.cipher()
 
-    def version(self):
+    def version(self) -> str | None:
         return self._ssl.version()
 
-    def getpeercert(self, binary_form=False):
+    def getpeercert(self, binary_form: bool = False) -> Any:
         return self._ssl.getpeercert(binary_form)
 
-    def selected_alpn_protocol(self):
+    def selected_alpn_protocol(self) -> str | None:
         return self._ssl.selected_alpn_protocol()
 
-    def getpeername(self):
+    def getpeername(self) -> Any:
         return self.socket.getpeername()
 
-    def getsockname(self):
+    def getsockname(self) -> Any:
         return self.socket.getsockname()

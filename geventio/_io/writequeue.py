@@ -19,6 +19,8 @@ shared out to the pieces in order.
 
 import collections
 import itertools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .nonblocking import WOULD_BLOCK
 
@@ -34,7 +36,7 @@ MORE = 'more'
 WAITING = 'waiting'
 
 #: What a source returns when it has nothing yet (the owner is woken later).
-NOT_YET = object()
+NOT_YET: Any = object()
 
 #: How many pieces one merged system call may gather (IOV_MAX is 1024 on Linux;
 #: past a few dozen the join costs more than the calls it saves).
@@ -56,27 +58,40 @@ class Piece:
 
     __slots__ = ()
 
-    def pull(self):
+    data: Any
+    offset: int
+    limit: int
+    source: Any
+
+    def pull(self) -> Any:
         """Next chunk of ``source``: bytes, ``None`` when finished, or ``NOT_YET``."""
         return None
 
-    def written(self, count):
+    def written(self, count: int) -> None:
         """The kernel took ``count`` bytes of this piece in one call."""
 
-    def done(self):
+    def done(self) -> None:
         """Everything of this piece was handed to the kernel."""
 
-    def sent(self, count):
+    def sent(self, count: int) -> None:
         """All of this piece went in one call of ``count`` bytes: written, then
         done (one hook on the common path)."""
         self.written(count)
         self.done()
 
-    def failed(self, err):
+    def failed(self, err: BaseException) -> None:
         """The piece will never be sent (``err`` says why)."""
 
 
-class WriteQueue(collections.deque):
+if TYPE_CHECKING:
+    # Pieces: instances of Piece subclasses, whose slots hold the attributes
+    # (Piece's own empty slots would refuse them to a type checker).
+    _PieceDeque = collections.deque[Any]
+else:
+    _PieceDeque = collections.deque
+
+
+class WriteQueue(_PieceDeque):
     """Pieces in call order and the flushing loop over them.
 
     A deque itself, so that the per-write ``append`` and the emptiness checks
@@ -85,7 +100,7 @@ class WriteQueue(collections.deque):
 
     __slots__ = ()
 
-    def flush(self, send, calls=None):
+    def flush(self, send: Callable[[Any], int], calls: int | None = None) -> str:
         """Send from the head until the queue is empty or the writer would block.
 
         ``send(data)`` returns the byte count the kernel took and raises one of
@@ -142,7 +157,7 @@ class WriteQueue(collections.deque):
                 return BLOCKED
         return DRAINED
 
-    def _next_chunk(self, piece):
+    def _next_chunk(self, piece: Piece) -> Any:
         data, offset, limit = piece.data, piece.offset, piece.limit
         remaining = len(data) - offset
         if remaining >= limit or piece.source is not None or len(self) == 1:
@@ -161,7 +176,7 @@ class WriteQueue(collections.deque):
             total += size
         return parts[0] if len(parts) == 1 else b''.join(parts)
 
-    def _advance(self, count):
+    def _advance(self, count: int) -> None:
         """Share ``count`` sent bytes out to the pieces at the head, in order."""
         while self:
             piece = self[0]
@@ -181,13 +196,13 @@ class WriteQueue(collections.deque):
             if not count:
                 return
 
-    def fail_head(self, err):
+    def fail_head(self, err: BaseException) -> None:
         """Drop the head piece, telling it that it failed with ``err`` (a send
         of it failed)."""
         if self:
             self.popleft().failed(err)
 
-    def fail_all(self, err):
+    def fail_all(self, err: BaseException) -> None:
         """Drop every piece, telling each (in order) that it failed with ``err``."""
         pieces = list(self)
         self.clear()

@@ -15,6 +15,7 @@ connection costs to hold, the figure that decides how many clients a server can 
 
 import fnmatch
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ['Case', 'Settings', 'settings', 'all_cases', 'select']
 
@@ -61,13 +62,13 @@ BULK_WINDOW = 4 * 65536
 CONNRATE_SLOTS = 10
 
 
-def settings(quick):
+def settings(quick: bool) -> Settings:
     return QUICK if quick else FULL
 
 
-def all_cases(memory_conns):
+def all_cases(memory_conns: int) -> list[Case]:
     """Every case, in report order; the memory case holds ``memory_conns``."""
-    cases = []
+    cases: list[Case] = []
     for conns in (1, 50, 500):
         for size, label in ((64, '64 B'), (4096, '4 KiB')):
             cases.append(Case('pingpong-%dx%s' % (conns, '4k' if size == 4096 else size),
@@ -86,16 +87,17 @@ def all_cases(memory_conns):
     return cases
 
 
-def select(cases, patterns):
+def select(cases: list[Case], patterns: list[str] | None) -> list[Case]:
     """Keep the cases whose name matches one of the shell patterns (all if none)."""
     if not patterns:
         return list(cases)
     return [c for c in cases if any(fnmatch.fnmatchcase(c.name, p) for p in patterns)]
 
 
-def loadgen_params(case, run_settings):
+def loadgen_params(case: Case, run_settings: Settings) -> dict[str, Any]:
     """The load-generator options for one run of ``case``."""
-    params = {'conns': case.conns, 'size': case.size, 'timeout': run_settings.timeout}
+    params: dict[str, Any] = {'conns': case.conns, 'size': case.size,
+                              'timeout': run_settings.timeout}
     if case.mode != 'memory':
         params.update(duration=run_settings.duration, warmup=run_settings.warmup)
     if case.mode == 'bulk':

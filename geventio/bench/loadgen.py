@@ -18,6 +18,7 @@ and a pattern slice chosen by the sequence. Each TCP connection first exchanges 
 64-byte hello so that the clock starts only once the server serves every connection.
 """
 
+import argparse
 import errno
 import json
 import random
@@ -25,6 +26,7 @@ import selectors
 import socket
 import sys
 import time
+from typing import IO, Any
 
 
 __all__ = ['MODES', 'LoadGen']
@@ -59,8 +61,9 @@ class _Conn:
     __slots__ = ('sock', 'state', 'id', 'base', 'seq', 'sent', 'recvd', 'target',
                  't0', 'want_out')
 
-    def __init__(self, ident):
-        self.sock, self.state, self.id, self.base = None, _FREE, ident, ident * 7919 % PATLEN
+    def __init__(self, ident: int) -> None:
+        self.sock: Any = None       # a socket.socket, or None while free
+        self.state, self.id, self.base = _FREE, ident, ident * 7919 % PATLEN
         self.seq = self.sent = self.recvd = self.target = 0
         self.t0, self.want_out = 0.0, False
 
@@ -72,7 +75,7 @@ class LoadGen:
     ``loadgen_udp.UdpLoadGen``, which overrides the per-socket hooks.
     """
 
-    def __init__(self, args):
+    def __init__(self, args: argparse.Namespace) -> None:
         self.a = args
         self.addr = (args.host, args.port)
         rng = random.Random(0x9E3779B9)
@@ -80,7 +83,7 @@ class LoadGen:
         self.patmv = memoryview(self.pat)
         self.sel = selectors.DefaultSelector()
         self.conns = [_Conn(i) for i in range(args.conns)]
-        self.latencies = []
+        self.latencies: list[float] = []
         self.stats = dict(connected=0, count=0, bytes=0, mismatches=0, io_errors=0,
                           lost=0, late=0)
         self.first_error = ''
@@ -92,14 +95,14 @@ class LoadGen:
         self.last_progress = time.monotonic()
 
     # -- bookkeeping -------------------------------------------------------------
-    def _in_window(self, t):
-        return self.t_start and self.t_start <= t < self.t_end
+    def _in_window(self, t: float) -> bool:
+        return bool(self.t_start) and self.t_start <= t < self.t_end
 
-    def _note(self, what):
+    def _note(self, what: str) -> None:
         if not self.first_error:
             self.first_error = what
 
-    def _drop(self, c):
+    def _drop(self, c: _Conn) -> None:
         if c.state in (_CONNECTING, _HELLO):
             self.setup_pending -= 1
         if c.sock is not None:
@@ -108,22 +111,22 @@ class LoadGen:
             c.sock = None
         c.state = _FREE
 
-    def _fail(self, c, what, counter='io_errors'):
+    def _fail(self, c: _Conn, what: str, counter: str = 'io_errors') -> None:
         self.stats[counter] += 1
         self._note(what)
         self._drop(c)
 
-    def _expected(self, c, offset, n):
+    def _expected(self, c: _Conn, offset: int, n: int) -> memoryview:
         p = (c.base + offset) % PATLEN
         return self.patmv[p:p + n]
 
     # -- TCP ---------------------------------------------------------------------
-    def _set_out(self, c, out):
+    def _set_out(self, c: _Conn, out: bool) -> None:
         if c.want_out != out:
             self.sel.modify(c.sock, _RW if out else _READ, c)
             c.want_out = out
 
-    def _send_upto(self, c, limit):
+    def _send_upto(self, c: _Conn, limit: int) -> bool:
         while c.sent < limit:
             try:
                 n = c.sock.send(self._expected(c, c.sent, min(limit - c.sent, CHUNK)))
@@ -137,14 +140,14 @@ class LoadGen:
         self._set_out(c, False)
         return True
 
-    def _send_limit(self, c):
+    def _send_limit(self, c: _Conn) -> int:
         if self.draining:
             return c.sent
         if self.a.mode == 'bulk' and c.state == _RUN:
-            return c.recvd + self.a.window
+            return c.recvd + int(self.a.window)
         return c.target
 
-    def _open_tcp(self, c):
+    def _open_tcp(self, c: _Conn) -> None:
         c.state, c.sent, c.recvd, c.target = _CONNECTING, 0, 0, 0
         c.t0, c.want_out = time.monotonic(), True
         self.setup_pending += 1
@@ -163,7 +166,7 @@ class LoadGen:
         if err not in (0, errno.EINPROGRESS):
             self._fail(c, 'connect: %s' % errno.errorcode.get(err, err))
 
-    def _source_address(self, sock):
+    def _source_address(self, sock: socket.socket) -> None:
         # Connection-rate runs open ~10^5 connections to one port; spreading them over
         # 200 loopback sources keeps TIME_WAIT from exhausting the ephemeral ports.
         if not self.rotate_source or self.a.host != '127.0.0.1':
@@ -175,7 +178,7 @@ class LoadGen:
         except OSError:
             self.rotate_source = False
 
-    def _on_connected(self, c):
+    def _on_connected(self, c: _Conn) -> None:
         err = c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
             self._fail(c, 'connect: %s' % errno.errorcode.get(err, err))
@@ -183,7 +186,7 @@ class LoadGen:
         c.state, c.target = _HELLO, HELLO
         self._send_upto(c, c.target)
 
-    def _message_done(self, c):
+    def _message_done(self, c: _Conn) -> None:
         t = time.monotonic()
         if c.state == _HELLO:
             self.setup_pending -= 1
@@ -208,7 +211,7 @@ class LoadGen:
         c.target, c.t0 = c.sent + self.a.size, t
         self._send_upto(c, c.target)
 
-    def _on_readable(self, c):
+    def _on_readable(self, c: _Conn) -> None:
         try:
             data = c.sock.recv(CHUNK)
         except (BlockingIOError, InterruptedError):
@@ -232,10 +235,10 @@ class LoadGen:
             elif c.recvd == c.target:
                 self._message_done(c)
 
-    def _tick(self, t):
+    def _tick(self, t: float) -> None:
         """Called on every turn of the loop (the UDP client checks its timeouts)."""
 
-    def _dispatch(self, c, events):
+    def _dispatch(self, c: _Conn, events: int) -> None:
         if c.state == _CONNECTING:
             self._on_connected(c)
             return
@@ -245,7 +248,7 @@ class LoadGen:
             self._on_readable(c)
 
     # -- driver ------------------------------------------------------------------
-    def _open_more(self, opened):
+    def _open_more(self, opened: int) -> int:
         conns = self.conns
         if self.a.mode == 'connrate':
             for c in conns:
@@ -257,11 +260,11 @@ class LoadGen:
             opened += 1
         return opened
 
-    def _all_idle(self):
+    def _all_idle(self) -> bool:
         return all(c.state == _FREE or (c.state == _RUN and c.recvd == c.sent)
                    for c in self.conns)
 
-    def _ready_to_measure(self, opened, t, begin):
+    def _ready_to_measure(self, opened: int, t: float, begin: float) -> bool:
         if self.a.mode in ('udp', 'connrate'):
             return True
         if opened == len(self.conns) and self.setup_pending == 0:
@@ -273,7 +276,7 @@ class LoadGen:
             return True
         return False
 
-    def run(self, out):
+    def run(self, out: IO[str]) -> dict[str, Any] | None:
         opened, begin, drain_end = 0, time.monotonic(), 0.0
         mode = self.a.mode
         while True:
@@ -289,7 +292,8 @@ class LoadGen:
                     if mode not in ('udp', 'connrate') and not self.stats['connected']:
                         break
                     if mode == 'memory':
-                        return self._hold(out)
+                        self._hold(out)
+                        return None
                     self.t_start = t + self.a.warmup
                     self.t_end = self.t_start + self.a.duration
             elif not self.draining and t >= self.t_end:
@@ -302,7 +306,7 @@ class LoadGen:
                 c.sock.close()
         return self._result('result', self.t_end - self.t_start)
 
-    def _hold(self, out):
+    def _hold(self, out: IO[str]) -> None:
         out.write(json.dumps(self._result('holding', 1.0)) + '\n')
         out.flush()
         sel = selectors.DefaultSelector()
@@ -310,11 +314,11 @@ class LoadGen:
         sel.select(self.a.timeout)
         return None
 
-    def _result(self, key, measured):
+    def _result(self, key: str, measured: float) -> dict[str, Any]:
         lat = sorted(self.latencies)
         measured = max(measured, 1e-9)
 
-        def q(frac):
+        def q(frac: float) -> float:
             return round(lat[int(frac * (len(lat) - 1) + 0.5)] * 1e6, 2) if lat else -1
 
         s = self.stats

@@ -6,6 +6,8 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
+from typing import IO, Any
 
 from .loadgen import CHUNK, MODES, LoadGen
 from .loadgen_udp import UdpLoadGen
@@ -14,7 +16,7 @@ from .servers import prepare_process
 __all__ = ['main', 'run']
 
 
-def parse_args(argv=None):
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog='python -m geventio.bench.loadgen_cli',
                                      description='Echo load generator (Python fallback).')
     parser.add_argument('mode', choices=MODES)
@@ -36,14 +38,14 @@ def parse_args(argv=None):
     return args
 
 
-def run(args, out=sys.stdout):
+def run(args: argparse.Namespace, out: IO[str] = sys.stdout) -> dict[str, Any] | None:
     """Run one load and return its result dict (``None`` in memory mode)."""
     if args.mode == 'udp':
         return UdpLoadGen(args).run(out)
     return LoadGen(args).run(out)
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     prepare_process(parent_pid=os.getppid())
     result = run(args)

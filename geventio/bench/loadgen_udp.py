@@ -17,7 +17,7 @@ import socket
 import struct
 import time
 
-from .loadgen import CHUNK, PATLEN, LoadGen, _FREE, _READ, _RUN
+from .loadgen import CHUNK, PATLEN, LoadGen, _Conn, _FREE, _READ, _RUN
 
 __all__ = ['UdpLoadGen']
 
@@ -31,11 +31,11 @@ _SEQ_STRIDE = 8191
 class UdpLoadGen(LoadGen):
     """The ``udp`` mode: the ``LoadGen`` driver with per-datagram hooks."""
 
-    def _datagram(self, c, seq):
+    def _datagram(self, c: _Conn, seq: int) -> bytes:
         p = (c.base + seq * _SEQ_STRIDE) % PATLEN
         return _HEADER.pack(c.id, seq) + self.pat[p:p + self.a.size - _HEADER.size]
 
-    def _send_next(self, c):
+    def _send_next(self, c: _Conn) -> None:
         c.seq += 1
         c.t0 = time.monotonic()
         try:
@@ -46,7 +46,7 @@ class UdpLoadGen(LoadGen):
             self.stats['io_errors'] += 1
             self._note('send: %s' % exc)
 
-    def _open_more(self, opened):
+    def _open_more(self, opened: int) -> int:
         for c in self.conns[opened:]:
             try:
                 c.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -64,7 +64,7 @@ class UdpLoadGen(LoadGen):
             self._send_next(c)
         return len(self.conns)
 
-    def _dispatch(self, c, _events):
+    def _dispatch(self, c: _Conn, _events: int) -> None:
         while c.state == _RUN:
             try:
                 data = c.sock.recv(CHUNK)
@@ -76,7 +76,7 @@ class UdpLoadGen(LoadGen):
                 return
             self._check(c, data)
 
-    def _check(self, c, data):
+    def _check(self, c: _Conn, data: bytes) -> None:
         ident, seq = _HEADER.unpack_from(data) if len(data) >= _HEADER.size else (-1, -1)
         if ident == c.id and seq < c.seq:
             self.stats['late'] += 1
@@ -90,18 +90,18 @@ class UdpLoadGen(LoadGen):
                 self.latencies.append(t - c.t0)
             self._next_or_stop(c)
 
-    def _next_or_stop(self, c):
+    def _next_or_stop(self, c: _Conn) -> None:
         if self.draining:
             c.state = _FREE         # idle: the drain ends when every socket is
         else:
             self._send_next(c)
 
-    def _tick(self, t):
+    def _tick(self, t: float) -> None:
         for c in self.conns:
             if c.state == _RUN and t - c.t0 > self.a.udp_timeout:
                 if self._in_window(t):
                     self.stats['lost'] += 1
                 self._next_or_stop(c)
 
-    def _all_idle(self):
+    def _all_idle(self) -> bool:
         return all(c.state == _FREE for c in self.conns)

@@ -21,7 +21,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import FrameType
+from typing import IO, Any
 
 __all__ = ['BenchError', 'ServerProcess', 'Loadgen', 'CpuMeter', 'cpu_pair',
            'raise_nofile', 'kill_all']
@@ -39,7 +42,10 @@ _BENCH_DIR = Path(__file__).resolve().parent
 #: The directory holding the ``geventio`` package: children import
 #: ``geventio.bench`` from the same place as this process, installed or not.
 _IMPORT_ROOT = _BENCH_DIR.parent.parent
-_children = set()
+_children: 'set[subprocess.Popen[bytes]]' = set()
+
+#: A load generator's (or a server's) JSON result.
+Result = dict[str, Any]
 
 
 class BenchError(Exception):
@@ -48,12 +54,12 @@ class BenchError(Exception):
     ``detail`` holds the end of the failing process's stderr (kept in the JSON).
     """
 
-    def __init__(self, message, detail=None):
+    def __init__(self, message: str, detail: str | None = None) -> None:
         super().__init__(message)
         self.detail = detail
 
 
-def cpu_pair():
+def cpu_pair() -> tuple[int, int] | tuple[None, None]:
     """Return ``(server_cpu, loadgen_cpu)``, or ``(None, None)`` if pinning is impossible."""
     try:
         cpus = sorted(os.sched_getaffinity(0))
@@ -62,7 +68,7 @@ def cpu_pair():
     return (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)
 
 
-def raise_nofile():
+def raise_nofile() -> int:
     """Raise this process's descriptor limit to the hard limit; children inherit it.
 
     Returns:
@@ -85,11 +91,11 @@ class CpuMeter:
     this process and its children, so the report can say how disturbed the run was.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._start = self._sample()
 
     @staticmethod
-    def _sample():
+    def _sample() -> tuple[float, float, float, float] | None:
         try:
             with open('/proc/stat') as stat:
                 fields = [int(x) for x in stat.readline().split()[1:]]
@@ -97,11 +103,11 @@ class CpuMeter:
             return None
         hz = os.sysconf('SC_CLK_TCK')
         busy = (sum(fields[:8]) - fields[3] - fields[4]) / hz    # minus idle, iowait
-        own = sum(getattr(resource.getrusage(who), f) for f in ('ru_utime', 'ru_stime')
-                  for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+        own: float = sum(getattr(resource.getrusage(who), f) for f in ('ru_utime', 'ru_stime')
+                         for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
         return time.monotonic(), busy, own, fields[7] / hz      # fields[7]: steal
 
-    def foreign(self):
+    def foreign(self) -> tuple[float, float, float] | None:
         """Return ``(seconds elapsed, CPU-seconds used by others, steal seconds)``.
 
         Call it after every child has been waited for (their usage counts only then).
@@ -114,7 +120,7 @@ class CpuMeter:
         return elapsed, others, end[3] - self._start[3]
 
 
-def _pin(pid, cpu):
+def _pin(pid: int, cpu: int | None) -> None:
     if cpu is not None:
         try:
             os.sched_setaffinity(pid, {cpu})
@@ -122,22 +128,22 @@ def _pin(pid, cpu):
             pass
 
 
-def _env():
+def _env() -> dict[str, str]:
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join(
-        p for p in (str(_IMPORT_ROOT), env.get('PYTHONPATH')) if p)
+        p for p in (str(_IMPORT_ROOT), env.get('PYTHONPATH', '')) if p)
     return env
 
 
-def _spawn(argv, cpu, **kwargs):
-    proc = subprocess.Popen(argv, start_new_session=True, env=_env(),
+def _spawn(argv: Sequence[str], cpu: int | None, **kwargs: Any) -> 'subprocess.Popen[bytes]':
+    proc: subprocess.Popen[bytes] = subprocess.Popen(argv, start_new_session=True, env=_env(),
                             cwd=str(_IMPORT_ROOT), **kwargs)
     _children.add(proc)
     _pin(proc.pid, cpu)
     return proc
 
 
-def _stop(proc):
+def _stop(proc: 'subprocess.Popen[bytes]') -> None:
     """Terminate, then kill, one child; never waits longer than ``STOP_TIMEOUT``."""
     if proc.poll() is None:
         proc.terminate()
@@ -146,24 +152,25 @@ def _stop(proc):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    for stream in (proc.stdin, proc.stdout, proc.stderr):
+    streams: tuple[IO[bytes] | None, ...] = (proc.stdin, proc.stdout, proc.stderr)
+    for stream in streams:
         if stream is not None:
             stream.close()
     _children.discard(proc)
 
 
-def kill_all():
+def kill_all() -> None:
     """Stop every child still running (the runner's ``finally``)."""
     for proc in list(_children):
         _stop(proc)
 
 
-def _tail(data):
+def _tail(data: bytes) -> str:
     text = data.decode('utf-8', 'replace').strip()
     return text[-STDERR_TAIL:]
 
 
-def _last_line(text):
+def _last_line(text: str) -> str:
     """The last line of a stderr tail: the exception, for a Python traceback."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else 'no stderr'
@@ -172,14 +179,14 @@ def _last_line(text):
 class ServerProcess:
     """One echo server process: ``start()``, ``port``, ``alive``, ``memory()``, ``stop()``."""
 
-    def __init__(self, name, cpu=None):
+    def __init__(self, name: str, cpu: int | None = None) -> None:
         self.name = name
         self.cpu = cpu
-        self.port = None
-        self._proc = None
-        self._stderr = None
+        self.port: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
 
-    def start(self):
+    def start(self) -> None:
         """Start the server and wait for its READY line.
 
         Raises:
@@ -199,7 +206,8 @@ class ServerProcess:
             raise BenchError('server %s printed %r instead of READY' % (self.name, line))
         self.port = int(line.split()[1])
 
-    def _read_ready(self):
+    def _read_ready(self) -> bytes:
+        assert self._proc is not None and self._proc.stdout is not None   # (started)
         fd, buf = self._proc.stdout.fileno(), b''
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while b'\n' not in buf:
@@ -216,38 +224,39 @@ class ServerProcess:
             buf += chunk
         return buf.split(b'\n', 1)[0]
 
-    def _fail(self, why):
+    def _fail(self, why: str) -> None:
         err = self.stderr_tail()
         self.stop()
         raise BenchError('server %s %s: %s' % (self.name, why, _last_line(err)), err)
 
-    def died(self, when):
+    def died(self, when: str) -> BenchError:
         """The error for a server found dead ``when`` (e.g. 'during the run')."""
         err = self.stderr_tail()
-        code = self._proc.poll()
+        code = self._proc.poll() if self._proc is not None else None
         how = 'killed by signal %d' % -code if code is not None and code < 0 else \
               'exit status %s' % code
         return BenchError('server %s died %s (%s): %s' % (self.name, when, how,
                                                           _last_line(err)), err)
 
     @property
-    def pid(self):
+    def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
     @property
-    def alive(self):
+    def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def stderr_tail(self):
+    def stderr_tail(self) -> str:
         if self._stderr is None or self._stderr.closed:
             return ''
         size = self._stderr.seek(0, os.SEEK_END)
         self._stderr.seek(max(0, size - 4 * STDERR_TAIL))
         return _tail(self._stderr.read())
 
-    def memory(self):
+    def memory(self) -> dict[str, int]:
         """Return ``{'rss_kib': VmRSS, 'hwm_kib': VmHWM}`` from ``/proc/PID/status``."""
-        fields = {}
+        assert self._proc is not None       # (started)
+        fields: dict[str, int] = {}
         try:
             with open('/proc/%d/status' % self._proc.pid) as status:
                 for line in status:
@@ -260,7 +269,7 @@ class ServerProcess:
             raise self.died('before its memory could be read')
         return {'rss_kib': fields['VmRSS'], 'hwm_kib': fields['VmHWM']}
 
-    def stop(self):
+    def stop(self) -> None:
         if self._proc is not None:
             _stop(self._proc)
         if self._stderr is not None:
@@ -270,13 +279,13 @@ class ServerProcess:
 class Loadgen:
     """The load generator to run: the compiled C client, or the Python fallback."""
 
-    def __init__(self, argv_prefix, kind, note=''):
+    def __init__(self, argv_prefix: list[str], kind: str, note: str = '') -> None:
         self.argv_prefix = argv_prefix
         self.kind = kind            # 'c' or 'python'
         self.note = note
 
     @classmethod
-    def find(cls, prefer_python=False):
+    def find(cls, prefer_python: bool = False) -> 'Loadgen':
         """Compile ``loadgen.c`` if a C compiler is found, else use ``loadgen.py``."""
         python = cls([sys.executable, '-m', 'geventio.bench.loadgen_cli'], 'python')
         if prefer_python:
@@ -289,13 +298,14 @@ class Loadgen:
                        'bulk and connection rate above all)' % why)
         return python
 
-    def _argv(self, mode, port, params):
+    def _argv(self, mode: str, port: int, params: dict[str, Any]) -> list[str]:
         argv = self.argv_prefix + [mode, '--port', str(port)]
         for key, value in params.items():
             argv += ['--' + key.replace('_', '-'), str(value)]
         return argv
 
-    def run(self, mode, port, params, cpu=None):
+    def run(self, mode: str, port: int, params: dict[str, Any],
+            cpu: int | None = None) -> Result:
         """Run one load; return its JSON result.
 
         Raises:
@@ -313,12 +323,14 @@ class Loadgen:
             _stop(proc)
         return self._parse(out, err, proc.returncode)
 
-    def hold(self, port, params, measure, cpu=None):
+    def hold(self, port: int, params: dict[str, Any], measure: Callable[[Result], Any],
+             cpu: int | None = None) -> tuple[Result, Any]:
         """Memory mode: open the connections, call ``measure(result)`` while they are
         held, then release them. Returns ``(holding_result, measure's return value)``.
         """
         proc = _spawn(self._argv('memory', port, params), cpu, stdin=subprocess.PIPE,
                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout is not None and proc.stderr is not None    # (PIPE)
         try:
             fd = proc.stdout.fileno()
             if not select.select([fd], [], [], params['timeout'] + LOADGEN_SLACK)[0]:
@@ -334,19 +346,20 @@ class Loadgen:
             _stop(proc)
 
     @staticmethod
-    def _parse(out, err, status):
+    def _parse(out: bytes, err: bytes, status: int | None) -> Result:
         lines = out.decode('utf-8', 'replace').strip().splitlines()
         if status != 0 or not lines:
-            err = _tail(err)
-            raise BenchError('load generator exited with %s: %s' % (status, _last_line(err)),
-                             err)
+            tail = _tail(err)
+            raise BenchError('load generator exited with %s: %s' % (status, _last_line(tail)),
+                             tail)
         try:
-            return json.loads(lines[-1])
+            result: Result = json.loads(lines[-1])
+            return result
         except ValueError:
             raise BenchError('load generator printed %r' % lines[-1][:200]) from None
 
 
-def _cache_dir():
+def _cache_dir() -> Path:
     base = os.environ.get('XDG_CACHE_HOME') or os.path.join(Path.home(), '.cache')
     path = Path(base) / 'geventio-bench'
     try:
@@ -356,7 +369,7 @@ def _cache_dir():
         return Path(tempfile.mkdtemp(prefix='geventio-bench-'))
 
 
-def _build_c_loadgen():
+def _build_c_loadgen() -> tuple[Path | None, str]:
     """Return ``(path, '')`` of the compiled client, or ``(None, reason)``.
 
     The binary is cached under a name holding the source's hash, so an edited
@@ -384,13 +397,13 @@ def _build_c_loadgen():
     return binary, ''
 
 
-def install_signal_handlers():
+def install_signal_handlers() -> None:
     """Make SIGINT, SIGTERM and SIGHUP unwind the runner so its ``finally`` runs.
 
     SIGINT is restored to ``KeyboardInterrupt`` even when it was inherited ignored
     (as it is for a command started with ``&`` by a non-interactive shell).
     """
-    def handler(signum, _frame):
+    def handler(signum: int, _frame: FrameType | None) -> None:
         sys.stderr.write('benchmarks: signal %d, stopping every server\n' % signum)
         raise SystemExit(128 + signum)
     signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -14,8 +14,11 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
+from typing import Any
 
+from .cases import Case, Settings
 from .servers import REFERENCE, SERVERS
 
 __all__ = ['describe', 'meta', 'summarize', 'markdown', 'write_json', 'plot',
@@ -24,8 +27,13 @@ __all__ = ['describe', 'meta', 'summarize', 'markdown', 'write_json', 'plot',
 #: Characters of an error message quoted in the table (JSON keeps all of it).
 ERROR_CHARS = 100
 
+#: One run of one case against one server, as the runner records it (JSON).
+Record = dict[str, Any]
+#: One (case, server) line of the summary (JSON).
+Row = dict[str, Any]
 
-def _number(value, unit):
+
+def _number(value: float | None, unit: str) -> str:
     if value is None:
         return '-'
     if unit == 'KiB/conn':
@@ -35,13 +43,13 @@ def _number(value, unit):
     return f'{value:,.0f}'
 
 
-def _latency(us):
+def _latency(us: float | None) -> str:
     if us is None or us < 0:
         return '-'
     return '%.0f µs' % us if us < 1000 else '%.1f ms' % (us / 1000)
 
 
-def describe(record, case):
+def describe(record: Record, case: Case) -> str:
     """One progress line's worth for a record."""
     if not record['ok']:
         return 'ERROR %s' % record['error']
@@ -51,7 +59,8 @@ def describe(record, case):
     return text
 
 
-def meta(run_settings, quick, loadgen_kind, cpus, nofile, notes):
+def meta(run_settings: Settings, quick: bool, loadgen_kind: str,
+         cpus: tuple[int | None, int | None], nofile: int, notes: list[str]) -> dict[str, Any]:
     return {'date': time.strftime('%Y-%m-%d %H:%M:%S %z'),
             'python': sys.version.split()[0], 'platform': platform.platform(),
             'machine': platform.processor() or platform.machine(),
@@ -60,11 +69,11 @@ def meta(run_settings, quick, loadgen_kind, cpus, nofile, notes):
             'notes': notes}
 
 
-def _median(values):
+def _median(values: Sequence[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def _spread(values):
+def _spread(values: Sequence[float]) -> float | None:
     """(max - min) / median in percent, or None for fewer than two values.
 
     Shown so that a reader can tell a real difference from a noisy machine: two
@@ -76,15 +85,15 @@ def _spread(values):
     return (max(values) - min(values)) / median * 100
 
 
-def _notes(case, ok):
+def _notes(case: Case, ok: list[Record]) -> str:
     results = [r['result'] for r in ok]
     if case.mode == 'memory':
-        peak = _median([r['peak_rss_kib'] for r in results]) / 1024
-        base = _median([r['baseline_rss_kib'] for r in results]) / 1024
+        peak = statistics.median([r['peak_rss_kib'] for r in results]) / 1024
+        base = statistics.median([r['baseline_rss_kib'] for r in results]) / 1024
         return 'peak RSS %.1f MiB, baseline %.1f MiB' % (peak, base)
     if case.mode == 'bulk':
         return ''
-    def latency(key):       # -1: no round trip completed in that repeat
+    def latency(key: str) -> str:       # -1: no round trip completed in that repeat
         return _latency(_median([r[key] for r in results if r[key] >= 0]))
 
     text = 'p50 %s, p99 %s' % (latency('p50_us'), latency('p99_us'))
@@ -93,12 +102,12 @@ def _notes(case, ok):
     return text
 
 
-def summarize(cases, records, servers):
+def summarize(cases: list[Case], records: list[Record], servers: list[str]) -> list[Row]:
     """One row per (case, server) that ran: median, ratio, errors, notes."""
-    rows = []
+    rows: list[Row] = []
     for case in cases:
-        medians = {}
-        case_rows = []
+        medians: dict[str, float | None] = {}
+        case_rows: list[Row] = []
         for name in servers:
             if SERVERS[name].kind != case.kind:
                 continue
@@ -132,7 +141,7 @@ def summarize(cases, records, servers):
     return rows
 
 
-def markdown(rows, run_meta):
+def markdown(rows: list[Row], run_meta: dict[str, Any]) -> str:
     """The final table, as markdown, with the run's conditions above and notes below."""
     head = ('geventio echo benchmark, %s, Python %s, %s load generator, %s' % (
         run_meta['date'], run_meta['python'], run_meta['loadgen'],
@@ -158,7 +167,8 @@ def markdown(rows, run_meta):
     return '\n'.join(lines)
 
 
-def write_json(path, run_meta, cases, records, rows):
+def write_json(path: str, run_meta: dict[str, Any], cases: list[Case],
+               records: list[Record], rows: list[Row]) -> None:
     """Every raw figure of every repeat, plus the summary rows."""
     with open(path, 'w') as out:
         json.dump({'meta': run_meta, 'cases': [asdict(c) for c in cases],
@@ -166,7 +176,7 @@ def write_json(path, run_meta, cases, records, rows):
         out.write('\n')
 
 
-def plot(path, rows):
+def plot(path: str, rows: list[Row]) -> str:
     """Draw the ratios as grouped horizontal bars; return a message for the log."""
     try:
         import matplotlib
@@ -176,8 +186,9 @@ def plot(path, rows):
     except ImportError:
         return 'no plot: matplotlib is not installed (pip install matplotlib)'
 
-    def label(row):
-        return row['title'] + ('' if row['higher_is_better'] else ' (lower is better)')
+    def label(row: Row) -> str:
+        title: str = row['title']
+        return title + ('' if row['higher_is_better'] else ' (lower is better)')
 
     titles = list(dict.fromkeys(label(r) for r in rows))
     servers = list(dict.fromkeys(r['server'] for r in rows))
@@ -211,6 +222,6 @@ def plot(path, rows):
     return 'plot written to %s' % path
 
 
-def references_ok(rows):
+def references_ok(rows: list[Row]) -> bool:
     """True when every reference row that ran has a figure (else no ratio exists)."""
     return all(r['median'] is not None for r in rows if r['server'] == r['reference'])

@@ -18,10 +18,14 @@ import argparse
 import sys
 import time
 import traceback
+from collections.abc import Sequence
+
 
 from . import cases as cases_mod
 from . import procs, report
-from .procs import BenchError, Loadgen, ServerProcess
+from .cases import Case, Settings
+from .procs import BenchError, Loadgen, Result, ServerProcess
+from .report import Record
 from .servers import SERVERS
 
 __all__ = ['run', 'main']
@@ -36,15 +40,16 @@ FD_RESERVE = 100
 DISTURBED_PERCENT = 10
 
 
-def _log(message):
+def _log(message: str) -> None:
     sys.stderr.write(message + '\n')
     sys.stderr.flush()
 
 
-def _available_servers(names):
+def _available_servers(names: list[str]) -> tuple[list[str], dict[str, str]]:
     """Split the requested servers into runnable ones and ``{name: reason}`` skipped."""
     import importlib.util
-    runnable, skipped = [], {}
+    runnable: list[str] = []
+    skipped: dict[str, str] = {}
     for name in names:
         missing = [m for m in SERVERS[name].requires if importlib.util.find_spec(m) is None]
         if missing:
@@ -62,12 +67,12 @@ class _Servers:
     cost its start-up timeout in every case.
     """
 
-    def __init__(self, cpu):
+    def __init__(self, cpu: int | None) -> None:
         self.cpu = cpu
-        self.running = {}
-        self.failed = {}
+        self.running: dict[str, ServerProcess] = {}
+        self.failed: dict[str, BenchError] = {}
 
-    def get(self, name):
+    def get(self, name: str) -> ServerProcess:
         if name in self.failed:
             raise self.failed[name]
         server = self.running.get(name)
@@ -82,7 +87,7 @@ class _Servers:
         self.running[name] = server
         return server
 
-    def stop_all(self):
+    def stop_all(self) -> None:
         for server in self.running.values():
             server.stop()
 
@@ -90,22 +95,23 @@ class _Servers:
 class Runner:
     """One benchmark run: ``run()`` returns the raw records."""
 
-    def __init__(self, run_settings, selected, loadgen, cpus):
+    def __init__(self, run_settings: Settings, selected: list[Case], loadgen: Loadgen,
+                 cpus: tuple[int | None, int | None]) -> None:
         self.settings = run_settings
         self.cases = selected
         self.loadgen = loadgen
         self.server_cpu, self.loadgen_cpu = cpus
         self.servers = _Servers(self.server_cpu)
-        self.records = []
+        self.records: list[Record] = []
 
-    def plan(self, names):
+    def plan(self, names: list[str]) -> list[tuple[Case, int, str]]:
         """Every (case, repeat, server) in run order: servers interleaved per repeat."""
         return [(case, rep, name)
                 for case in self.cases
                 for rep in range(self.settings.repeats)
                 for name in names if SERVERS[name].kind == case.kind]
 
-    def run(self, names):
+    def run(self, names: list[str]) -> list[Record]:
         steps = self.plan(names)
         try:
             for i, (case, rep, name) in enumerate(steps, 1):
@@ -118,8 +124,8 @@ class Runner:
             self.servers.stop_all()
         return self.records
 
-    def measure(self, case, rep, name):
-        record = {'case': case.name, 'server': name, 'repeat': rep, 'ok': False,
+    def measure(self, case: Case, rep: int, name: str) -> Record:
+        record: Record = {'case': case.name, 'server': name, 'repeat': rep, 'ok': False,
                   'value': None, 'errors': 0, 'error': None, 'detail': None,
                   'result': None}
         started = time.monotonic()
@@ -136,15 +142,16 @@ class Runner:
         record['seconds'] = round(time.monotonic() - started, 3)
         return record
 
-    def _measure_load(self, case, name, record):
+    def _measure_load(self, case: Case, name: str, record: Record) -> None:
         server = self.servers.get(name)
         params = cases_mod.loadgen_params(case, self.settings)
+        assert server.port is not None      # (started)
         result = self.loadgen.run(case.mode, server.port, params, self.loadgen_cpu)
         self._fill(record, case, result, result[case.metric])
         if not server.alive:
             raise server.died('during the run')
 
-    def _measure_memory(self, case, name, record):
+    def _measure_memory(self, case: Case, name: str, record: Record) -> None:
         if name in self.servers.failed:         # do not wait for it to fail again
             raise self.servers.failed[name]
         server = ServerProcess(name, self.server_cpu)
@@ -153,13 +160,14 @@ class Runner:
             time.sleep(MEMORY_SETTLE / 4)
             baseline = server.memory()
 
-            def measure(_holding):
+            def measure(_holding: Result) -> dict[str, int]:
                 time.sleep(MEMORY_SETTLE)
                 if not server.alive:
                     raise server.died('holding the connections')
                 return server.memory()
 
             params = cases_mod.loadgen_params(case, self.settings)
+            assert server.port is not None      # (started)
             result, held = self.loadgen.hold(server.port, params, measure, self.loadgen_cpu)
         finally:
             server.stop()
@@ -171,7 +179,7 @@ class Runner:
         self._fill(record, case, result, (held['rss_kib'] - baseline['rss_kib']) / conns)
 
     @staticmethod
-    def _fill(record, case, result, value):
+    def _fill(record: Record, case: Case, result: Result, value: float) -> None:
         record['result'] = result
         record['errors'] = result['mismatches'] + result['io_errors'] + result['lost']
         connected = result['connected'] if case.kind == 'tcp' and case.mode != 'connrate' \
@@ -182,8 +190,9 @@ class Runner:
         record['ok'] = True
 
 
-def run(quick=False, json_path=None, plot_path=None, servers=None, case_patterns=None,
-        python_loadgen=False):
+def run(quick: bool = False, json_path: str | None = None, plot_path: str | None = None,
+        servers: list[str] | None = None, case_patterns: list[str] | None = None,
+        python_loadgen: bool = False) -> int:
     """Run the benchmark, print the table on stdout; return the exit status.
 
     Returns:
@@ -198,7 +207,7 @@ def run(quick=False, json_path=None, plot_path=None, servers=None, case_patterns
     run_settings = cases_mod.settings(quick)
     procs.install_signal_handlers()
     nofile = procs.raise_nofile()
-    notes = []
+    notes: list[str] = []
     memory_conns = min(run_settings.memory_conns, nofile - FD_RESERVE)
     if memory_conns < run_settings.memory_conns:
         notes.append('RLIMIT_NOFILE hard limit is %d: the memory case holds %d '
@@ -206,7 +215,7 @@ def run(quick=False, json_path=None, plot_path=None, servers=None, case_patterns
                                                     run_settings.memory_conns))
     selected = cases_mod.select(cases_mod.all_cases(memory_conns), case_patterns)
     if not selected:
-        _log('no case matches %s' % ' '.join(case_patterns))
+        _log('no case matches %s' % ' '.join(case_patterns or ()))
         return 2
     runnable, skipped = _available_servers(names)
     for name, why in skipped.items():
@@ -238,7 +247,7 @@ def run(quick=False, json_path=None, plot_path=None, servers=None, case_patterns
     return 0 if report.references_ok(summary) else 1
 
 
-def _note_disturbance(meter, notes):
+def _note_disturbance(meter: procs.CpuMeter, notes: list[str]) -> None:
     foreign = meter.foreign()
     if foreign is None:
         return
@@ -251,7 +260,7 @@ def _note_disturbance(meter, notes):
     notes.append(text)
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The command-line options, shared with ``python -m geventio bench``."""
     parser.add_argument('--quick', action='store_true',
                         help='short runs, 1 repeat, 2,000 idle conns (< 2 minutes)')
@@ -265,7 +274,7 @@ def add_arguments(parser):
                         help='use the Python load generator even if cc is available')
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog='python -m geventio.bench.runner',
         description="Benchmark geventio's echo servers against gevent and asyncio.")

@@ -20,14 +20,21 @@ forever and calls ``ready(bound_port)`` once listening, and the modules it needs
 (a server whose modules cannot be imported is skipped, with a message).
 """
 
+from __future__ import annotations
+
 import argparse
 import ctypes
 import os
 import resource
 import signal
 import sys
-from collections.abc import Callable
-from typing import NamedTuple
+from collections.abc import Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:       # (imported where each server runs: the frameworks never meet)
+    import asyncio
+
+    import geventio
 
 __all__ = ['ServerSpec', 'SERVERS', 'REFERENCE', 'prepare_process', 'main']
 
@@ -44,6 +51,9 @@ BACKLOG = 1024
 #: ``prctl(PR_SET_PDEATHSIG)``: from linux/prctl.h.
 _PR_SET_PDEATHSIG = 1
 
+#: What a server calls once it listens: ``ready(bound_port)``.
+Ready = Callable[[int], None]
+
 
 class ServerSpec(NamedTuple):
     """One benchmarked server: its kind, its entry point and its optional imports."""
@@ -53,11 +63,11 @@ class ServerSpec(NamedTuple):
     requires: tuple[str, ...] = ()              # modules that must import, else skip
 
 
-def _serve_gevent(host, port, ready):
+def _serve_gevent(host: str, port: int, ready: Ready) -> None:
     """Raw gevent: one greenlet per connection looping ``recv``/``sendall``."""
     from gevent.server import StreamServer
 
-    def handle(sock, _address):
+    def handle(sock: Any, _address: Any) -> None:
         recv, sendall = sock.recv, sock.sendall
         while True:
             data = recv(READ_LEN)
@@ -67,45 +77,48 @@ def _serve_gevent(host, port, ready):
 
     server = StreamServer((host, port), handle)
     server.start()
+    assert server.server_port is not None       # (listening)
     ready(server.server_port)
     server.serve_forever()
 
 
-def _serve_gevent_datagram(host, port, ready):
+def _serve_gevent_datagram(host: str, port: int, ready: Ready) -> None:
     """Raw gevent UDP: ``DatagramServer`` with its default spawning."""
     from gevent.server import DatagramServer
 
     class Echo(DatagramServer):
-        def handle(self, data, address):
+        def handle(self, data: Any, address: Any) -> None:   # (the datagram)
             self.socket.sendto(data, address)
 
     server = Echo((host, port))
     server.start()
+    assert server.server_port is not None       # (listening)
     ready(server.server_port)
     server.serve_forever()
 
 
-def _echo_protocol_class():
+def _echo_protocol_class() -> type[asyncio.Protocol]:
     """An asyncio ``Protocol`` echoing what it receives, pausing on backpressure."""
     import asyncio
 
     class EchoProtocol(asyncio.Protocol):
-        def connection_made(self, transport):
+        def connection_made(self, transport: Any) -> None:
             self.transport = transport
 
-        def data_received(self, data):
+        def data_received(self, data: bytes) -> None:
             self.transport.write(data)
 
-        def pause_writing(self):
+        def pause_writing(self) -> None:
             self.transport.pause_reading()
 
-        def resume_writing(self):
+        def resume_writing(self) -> None:
             self.transport.resume_reading()
 
     return EchoProtocol
 
 
-def _run_asyncio(main_coro_factory, loop_factory=None):
+def _run_asyncio(main_coro_factory: Callable[[], Coroutine[Any, Any, None]],
+                 loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None) -> None:
     # asyncio.Runner(loop_factory=...) would do, but only from Python 3.11 on.
     import asyncio
     loop = loop_factory() if loop_factory else asyncio.new_event_loop()
@@ -113,8 +126,9 @@ def _run_asyncio(main_coro_factory, loop_factory=None):
     loop.run_until_complete(main_coro_factory())
 
 
-def _protocol_server(host, port, ready):
-    async def main():
+def _protocol_server(host: str, port: int,
+                     ready: Ready) -> Callable[[], Coroutine[Any, Any, None]]:
+    async def main() -> None:
         import asyncio
         loop = asyncio.get_running_loop()
         server = await loop.create_server(_echo_protocol_class(), host, port,
@@ -124,22 +138,22 @@ def _protocol_server(host, port, ready):
     return main
 
 
-def _serve_asyncio_protocol(host, port, ready):
+def _serve_asyncio_protocol(host: str, port: int, ready: Ready) -> None:
     """asyncio ``Protocol`` echo on the default event loop."""
     _run_asyncio(_protocol_server(host, port, ready))
 
 
-def _serve_uvloop(host, port, ready):
+def _serve_uvloop(host: str, port: int, ready: Ready) -> None:
     """The same ``Protocol`` echo on uvloop."""
     import uvloop
     _run_asyncio(_protocol_server(host, port, ready), uvloop.new_event_loop)
 
 
-def _serve_asyncio_streams(host, port, ready):
+def _serve_asyncio_streams(host: str, port: int, ready: Ready) -> None:
     """asyncio streams: ``reader.read`` / ``writer.write`` + ``drain`` per connection."""
     import asyncio
 
-    async def handle(reader, writer):
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
                 data = await reader.read(READ_LEN)
@@ -152,7 +166,7 @@ def _serve_asyncio_streams(host, port, ready):
         finally:
             writer.close()
 
-    async def main():
+    async def main() -> None:
         server = await asyncio.start_server(handle, host, port, backlog=BACKLOG)
         ready(server.sockets[0].getsockname()[1])
         await server.serve_forever()
@@ -160,18 +174,18 @@ def _serve_asyncio_streams(host, port, ready):
     _run_asyncio(main)
 
 
-def _serve_asyncio_datagram(host, port, ready):
+def _serve_asyncio_datagram(host: str, port: int, ready: Ready) -> None:
     """asyncio ``DatagramProtocol`` echo on the default event loop."""
     import asyncio
 
     class EchoDatagram(asyncio.DatagramProtocol):
-        def connection_made(self, transport):
+        def connection_made(self, transport: Any) -> None:
             self.transport = transport
 
-        def datagram_received(self, data, addr):
+        def datagram_received(self, data: bytes, addr: Any) -> None:
             self.transport.sendto(data, addr)
 
-    async def main():
+    async def main() -> None:
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(
             EchoDatagram, local_addr=(host, port))
@@ -181,30 +195,31 @@ def _serve_asyncio_datagram(host, port, ready):
     _run_asyncio(main)
 
 
-def _serve_geventio_stream(host, port, ready):
+def _serve_geventio_stream(host: str, port: int, ready: Ready) -> None:
     """geventio ``Stream`` echo through ``loop.listen`` (docs/api.md sections 2, 4, 6)."""
     import geventio
 
     loop = geventio.Loop()
 
-    def on_read(stream, buf, eof):
+    def on_read(stream: geventio.Stream, buf: bytearray, eof: bool) -> int:
         if buf:
             stream.write(bytes(buf))
             del buf[:]
         return 0
 
-    def on_stream(stream):
+    def on_stream(stream: geventio.Stream) -> None:
         # IO::Async's defaults move 8 KiB per call; match the other servers' 64 KiB.
         stream.configure(on_read=on_read, read_len=READ_LEN, write_len=READ_LEN)
         loop.add(stream)
 
     listener = loop.listen(addr=('inet', 'stream', 0, (host, port)),
                            on_stream=on_stream).get(timeout=10)
+    assert listener is not None                 # (a listening Listener)
     ready(listener.sockname[1])
     loop.run()
 
 
-def _serve_geventio_iostream(host, port, ready):
+def _serve_geventio_iostream(host: str, port: int, ready: Ready) -> None:
     """geventio ``IOStream`` echo (docs/iostream.md), accepting as IO::Stream's
     documentation shows: a read watcher on the listening socket that accepts
     until EAGAIN and makes an ``IOStream(fh=sock, cb=..., wait_for=IN)`` for
@@ -214,7 +229,7 @@ def _serve_geventio_iostream(host, port, ready):
     from gevent import socket as gsocket
     from geventio.iostream import EOF, IN, IOStream
 
-    def echo(io, events, err):
+    def echo(io: Any, events: int, err: Any) -> None:
         if err is not None or events & EOF:
             io.close()
         elif events & IN:
@@ -227,7 +242,7 @@ def _serve_geventio_iostream(host, port, ready):
     listener.listen(BACKLOG)
     listener.setblocking(False)
 
-    def accept():
+    def accept() -> None:
         while True:
             try:
                 sock, _ = listener.accept()
@@ -242,7 +257,7 @@ def _serve_geventio_iostream(host, port, ready):
     hub.join()
 
 
-def _serve_geventio_socket(host, port, ready):
+def _serve_geventio_socket(host: str, port: int, ready: Ready) -> None:
     """geventio ``Socket`` echo of datagrams (docs/api.md section 5)."""
     import socket
     import geventio
@@ -258,7 +273,7 @@ def _serve_geventio_socket(host, port, ready):
     loop.run()
 
 
-def _serve_geventio_danga(host, port, ready):
+def _serve_geventio_danga(host: str, port: int, ready: Ready) -> None:
     """geventio ``DangaSocket`` echo in Perlbal's style (docs/api.md section 8): a
     listening DangaSocket accepts in ``event_read``; each connection's
     ``event_read`` does ``read(65536)`` and ``write``s it back."""
@@ -266,7 +281,7 @@ def _serve_geventio_danga(host, port, ready):
     from geventio.danga import DangaSocket
 
     class Echo(DangaSocket):
-        def event_read(self):
+        def event_read(self) -> None:
             data = self.read(READ_LEN)
             if data is None:
                 self.close('eof')
@@ -274,7 +289,7 @@ def _serve_geventio_danga(host, port, ready):
                 self.write(data)
 
     class Listener(DangaSocket):
-        def event_read(self):
+        def event_read(self) -> None:
             while True:
                 try:
                     sock, _ = self.sock.accept()
@@ -308,7 +323,7 @@ SERVERS = {
 REFERENCE = {'tcp': 'gevent', 'udp': 'gevent-datagram'}
 
 
-def prepare_process(cpu=None, parent_pid=None):
+def prepare_process(cpu: int | None = None, parent_pid: int | None = None) -> None:
     """Pin to ``cpu``, die with the parent, and allow as many descriptors as permitted.
 
     Dying with the parent (``PR_SET_PDEATHSIG``) is the backstop that keeps a killed
@@ -334,12 +349,12 @@ def prepare_process(cpu=None, parent_pid=None):
         pass
 
 
-def _ready(port):
+def _ready(port: int) -> None:
     sys.stdout.write('READY %d\n' % port)
     sys.stdout.flush()
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog='python -m geventio.bench.servers',
                                      description='Run one benchmark echo server.')
     parser.add_argument('name', choices=sorted(SERVERS))

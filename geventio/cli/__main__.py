@@ -2,11 +2,12 @@
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
 
 __all__ = ['main']
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the subcommand named in ``argv`` (default ``sys.argv[1:]``); return
     the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -17,6 +18,7 @@ def main(argv=None):
                         help='demo: a loopback echo server and client; '
                              'bench: the benchmarks (see docs/benchmarks.md)')
     args = parser.parse_args(argv[:1])
+    run: Callable[[Sequence[str]], int]
     if args.command == 'demo':
         from .demo import main as run
     else:

@@ -6,13 +6,14 @@ This module only parses the command line and hands over to
 
 import argparse
 import sys
+from collections.abc import Sequence
 
 from ..bench import runner
 
 __all__ = ['main']
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (the words after ``bench``), run the benchmarks; return the status."""
     parser = argparse.ArgumentParser(
         prog='python -m geventio bench',

@@ -7,6 +7,7 @@ with a future reader, half-closes and waits for the server to close in turn.
 """
 
 import argparse
+from collections.abc import Sequence
 
 import geventio
 
@@ -15,7 +16,7 @@ __all__ = ['main']
 LINES = [b'hello, geventio\n', b'a second line\n', b'and a third\n']
 
 
-def main(argv=()):
+def main(argv: Sequence[str] = ()) -> int:
     """Run the demo; return 0 when every line came back intact."""
     argparse.ArgumentParser(prog='python -m geventio demo',
                             description=__doc__.splitlines()[0]).parse_args(argv)
@@ -26,8 +27,8 @@ def main(argv=()):
         loop.close()
 
 
-def _run(loop):
-    def echo(stream, buffer, eof):
+def _run(loop: geventio.Loop) -> int:
+    def echo(stream: geventio.Stream, buffer: bytearray, eof: bool) -> int:
         if buffer:
             print(f'server: echoing {bytes(buffer)!r}')
             stream.write(bytes(buffer))
@@ -36,7 +37,7 @@ def _run(loop):
             print('server: client half-closed; closing once the echo is out')
         return 0
 
-    def on_stream(stream):
+    def on_stream(stream: geventio.Stream) -> None:
         print(f'server: accepted {stream.read_handle.getpeername()}')
         stream.configure(on_read=echo)
         loop.add(stream)
@@ -44,11 +45,13 @@ def _run(loop):
     listener = loop.listen(addr={'family': 'inet', 'socktype': 'stream',
                                  'ip': '127.0.0.1', 'port': 0},
                            on_stream=on_stream).get(timeout=10)
+    assert listener is not None     # (the future of a listener holds one)
     host, port = listener.sockname[:2]
     print(f'server: listening on {host}:{port}')
 
     client = loop.connect(host=host, service=port, socktype='stream',
                           on_stream=lambda stream: None).get(timeout=10)
+    assert isinstance(client, geventio.Stream)
     client.configure(on_read=lambda stream, buffer, eof: 0)
     loop.add(client)
     closed = client.new_close_future()

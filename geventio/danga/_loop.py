@@ -32,6 +32,8 @@ is there now.
 
 import os
 import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import gevent
 
@@ -39,9 +41,15 @@ from .. import _callbacks
 from .._io.nonblocking import close_quietly
 from .._io.reading import SCRATCH_SIZE, read_view
 from ._readiness import EPOLL, ERR, HUP, POLLIN, READ, READINESS, Hangups, Watched
-from ._timers import Timers
+from ._timers import Timer, Timers
+
+if TYPE_CHECKING:
+    from .dangasocket import DangaSocket
 
 __all__ = ['LOOP']
+
+#: A post-loop callback: ``code(descriptor_map)``, a false value ends event_loop().
+_PostLoop = Callable[[dict[int, Any]], object]
 
 #: How many distinct read sizes keep a view of the scratch buffer. Perlbal-style
 #: code reads a body's remaining length (``read($remain)``), so the sizes come
@@ -55,11 +63,11 @@ class _OtherFd(Watched):
 
     __slots__ = ('code',)
 
-    def __init__(self, fd, code):
+    def __init__(self, fd: int, code: Callable[[int], object]) -> None:
         self._init_watched(fd)
         self.code = code
 
-    def _dispatch_events(self, revents):
+    def _dispatch_events(self, revents: int) -> None:
         code = self.code
         try:
             code((POLLIN if revents & READ else 0) | (revents & (ERR | HUP)))
@@ -74,25 +82,28 @@ class Loop:
     """The process-wide state and the iterations of ``event_loop()`` (see the
     module docstring)."""
 
-    def __init__(self):
-        self.descriptor_map = {}    # fd -> DangaSocket, closed ones until the real close
-        self.other_fds = {}         # fd -> _OtherFd
-        self.push_back = {}         # fd -> DangaSocket with pushed-back data
-        self.post_loop = {}         # fd -> (DangaSocket, code)
-        self.post_loop_callback = None
+    def __init__(self) -> None:
+        # fd -> DangaSocket, closed ones until the real close
+        self.descriptor_map: dict[int, DangaSocket] = {}
+        self.other_fds: dict[int, _OtherFd] = {}
+        self.push_back: dict[int, DangaSocket] = {}     # those with pushed-back data
+        self.post_loop: dict[int, tuple[DangaSocket, _PostLoop]] = {}
+        self.post_loop_callback: _PostLoop | None = None
         self.loop_timeout = -1      # milliseconds; -1: no limit
         self.timers = Timers(self._wake_if_done)
-        self.closing = []           # (fd, sock, object) to close at the end of the round
-        self.views = {}             # read size -> view of the hub's scratch buffer
-        self._scratch = None
+        # (fd, sock, object) to close at the end of the round
+        self.closing: list[tuple[int, Any, DangaSocket]] = []
+        # read size -> view of the hub's scratch buffer
+        self.views: dict[int, tuple[memoryview]] = {}
+        self._scratch: memoryview | None = None
         self.have_epoll = EPOLL is not None
-        self._hangups = None
+        self._hangups: Hangups | None = None
         self._running = False
         self._in_round = False      # running timers or handlers: closes are deferred
 
     # -- registering ---------------------------------------------------------------
 
-    def check_free(self, fd, name):
+    def check_free(self, fd: int, name: str) -> None:
         if fd in self.descriptor_map:
             raise ValueError(f'{name}: descriptor {fd} is already in the descriptor '
                              f'map, as {self.descriptor_map[fd]!r}')
@@ -100,13 +111,13 @@ class Loop:
             raise ValueError(f'{name}: descriptor {fd} is already watched as an '
                              'other fd')
 
-    def register(self, obj, fd):
+    def register(self, obj: 'DangaSocket', fd: int) -> None:
         """Put ``obj`` in the descriptor map (``check_free`` first)."""
         if self.have_epoll:
             self._watch_hangups(fd)
         self.descriptor_map[fd] = obj
 
-    def unregister(self, obj, fd):
+    def unregister(self, obj: 'DangaSocket', fd: int) -> None:
         """``obj`` closed: no more events or callbacks for it. It stays in the
         descriptor map until `release` or `forget`."""
         self.push_back.pop(fd, None)
@@ -115,7 +126,7 @@ class Loop:
             del self.post_loop[fd]
         self._unwatch_hangups(fd)
 
-    def release(self, obj, fd, sock):
+    def release(self, obj: 'DangaSocket', fd: int, sock: Any) -> None:
         """Close ``sock`` at the end of this round's dispatch (now, outside timers
         and handlers) and take ``obj`` out of the descriptor map then."""
         if self._in_round:
@@ -124,19 +135,19 @@ class Loop:
             self.forget(obj, fd)
             close_quietly(sock)
 
-    def forget(self, obj, fd):
+    def forget(self, obj: 'DangaSocket', fd: int) -> None:
         """Take ``obj`` out of the descriptor map now (its socket was stolen)."""
         if self.descriptor_map.get(fd) is obj:
             del self.descriptor_map[fd]
         self._wake_if_done()
 
-    def _wake_if_done(self):
+    def _wake_if_done(self) -> None:
         """Something went away outside a round (the last socket, timer or other
         fd): a waiting ``event_loop()`` left with nothing to wait for returns."""
         if READINESS.waiting and self._nothing_to_wait_for():
             READINESS.wake_soon()
 
-    def view(self, size):
+    def view(self, size: int) -> tuple[memoryview]:
         """The read view for reads of up to ``size`` bytes (64 KiB at most): a
         slice of the hub's scratch buffer, kept for the first `KEPT_VIEWS` sizes."""
         if self._scratch is None:
@@ -146,7 +157,7 @@ class Loop:
             self.views[size] = found
         return found
 
-    def _watch_hangups(self, fd):
+    def _watch_hangups(self, fd: int) -> None:
         if self._hangups is None:
             self._hangups = Hangups(self._watched)
         try:
@@ -155,28 +166,29 @@ class Loop:
             self._unwatch_hangups(fd)
             raise
 
-    def _forked(self):
+    def _forked(self) -> None:
         # os.register_at_fork: in the child, before anything else runs there.
         if self._hangups is not None:
             self._hangups.forked()
 
-    def _unwatch_hangups(self, fd):
+    def _unwatch_hangups(self, fd: int) -> None:
         # The epoll and its watcher go with the last descriptor: an idle loop
         # holds neither a descriptor nor a started watcher.
         if self._hangups is not None and not self._hangups.discard(fd):
             self._hangups.close()
             self._hangups = None
 
-    def _watched(self, fd):
-        watched = self.descriptor_map.get(fd)
+    def _watched(self, fd: int) -> Watched | None:
+        watched: Watched | None = self.descriptor_map.get(fd)
         return self.other_fds.get(fd) if watched is None else watched
 
     # -- other fds, timers, the loop timeout ---------------------------------------
 
-    def set_other_fds(self, fds, replace):
+    def set_other_fds(self, fds: Mapping[Any, Callable[[int], object]],
+                      replace: bool) -> None:
         """Watch ``fds`` ({fd: code}) for reading, all checked first; with
         ``replace``, stop watching every other fd not in it."""
-        checked = {}
+        checked: dict[int, Callable[[int], object]] = {}
         for key, code in fds.items():
             fd = _fd_of(key)
             if not callable(code):
@@ -203,25 +215,25 @@ class Loop:
             for fd in [fd for fd in self.other_fds if fd not in checked]:
                 self.drop_other_fd(fd)
 
-    def drop_other_fd(self, fd):
+    def drop_other_fd(self, fd: int) -> None:
         other = self.other_fds.pop(fd)
         other._closed = True
         other._unwatch()
         self._unwatch_hangups(fd)
         self._wake_if_done()
 
-    def add_timer(self, seconds, code):
+    def add_timer(self, seconds: float, code: Callable[[float], object]) -> Timer:
         timer = self.timers.add(seconds, code)
         READINESS.wake_soon()       # a wait in progress may end after this timer
         return timer
 
-    def set_loop_timeout(self, milliseconds):
+    def set_loop_timeout(self, milliseconds: int) -> None:
         self.loop_timeout = milliseconds
         READINESS.wake_soon()
 
     # -- event_loop() --------------------------------------------------------------
 
-    def run(self):
+    def run(self) -> None:
         """``event_loop()``: iterate until a post-loop callback returns a false
         value or nothing is left to wait for."""
         if self._running:
@@ -235,7 +247,7 @@ class Loop:
             self._in_round = False
             self._close_deferred()
 
-    def _iterate(self):
+    def _iterate(self) -> bool:
         self._in_round = True
         self._run_timers()
         last = self._nothing_to_wait_for()
@@ -249,7 +261,7 @@ class Loop:
         # (Asked again: a post-loop callback may have started new work.)
         return self._post_loop() and not (last and self._nothing_to_wait_for())
 
-    def _run_timers(self):
+    def _run_timers(self) -> None:
         due = self.timers.pop_due()
         if due:
             now = time.time()       # what Perl passes: Time::HiRes::time
@@ -264,18 +276,18 @@ class Loop:
                 self.timers.put_back(due[done:])
                 raise
 
-    def _nothing_to_wait_for(self):
+    def _nothing_to_wait_for(self) -> bool:
         return (len(self.descriptor_map) <= len(self.closing) and not self.other_fds
                 and not self.timers and self.loop_timeout < 0)
 
-    def _wait_seconds(self):
+    def _wait_seconds(self) -> float | None:
         seconds = None if self.loop_timeout < 0 else self.loop_timeout / 1000
         left = self.timers.seconds_left()
         if left is not None and (seconds is None or left < seconds):
             seconds = left
         return seconds
 
-    def _dispatch(self, ready):
+    def _dispatch(self, ready: list[Watched]) -> None:
         if self._hangups is not None:
             self._hangups.dispatched()
         done = 0
@@ -293,7 +305,7 @@ class Loop:
         if self.push_back:
             self._dispatch_push_back()
 
-    def _dispatch_push_back(self):
+    def _dispatch_push_back(self) -> None:
         """``event_read`` again for objects with pushed-back data that watch
         reads, while one of them takes some (Perl loops while any is left; an
         ``event_read`` that takes none would make that loop endless)."""
@@ -309,14 +321,14 @@ class Loop:
                 if obj._pushed_back_bytes() < before:
                     progress = True
 
-    def _close_deferred(self):
+    def _close_deferred(self) -> None:
         closing, self.closing = self.closing, []
         for fd, sock, obj in closing:
             if self.descriptor_map.get(fd) is obj:
                 del self.descriptor_map[fd]
             close_quietly(sock)
 
-    def _post_loop(self):
+    def _post_loop(self) -> bool:
         dmap = self.descriptor_map
         if self.post_loop:
             for obj, code in list(self.post_loop.values()):
@@ -329,18 +341,18 @@ class Loop:
                     continue
                 if not keep:
                     return False
-        code = self.post_loop_callback
-        if code is None:
+        callback = self.post_loop_callback
+        if callback is None:
             return True
         try:
-            return bool(code(dmap))
+            return bool(callback(dmap))
         except Exception:
-            _callbacks.report(code)     # nothing to close: the loop goes on
+            _callbacks.report(callback)     # nothing to close: the loop goes on
             return True
 
     # -- reset() -------------------------------------------------------------------
 
-    def reset(self):
+    def reset(self) -> None:
         """Close every socket the loop holds and forget everything (Perl's
         ``Reset``, which drops them); a waiting ``event_loop()`` returns."""
         for obj in list(self.descriptor_map.values()):
@@ -360,7 +372,7 @@ class Loop:
         READINESS.wake_soon()
 
 
-def _fd_of(key):
+def _fd_of(key: Any) -> int:
     """The descriptor an other-fd key names: an int, or an object's ``fileno()``."""
     fd = key.fileno() if hasattr(key, 'fileno') else key
     if isinstance(fd, bool) or not isinstance(fd, int):

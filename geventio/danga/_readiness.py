@@ -35,6 +35,9 @@ greenlet runs meanwhile, and a ``gevent.Timeout`` or ``kill`` ends the wait with
 its exception.
 """
 
+from collections.abc import Callable
+from typing import Any
+
 import gevent
 from gevent.monkey import get_original
 from greenlet import getcurrent
@@ -51,6 +54,7 @@ HUP = 0x010
 #: What an other fd's code gets for "readable" (Perl passes epoll's EPOLLIN).
 POLLIN = 0x001
 
+EPOLL: Any
 try:
     #: The kernel's epoll, or None. ``monkey.patch_all()`` removes ``select.epoll``
     #: (before or after this import); only ``poll(0)`` is called on it, which
@@ -67,22 +71,26 @@ class Watched:
 
     __slots__ = ('_fd', '_closed', '_watch', '_watcher', '_revents', '_dormant')
 
-    def _init_watched(self, fd):
+    def _init_watched(self, fd: int) -> None:
         self._fd = fd
         self._closed = False
         self._watch = 0
-        self._watcher = None
+        self._watcher: Any = None
         self._revents = 0
         self._dormant = False
 
-    def _set_watch(self, mask):
+    def _dispatch_events(self, revents: int) -> None:
+        """Deliver ``revents`` (called by the loop, in ``event_loop()``)."""
+        raise NotImplementedError
+
+    def _set_watch(self, mask: int) -> None:
         """Watch the directions in ``mask`` (``READ | WRITE``) from now on."""
         if mask != self._watch:
             self._watch = mask
             if not self._dormant:
                 self._arm()
 
-    def _arm(self):
+    def _arm(self) -> None:
         """Make the watcher match ``_watch``: started for those directions, or stopped."""
         mask, watcher = self._watch, self._watcher
         if watcher is not None and watcher.active:
@@ -97,7 +105,7 @@ class Watched:
             watcher.events = mask
         watcher.start(self._io_ready, pass_events=True)
 
-    def _io_ready(self, events):
+    def _io_ready(self, events: int) -> None:
         # The watcher's callback, in the hub.
         if self._revents:
             # Seen again before the loop took it: stop until it does (see above).
@@ -105,7 +113,7 @@ class Watched:
             self._dormant = True
         self._note(events)
 
-    def _note(self, events):
+    def _note(self, events: int) -> None:
         """Readiness to dispatch: from the watcher, or learnt elsewhere (error
         or hang-up)."""
         if self._revents:
@@ -114,7 +122,7 @@ class Watched:
             self._revents = events
             READINESS.note(self)
 
-    def _take_readiness(self):
+    def _take_readiness(self) -> int:
         """The readiness noted, now being dispatched (the watcher restarted if it
         was stopped meanwhile)."""
         revents = self._revents
@@ -124,7 +132,7 @@ class Watched:
             self._arm()
         return revents
 
-    def _unwatch(self):
+    def _unwatch(self) -> None:
         """Close the watcher for good and forget any readiness not dispatched."""
         if self._watcher is not None:
             self._watcher.close()
@@ -140,15 +148,15 @@ class Hangups:
     ``lookup(fd)`` returns the `Watched` registered for a descriptor, or None.
     """
 
-    def __init__(self, lookup):
+    def __init__(self, lookup: Callable[[int], Watched | None]) -> None:
         self._lookup = lookup
         self._epoll = EPOLL()
-        self._watcher = gevent.get_hub().loop.io(self._epoll.fileno(), READ)
-        self._fds = set()
+        self._watcher: Any = gevent.get_hub().loop.io(self._epoll.fileno(), READ)
+        self._fds: set[int] = set()
         self._noted = False         # noted on objects, not yet dispatched
         self._dormant = False
 
-    def add(self, fd):
+    def add(self, fd: int) -> None:
         """Report ``fd``'s errors and hang-ups. Raises the ``OSError`` of
         ``epoll_ctl`` (EPERM: a descriptor that cannot be polled)."""
         self._epoll.register(fd, 0)
@@ -156,7 +164,7 @@ class Hangups:
         if len(self._fds) == 1 and not self._dormant:
             self._watcher.start(self._ready)
 
-    def discard(self, fd):
+    def discard(self, fd: int) -> int:
         """Stop reporting ``fd``; returns how many descriptors are left."""
         if fd in self._fds:
             self._fds.remove(fd)
@@ -166,7 +174,7 @@ class Hangups:
                 pass                # closed behind our back: the kernel dropped it
         return len(self._fds)
 
-    def dispatched(self):
+    def dispatched(self) -> None:
         """The loop is dispatching what was noted: look again from now on."""
         self._noted = False
         if self._dormant:
@@ -174,11 +182,11 @@ class Hangups:
             if self._fds:
                 self._watcher.start(self._ready)
 
-    def close(self):
+    def close(self) -> None:
         self._watcher.close()
         self._epoll.close()
 
-    def forked(self):
+    def forked(self) -> None:
         """In a forked child: the epoll is one kernel object shared with the
         parent, so adding or removing a descriptor here would change what the
         parent hears (a child's ``reset()`` would silence the parent's
@@ -196,7 +204,7 @@ class Hangups:
         if active and self._fds:
             self._watcher.start(self._ready)
 
-    def _ready(self):
+    def _ready(self) -> None:
         if self._noted:
             self._watcher.stop()
             self._dormant = True
@@ -214,34 +222,34 @@ class Readiness:
     """The objects with readiness noted, in the order noted, and the greenlet of
     ``event_loop()`` while it waits for some."""
 
-    def __init__(self):
-        self._ready = []
-        self._parked = None
-        self._wake_cb = None
+    def __init__(self) -> None:
+        self._ready: list[Watched] = []
+        self._parked: Any = None        # the greenlet of a waiting event_loop()
+        self._wake_cb: Any = None
 
     @property
-    def waiting(self):
+    def waiting(self) -> bool:
         """Whether ``event_loop()`` is parked in `wait`."""
         return self._parked is not None
 
-    def note(self, watched):
+    def note(self, watched: Watched) -> None:
         self._ready.append(watched)
         if self._parked is not None and self._wake_cb is None:
             self._wake_cb = gevent.get_hub().loop.run_callback(self._wake)
 
-    def take(self):
+    def take(self) -> list[Watched]:
         """The objects noted so far (to dispatch); noting starts a new list."""
         ready, self._ready = self._ready, []
         return ready
 
-    def put_back(self, watched):
+    def put_back(self, watched: list[Watched]) -> None:
         """Undispatched objects of an interrupted round go first next time."""
         self._ready[:0] = watched
 
-    def clear(self):
+    def clear(self) -> None:
         self._ready = []
 
-    def wait(self, seconds):
+    def wait(self, seconds: float | None) -> None:
         """Park the calling greenlet in the hub until something is noted, or
         ``seconds`` (``None``: no limit) have passed, or `wake_soon`; at once if
         something was noted already."""
@@ -263,12 +271,12 @@ class Readiness:
                 self._wake_cb.stop()
                 self._wake_cb = None
 
-    def wake_soon(self):
+    def wake_soon(self) -> None:
         """End the wait in progress (if any) before the hub polls again."""
         if self._parked is not None and self._wake_cb is None:
             self._wake_cb = gevent.get_hub().loop.run_callback(self._wake)
 
-    def _wake(self):
+    def _wake(self) -> None:
         self._wake_cb = None
         if self._parked is not None:
             self._parked.switch()

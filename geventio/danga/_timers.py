@@ -23,6 +23,7 @@ to the timer's code; the loop does the same with ``time.time()``.
 
 import heapq
 import itertools
+from collections.abc import Callable
 from time import monotonic
 
 __all__ = ['Timer', 'Timers']
@@ -39,11 +40,11 @@ class Timer:
 
     __slots__ = ('_code', '_timers')
 
-    def __init__(self, code, timers):
-        self._code = code
+    def __init__(self, code: Callable[[float], object], timers: 'Timers | None') -> None:
+        self._code: Callable[[float], object] | None = code
         self._timers = timers       # None once taken out of the heap
 
-    def cancel(self):
+    def cancel(self) -> None:
         """Do not fire. Cancelling a timer that fired or was cancelled does nothing."""
         if self._code is None:
             return
@@ -51,15 +52,19 @@ class Timer:
         if self._timers is not None:
             self._timers._cancelled_one()
 
-    def _take_code(self):
+    def _take_code(self) -> Callable[[float], object] | None:
         """The code of a due timer (``None`` if it was cancelled meanwhile); the
         timer counts as fired from then on."""
         code, self._code = self._code, None
         return code
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         state = 'pending' if self._code is not None else 'done'
         return f'<danga Timer {state} {self._code!r}>'
+
+
+#: One timer of the heap: ``(deadline, sequence, timer)``.
+Entry = tuple[float, int, Timer]
 
 
 class Timers:
@@ -67,29 +72,29 @@ class Timers:
     ``on_cancel()`` is called after each cancel (the loop checks whether it
     has anything left to wait for)."""
 
-    def __init__(self, on_cancel):
+    def __init__(self, on_cancel: Callable[[], object]) -> None:
         self._on_cancel = on_cancel
-        self._heap = []
+        self._heap: list[Entry] = []
         self._sequence = itertools.count()
         self._cancelled = 0
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._heap) - self._cancelled
 
-    def add(self, seconds, code):
+    def add(self, seconds: float, code: Callable[[float], object]) -> Timer:
         """A `Timer` calling ``code`` ``seconds`` from now (checked by the caller)."""
         timer = Timer(code, self)
         heapq.heappush(self._heap, (monotonic() + seconds, next(self._sequence), timer))
         return timer
 
-    def pop_due(self):
+    def pop_due(self) -> list['Entry']:
         """The entries ``(deadline, sequence, timer)`` due now, in deadline then
         insertion order, taken out of the heap. A timer taken here may still be
         cancelled by an earlier one's code: the caller asks each for its code
         (``_take_code``) just before calling it."""
         heap = self._heap
         now = monotonic()
-        due = []
+        due: list[Entry] = []
         while heap and heap[0][0] <= now:
             entry = heapq.heappop(heap)
             timer = entry[2]
@@ -100,7 +105,7 @@ class Timers:
                 due.append(entry)
         return due
 
-    def put_back(self, entries):
+    def put_back(self, entries: list['Entry']) -> None:
         """Entries of `pop_due` whose code never ran (the round was
         interrupted): due again, in their order, unless cancelled meanwhile."""
         for entry in entries:
@@ -109,7 +114,7 @@ class Timers:
                 timer._timers = self
                 heapq.heappush(self._heap, entry)
 
-    def seconds_left(self):
+    def seconds_left(self) -> float | None:
         """Seconds until the next live deadline (0 if one is due), or ``None``."""
         heap = self._heap
         while heap and heap[0][2]._code is None:
@@ -119,14 +124,14 @@ class Timers:
             return None
         return max(0.0, heap[0][0] - monotonic())
 
-    def clear(self):
+    def clear(self) -> None:
         """Forget every timer (``DangaSocket.reset``)."""
         for _, _, timer in self._heap:
             timer._timers = None
         self._heap = []
         self._cancelled = 0
 
-    def _cancelled_one(self):
+    def _cancelled_one(self) -> None:
         self._cancelled += 1
         if self._cancelled > COMPACT_MIN and \
                 self._cancelled > CANCELLED_SHARE * len(self._heap):

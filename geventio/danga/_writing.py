@@ -22,10 +22,12 @@ watch had come first).
 import errno
 import functools
 import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .._io.writequeue import BLOCKED, DRAINED, NOT_YET, Piece, WriteQueue
 from .._params import check_flag
-from ._readiness import WRITE
+from ._readiness import WRITE, Watched
 
 __all__ = ['Writer']
 
@@ -45,13 +47,13 @@ class _Piece(Piece):
 
     __slots__ = ('data', 'offset')
     limit = WRITE_LIMIT
-    source = None
+    source: Any = None
 
-    def __init__(self, data):
+    def __init__(self, data: Any) -> None:
         self.data = data
         self.offset = 0
 
-    def sent(self, count):
+    def sent(self, count: int) -> None:
         """Nothing to report: Danga::Socket has no per-write events."""
 
 
@@ -63,27 +65,29 @@ class _Call(_Piece):
 
     __slots__ = ('source',)
 
-    def __init__(self, code):
+    def __init__(self, code: Callable[[], object]) -> None:
         self.data = None
         self.offset = 0
         self.source = code
 
-    def pull(self):
+    def pull(self) -> Any:
         return NOT_YET
 
 
-class Writer:
-    """DangaSocket's writing methods (a mixin: the state lives in DangaSocket's
-    slots ``_queue``, ``_send`` and ``_write_set_watch``)."""
+class Writer(Watched):
+    """DangaSocket's writing methods and their state."""
 
-    __slots__ = ()
+    __slots__ = ('_queue', '_send', '_write_set_watch')
 
-    def _init_writer(self, fd):
+    if TYPE_CHECKING:
+        def close(self, reason: str | None = None) -> None: ...
+
+    def _init_writer(self, fd: int) -> None:
         self._queue = WriteQueue()
-        self._send = functools.partial(os.write, fd)
+        self._send: Callable[[Any], int] = functools.partial(os.write, fd)
         self._write_set_watch = False   # write-watching is on because write() set it
 
-    def on_incomplete_write(self):
+    def on_incomplete_write(self) -> None:
         """Public hook: ``write()`` left data queued. Turns write-watching on,
         owned by the library (``write()`` turns it off once the queue drains),
         unless it was on already."""
@@ -91,7 +95,7 @@ class Writer:
             self._write_set_watch = True
             self._set_watch(self._watch | WRITE)
 
-    def write(self, data):
+    def write(self, data: Any) -> bool:
         """See `IDangaSocket.write`. Data given while something is queued is only
         queued (Perl's rule); the kernel is asked when the queue was empty, on
         ``write(None)`` and on write-readiness.
@@ -130,14 +134,14 @@ class Writer:
         queue.append(piece)
         return self._flush()
 
-    def _flush(self):
+    def _flush(self) -> bool:
         """Send from the head of the queue until it drains or the kernel is full."""
         queue = self._queue
         while True:
             try:
                 state = queue.flush(self._send)
             except OSError as err:
-                self.close(_WRITE_ERRORS.get(err.errno, 'write_error'))
+                self.close(_WRITE_ERRORS.get(err.errno or 0, 'write_error'))
                 return False
             if state is DRAINED:
                 if self._write_set_watch:
@@ -156,7 +160,7 @@ class Writer:
             if self._closed:
                 return True
 
-    def set_writer_func(self, fn):
+    def set_writer_func(self, fn: Callable[[Any], int] | None) -> None:
         """See `IDangaSocket.set_writer_func`.
 
         Raises:
@@ -168,7 +172,7 @@ class Writer:
             raise TypeError(f'fn must be callable or None, not {fn!r}')
         self._send = fn
 
-    def watch_write(self, on):
+    def watch_write(self, on: bool) -> None:
         """See `IDangaSocket.watch_write`; nothing once closed. From now on the
         caller owns write-watching: ``write()`` no longer turns it off."""
         on = check_flag(on, 'on')

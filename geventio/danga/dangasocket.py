@@ -17,6 +17,8 @@ import functools
 import math
 import socket
 import types
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from zope.interface import implementer
 
@@ -27,6 +29,7 @@ from .._params import check_flag, check_int, check_positive, check_seconds
 from ..interfaces import IDangaSocket
 from ._loop import LOOP
 from ._readiness import ERR, HUP, READ, WRITE, Watched
+from ._timers import Timer
 from ._writing import Writer
 
 __all__ = ['DangaSocket']
@@ -43,16 +46,16 @@ class _ClassOrInstanceMethod:
     """A method that gets the class when called on the class and the instance when
     called on one: Perl's ``ref $class`` test in ``SetPostLoopCallback``."""
 
-    def __init__(self, func):
+    def __init__(self, func: Callable[..., Any]) -> None:
         self.__func__ = func
-        functools.update_wrapper(self, func)
+        functools.update_wrapper(self, func)  # type: ignore[arg-type]  # (any object)
 
-    def __get__(self, obj, cls=None):
+    def __get__(self, obj: object, cls: type | None = None) -> Callable[..., Any]:
         return types.MethodType(self.__func__, cls if obj is None else obj)
 
 
 @implementer(IDangaSocket)
-class DangaSocket(Watched, Writer):
+class DangaSocket(Writer, Watched):
     """See `IDangaSocket`.
 
     Parameters:
@@ -77,45 +80,46 @@ class DangaSocket(Watched, Writer):
         ValueError: ``sock`` is closed, or its descriptor is already watched.
     """
 
-    __slots__ = ('_sock', '_queue', '_send', '_write_set_watch', '_pushed',
-                 '_corked', '_peer', '_local')
+    __slots__ = ('_sock', '_pushed', '_corked', '_peer', '_local')
 
-    def __init__(self, sock):
+    def __init__(self, sock: Any) -> None:
         fd = _fileno(sock)
         LOOP.check_free(fd, 'sock')
         set_nonblocking(sock)
         self._init_watched(fd)
         self._sock = sock
         self._init_writer(fd)
-        self._pushed = None             # list of pushed-back bytes, oldest first
+        self._pushed: list[bytes] | None = None     # pushed-back bytes, oldest first
         self._corked = False
-        self._peer = self._local = None     # (ip string, address string) once known
+        # (ip string, address string) of each end, once known
+        self._peer: tuple[str | None, str | None] | None = None
+        self._local: tuple[str | None, str | None] | None = None
         LOOP.register(self, fd)
 
     # -- the event hooks -----------------------------------------------------------
 
-    def event_read(self):
+    def event_read(self) -> None:
         """Public hook (override it): see `IDangaSocket.event_read`."""
         raise NotImplementedError(f'{type(self).__name__} does not implement event_read')
 
-    def event_write(self):
+    def event_write(self) -> None:
         """Public hook: see `IDangaSocket.event_write`. This one flushes the queue
         and, once nothing is left, stops watching writes, as Perl's does:
         otherwise a writable socket would call it on every round for ever."""
         if self.write(None):
             self.watch_write(False)
 
-    def event_err(self):
+    def event_err(self) -> None:
         """Public hook (override it): see `IDangaSocket.event_err`."""
         raise NotImplementedError(f'{type(self).__name__} does not implement event_err')
 
-    def event_hup(self):
+    def event_hup(self) -> None:
         """Public hook (override it): see `IDangaSocket.event_hup`."""
         raise NotImplementedError(f'{type(self).__name__} does not implement event_hup')
 
-    def _dispatch_events(self, revents):
+    def _dispatch_events(self, revents: int) -> None:
         # Called by the loop for one readiness; see IDangaSocket for the order.
-        handler = None
+        handler: Callable[[], None] | None = None
         try:
             if revents & READ and self._watch & READ:
                 handler = self.event_read
@@ -132,7 +136,7 @@ class DangaSocket(Watched, Writer):
         except Exception:
             self._handler_failed(handler)
 
-    def _handler_failed(self, handler):
+    def _handler_failed(self, handler: object) -> None:
         """Report the exception being handled, raised by ``handler``, and close
         this object (with the base class's close if an override raises too)."""
         _callbacks.report(handler, self)
@@ -144,7 +148,7 @@ class DangaSocket(Watched, Writer):
 
     # -- reading -------------------------------------------------------------------
 
-    def read(self, n):
+    def read(self, n: int) -> bytes | None:
         """See `IDangaSocket.read`. One system call; at most 64 KiB per call
         (Perl: 1 MiB).
 
@@ -175,7 +179,7 @@ class DangaSocket(Watched, Writer):
             return None
         return data or None
 
-    def push_back_read(self, data):
+    def push_back_read(self, data: Any) -> None:
         """See `IDangaSocket.push_back_read` (an empty ``data`` is ignored).
 
         Raises:
@@ -190,18 +194,18 @@ class DangaSocket(Watched, Writer):
         self._pushed.append(bytes(data))
         LOOP.push_back[self._fd] = self
 
-    def _pushed_back_bytes(self):
+    def _pushed_back_bytes(self) -> int:
         return sum(map(len, self._pushed)) if self._pushed else 0
 
     # -- watching ------------------------------------------------------------------
 
-    def watch_read(self, on):
+    def watch_read(self, on: bool) -> None:
         """See `IDangaSocket.watch_read`; nothing once closed."""
         on = check_flag(on, 'on')
         if not self._closed:
             self._set_watch(self._watch | READ if on else self._watch & ~READ)
 
-    def tcp_cork(self, on):
+    def tcp_cork(self, on: bool) -> None:
         """See `IDangaSocket.tcp_cork`; nothing once closed.
 
         Raises:
@@ -221,16 +225,16 @@ class DangaSocket(Watched, Writer):
     # -- closing -------------------------------------------------------------------
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         """See `IDangaSocket.closed`."""
         return self._closed
 
     @property
-    def sock(self):
+    def sock(self) -> Any:
         """See `IDangaSocket.sock`."""
         return self._sock
 
-    def close(self, reason=None):
+    def close(self, reason: str | None = None) -> None:
         """See `IDangaSocket.close`. Idempotent; ``reason`` is for overrides
         (Perlbal logs it): the library passes "EPIPE", "ECONNRESET",
         "write_error" and "exception"."""
@@ -240,7 +244,7 @@ class DangaSocket(Watched, Writer):
         self._cleanup()
         LOOP.release(self, self._fd, sock)
 
-    def steal_socket(self):
+    def steal_socket(self) -> Any:
         """See `IDangaSocket.steal_socket`."""
         if self._closed:
             return None
@@ -249,7 +253,7 @@ class DangaSocket(Watched, Writer):
         LOOP.forget(self, self._fd)
         return sock
 
-    def _cleanup(self):
+    def _cleanup(self) -> None:
         """Closed from now on: no events, no queue, no callbacks; the socket
         uncorked (so that a new owner of a stolen one is not left corked)."""
         if self._corked:
@@ -265,7 +269,7 @@ class DangaSocket(Watched, Writer):
         LOOP.unregister(self, self._fd)
         self._sock = None
 
-    def _drop(self):
+    def _drop(self) -> None:
         """``reset()``: close now, without calling an override of close()."""
         if not self._closed:
             sock = self._sock
@@ -274,23 +278,23 @@ class DangaSocket(Watched, Writer):
 
     # -- addresses -----------------------------------------------------------------
 
-    def peer_ip_string(self):
+    def peer_ip_string(self) -> str | None:
         """See `IDangaSocket.peer_ip_string`."""
         return self._address(True)[0]
 
-    def peer_addr_string(self):
+    def peer_addr_string(self) -> str | None:
         """See `IDangaSocket.peer_addr_string`."""
         return self._address(True)[1]
 
-    def local_ip_string(self):
+    def local_ip_string(self) -> str | None:
         """See `IDangaSocket.local_ip_string`."""
         return self._address(False)[0]
 
-    def local_addr_string(self):
+    def local_addr_string(self) -> str | None:
         """See `IDangaSocket.local_addr_string`."""
         return self._address(False)[1]
 
-    def _address(self, peer):
+    def _address(self, peer: bool) -> tuple[str | None, str | None]:
         """(ip string, address string) of one end, asked once and kept (also
         after close, for the logs of a close override)."""
         known = self._peer if peer else self._local
@@ -309,27 +313,28 @@ class DangaSocket(Watched, Writer):
             self._local = known
         return known
 
-    def as_string(self):
+    def as_string(self) -> str:
         """See `IDangaSocket.as_string`."""
         text = (f'{type(self).__name__}({self._watch_letters()}): '
                 f'{"closed" if self._closed else "open"}')
         peer = self.peer_addr_string()
         return f'{text} to {peer}' if peer else text
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         state = 'closed' if self._closed else 'open'
         local, peer = self.local_addr_string(), self.peer_addr_string()
         ends = f' {local or "?"} -> {peer or "?"}' if local or peer else ''
         return (f'<{type(self).__name__} fd={self._fd} ({self._watch_letters()}) '
                 f'{state}{ends}>')
 
-    def _watch_letters(self):
+    def _watch_letters(self) -> str:
         return ('R' if self._watch & READ else '') + ('W' if self._watch & WRITE else '')
 
     # -- the loop's methods (class methods: Perl's package functions) --------------
 
     @_ClassOrInstanceMethod
-    def set_post_loop_callback(target, code):  # noqa: N805 (class or instance)
+    def set_post_loop_callback(target: Any,  # noqa: N805 (class or instance)
+                               code: Callable[[dict[int, Any]], object] | None) -> None:
         """See `IDangaSocket.set_post_loop_callback`.
 
         Raises:
@@ -346,7 +351,7 @@ class DangaSocket(Watched, Writer):
                 LOOP.post_loop[target._fd] = (target, code)
 
     @classmethod
-    def event_loop(cls):
+    def event_loop(cls) -> None:
         """See `IDangaSocket.event_loop`.
 
         Raises:
@@ -357,22 +362,22 @@ class DangaSocket(Watched, Writer):
         LOOP.run()
 
     @classmethod
-    def watched_sockets(cls):
+    def watched_sockets(cls) -> int:
         """See `IDangaSocket.watched_sockets`."""
         return len(LOOP.descriptor_map)
 
     @classmethod
-    def descriptor_map(cls):
+    def descriptor_map(cls) -> 'dict[int, DangaSocket]':
         """See `IDangaSocket.descriptor_map`."""
         return LOOP.descriptor_map
 
     @classmethod
-    def to_close(cls):
+    def to_close(cls) -> list[Any]:
         """See `IDangaSocket.to_close`."""
         return [sock for _, sock, _ in LOOP.closing]
 
     @classmethod
-    def add_timer(cls, seconds, code):
+    def add_timer(cls, seconds: float, code: Callable[[float], object]) -> Timer:
         """See `IDangaSocket.add_timer`. An exception ``code`` raises is logged;
         the loop goes on.
 
@@ -380,15 +385,17 @@ class DangaSocket(Watched, Writer):
             TypeError: ``seconds`` is not a number, or ``code`` not callable.
             ValueError: ``seconds`` is negative, infinite or NaN.
         """
-        seconds = check_seconds(seconds, 'seconds', zero=True)
-        if not math.isfinite(seconds):
+        checked = check_seconds(seconds, 'seconds', zero=True)
+        if checked is None:
+            raise TypeError('seconds must be a number, not None')
+        if not math.isfinite(checked):
             raise ValueError(f'seconds must be finite, not {seconds!r}')
         if not callable(code):
             raise TypeError(f'code must be callable, not {code!r}')
-        return LOOP.add_timer(seconds, code)
+        return LOOP.add_timer(checked, code)
 
     @classmethod
-    def set_loop_timeout(cls, milliseconds):
+    def set_loop_timeout(cls, milliseconds: int) -> None:
         """See `IDangaSocket.set_loop_timeout`.
 
         Raises:
@@ -401,7 +408,8 @@ class DangaSocket(Watched, Writer):
         LOOP.set_loop_timeout(milliseconds)
 
     @classmethod
-    def add_other_fds(cls, fds):
+    def add_other_fds(cls, fds: Mapping[Any, Callable[[int], object]]
+                      ) -> dict[int, Callable[[int], object]]:
         """See `IDangaSocket.add_other_fds`: ``{fd: code}`` (an int descriptor or
         an object with ``fileno()``); watched at once. Python keywords cannot be
         ints, so the mapping is passed as it is (Perl: a list of pairs).
@@ -414,7 +422,8 @@ class DangaSocket(Watched, Writer):
         return cls.other_fds()
 
     @classmethod
-    def other_fds(cls, fds=None):
+    def other_fds(cls, fds: Mapping[Any, Callable[[int], object]] | None = None
+                  ) -> dict[int, Callable[[int], object]]:
         """See `IDangaSocket.other_fds`; with ``fds``, Perl's setter form.
 
         Raises:
@@ -425,14 +434,14 @@ class DangaSocket(Watched, Writer):
         return {fd: other.code for fd, other in LOOP.other_fds.items()}
 
     @classmethod
-    def reset(cls):
+    def reset(cls) -> None:
         """See `IDangaSocket.reset`. Overrides of close() are not called (Perl's
         ``Reset`` only drops the objects); other fds are not closed (they are
         not the loop's)."""
         LOOP.reset()
 
     @classmethod
-    def have_epoll(cls):
+    def have_epoll(cls) -> bool:
         """See `IDangaSocket.have_epoll`."""
         return LOOP.have_epoll
 
@@ -450,7 +459,7 @@ class DangaSocket(Watched, Writer):
     HaveEpoll = have_epoll
 
 
-def _fileno(sock):
+def _fileno(sock: Any) -> int:
     """``sock``'s descriptor, checking that it is an open, plain socket."""
     fileno = getattr(sock, 'fileno', None)
     if not callable(fileno) or not hasattr(sock, 'getsockopt'):
@@ -458,19 +467,20 @@ def _fileno(sock):
     if is_tls(sock):
         raise TypeError(f'sock must be a plain socket, not a TLS one: {sock!r} '
                         '(DangaSocket reads and writes its descriptor itself)')
-    fd = fileno()
+    fd: int = fileno()
     if fd < 0:
         raise ValueError(f'sock is closed: {sock!r}')
     return fd
 
 
-def _mapping(fds):
+def _mapping(fds: Any) -> Mapping[Any, Callable[[int], object]]:
     if not hasattr(fds, 'items'):
         raise TypeError(f'fds must be a dict of descriptor -> code, not {fds!r}')
-    return fds
+    mapping: Mapping[Any, Callable[[int], object]] = fds
+    return mapping
 
 
-def _format_address(addr):
+def _format_address(addr: Any) -> tuple[str | None, str | None]:
     """(ip string, address string) of a socket address: ``1.2.3.4:80``,
     ``[::1]:80``, a unix path (``@name`` for Linux's abstract namespace), or
     ``(None, None)`` for an unnamed unix socket."""

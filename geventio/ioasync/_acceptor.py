@@ -50,12 +50,17 @@ spinning and serves that client once descriptors are free.
 """
 
 import errno
+from typing import TYPE_CHECKING, Any
 
 from greenlet import getcurrent
 
 from .. import _callbacks
 from .._io.nonblocking import WOULD_BLOCK
 from .handle import Handle
+
+if TYPE_CHECKING:
+    from .listener import Listener
+    from .loop import Loop
 
 __all__ = ['ACCEPT_CAPACITY_ERRNOS', 'ACCEPT_CONNECTION_ERRNOS', 'Acceptor',
            'CAPACITY_WARN_INTERVAL']
@@ -88,37 +93,37 @@ class Acceptor(Handle):
     closes the socket.
     """
 
-    def __init__(self, listener, sock, loop):
+    def __init__(self, listener: 'Listener', sock: Any, loop: 'Loop') -> None:
         self._listener = listener
-        self._timer = None
-        self._delay = 0
+        self._timer: Any = None
+        self._delay: float | None = 0
         self._paused = False
         super().__init__(read_handle=sock)
         self._join_loop(loop)
 
-    def stop(self):
+    def stop(self) -> None:
         """Stop accepting; a parked greenlet ends before this returns."""
         self._leave_loop()
 
-    def pause(self):
+    def pause(self) -> None:
         """Stop accepting until `resume` (clients wait in the accept queue)."""
         self._end_back_off()
         self._paused = True
         if self._rfd is not None:
             self.want_readready = False
 
-    def resume(self):
+    def resume(self) -> None:
         """Accept again after `pause`; nothing if not paused."""
         if self._paused:
             self._paused = False
             if self._rfd is not None:
                 self.want_readready = True
 
-    def _stop_watching(self):
+    def _stop_watching(self) -> None:
         self._end_back_off()
         super()._stop_watching()
 
-    def _read_ready(self):
+    def _read_ready(self) -> None:
         if self._end_back_off():
             self.want_readready = True
         pause = self._accept_some()
@@ -127,7 +132,7 @@ class Acceptor(Handle):
             self._timer = self._hub.loop.timer(pause)
             self._timer.start(self._wake_read)
 
-    def _accept_some(self):
+    def _accept_some(self) -> float | None:
         """Accept up to ``max_accept`` clients; returns the seconds to pause
         before the next try (0: when readable), or ``None`` when the listener
         closed or paused accepting."""
@@ -148,7 +153,7 @@ class Acceptor(Handle):
                 return None
         return 0
 
-    def _failed(self, err):
+    def _failed(self, err: OSError) -> float | None:
         """Apply the accept-error policy (module docstring) to a failure after
         a pause of ``self._delay`` seconds (0: the first of a back-off);
         returns the seconds to pause before accepting again (0: go on now), or
@@ -171,7 +176,7 @@ class Acceptor(Handle):
         listener._tell_accept_error(sock, err)
         return min(listener.max_delay, delay * 2) if delay else listener.min_delay
 
-    def _end_back_off(self):
+    def _end_back_off(self) -> bool:
         """Drop the back-off timer; returns whether there was one."""
         timer, self._timer = self._timer, None
         if timer is not None:
@@ -179,7 +184,7 @@ class Acceptor(Handle):
             timer.close()
         return timer is not None
 
-    def _callback_failed(self, what):
+    def _callback_failed(self, what: str) -> None:
         # A bug, not a user callback (the listener catches those): the
         # listener closes rather than this socket alone.
         _callbacks.report(f'accepting on {self._read_handle!r}', self._listener)

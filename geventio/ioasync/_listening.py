@@ -28,11 +28,15 @@ on IPv4 and IPv6 alike rather than two unrelated ports.
 
 import errno
 import socket
+from collections.abc import Callable, Iterable
+from ssl import SSLContext
+from typing import Any
 
 from .. import _callbacks, addresses
 from .._io import resolving, sockets, tls
 from .._params import (check_flag, check_positive, check_unknown, first_given,
                        one_of, pop_continuations)
+from .._typing import Continuation
 
 __all__ = ['Plan', 'check_listening', 'most_significant', 'open_all']
 
@@ -53,7 +57,12 @@ class Plan:
         handle: the listening socket in existing-socket mode, else ``None``.
     """
 
-    def __init__(self, params):
+    on_listen: Continuation | None
+    on_listen_error: Continuation | None
+    on_fail: Continuation | None
+    on_resolve_error: Continuation | None
+
+    def __init__(self, params: dict[str, Any]) -> None:
         params = dict(params)
         pop_continuations(self, params, _CONTINUATIONS)
         self._pop_target(params)
@@ -64,11 +73,11 @@ class Plan:
         v6only = params.pop('v6only', None)
         self.v6only = None if v6only is None else check_flag(v6only, 'v6only')
         context = params.pop('ssl', None)
-        self.ssl = None if context in (None, False) else \
+        self.ssl: SSLContext | None = None if context in (None, False) else \
             tls.check_context(context, client=False)
         check_unknown(params, 'listen')
 
-    def _pop_target(self, params):
+    def _pop_target(self, params: dict[str, Any]) -> None:
         addr, addrs = params.pop('addr', None), params.pop('addrs', None)
         host, service = params.pop('host', None), params.pop('service', None)
         handle = params.pop('handle', None)
@@ -77,7 +86,9 @@ class Plan:
             ('host/service', first_given(host, service)), ('handle', handle)])
         if mode != 'host/service':
             resolving.refuse_hints(params, 'service=')
-        self.addrs = self.query = self.handle = None
+        self.addrs: list[addresses.Address] | None = None
+        self.query: tuple[str | None, int | str, resolving.Hints] | None = None
+        self.handle: Any = None
         if mode == 'host/service':
             self._pop_query(params, host, service)
         elif mode == 'handle':
@@ -87,7 +98,8 @@ class Plan:
         else:
             self.addrs = addresses.parse_addresses(addrs, 'addrs')
 
-    def _pop_query(self, params, host, service):
+    def _pop_query(self, params: dict[str, Any], host: str | None,
+                   service: int | str) -> None:
         if service is None:
             raise TypeError(f'listen needs service= with host={host!r} '
                             '(0 picks a free port)')
@@ -105,14 +117,14 @@ class Plan:
 _UNLISTENABLE = (socket.SOCK_DGRAM, socket.SOCK_RAW)
 
 
-def _refuse_datagrams(socktype, name):
+def _refuse_datagrams(socktype: int, name: str) -> None:
     if socktype in _UNLISTENABLE:
         raise ValueError(
             f'{name}={socktype!r}: datagram sockets do not listen; bind a '
             "geventio.Socket instead (sock.bind(service=..., socktype='dgram'))")
 
 
-def check_listening(sock):
+def check_listening(sock: Any) -> Any:
     """``sock`` if it is a socket in listening state (``handle=``).
 
     Raises:
@@ -126,7 +138,8 @@ def check_listening(sock):
     return sock
 
 
-def open_all(addrs, plan):
+def open_all(addrs: list[addresses.Address],
+             plan: Plan) -> tuple[list[Any], list[tuple[str, OSError]]]:
     """One listening socket per address that works (docs/api.md section 6).
 
     In resolver mode, an address asking for port 0 after another one got a
@@ -139,7 +152,9 @@ def open_all(addrs, plan):
     v6only = plan.v6only
     if v6only is None and any(a.family == socket.AF_INET for a in addrs):
         v6only = True       # separate sockets: '::' must not take IPv4 too
-    opened, failures, port = [], [], None
+    opened: list[Any] = []
+    failures: list[tuple[str, OSError]] = []
+    port: int | None = None
     for address in addrs:
         if plan.query is not None and port and address.family in _INET and \
                 address.sockaddr[1] == 0:
@@ -153,7 +168,8 @@ def open_all(addrs, plan):
     return opened, failures
 
 
-def _open_one(address, plan, v6only, failures):
+def _open_one(address: addresses.Address, plan: Plan, v6only: bool | None,
+              failures: list[tuple[str, OSError]]) -> Any:
     """A listening socket for ``address``, or ``None`` when a step failed (told
     to ``on_fail`` with the socket, which is closed afterwards)."""
     family, socktype, protocol = addresses.combine(address, address)
@@ -172,17 +188,19 @@ def _open_one(address, plan, v6only, failures):
     return sock
 
 
-def _steps(sock, address, plan, v6only):
+def _steps(sock: Any, address: addresses.Address, plan: Plan, v6only: bool | None
+           ) -> list[tuple[str, Callable[..., Any], tuple[Any, ...], tuple[Any, ...]]]:
     """``(syscall, call, args, on_fail arguments after the socket)`` of each
     step after ``socket()``: the options in IO::Async's order, bind, listen."""
-    steps = [('sockopt', sock.setsockopt, (level, option, value), (option, value))
+    steps: list[tuple[str, Callable[..., Any], tuple[Any, ...], tuple[Any, ...]]] = [
+        ('sockopt', sock.setsockopt, (level, option, value), (option, value))
              for level, option, value in _options(sock.family, plan, v6only)]
     steps.append(('bind', sock.bind, (address.sockaddr,), (address.sockaddr,)))
     steps.append(('listen', sock.listen, (plan.queuesize,), (plan.queuesize,)))
     return steps
 
 
-def _options(family, plan, v6only):
+def _options(family: int, plan: Plan, v6only: bool | None) -> list[tuple[int, int, int]]:
     """``(level, option, value)`` to set before bind (see the module docstring)."""
     options = []
     if family in _INET and plan.reuseaddr:
@@ -194,12 +212,13 @@ def _options(family, plan, v6only):
     return options
 
 
-def _fail(plan, failures, syscall, *args):
+def _fail(plan: Plan, failures: list[tuple[str, OSError]], syscall: str,
+          *args: Any) -> None:
     failures.append((syscall, args[-1]))
     _callbacks.call(plan.on_fail, syscall, *args)
 
 
-def most_significant(failures):
+def most_significant(failures: Iterable[tuple[str, OSError]]) -> tuple[str, OSError]:
     """``(syscall, err)`` for ListenError: listen over bind over sockopt over
     socket, the last of a kind; with no address at all, EADDRNOTAVAIL."""
     return sockets.most_significant(failures, ERROR_RANKING, (

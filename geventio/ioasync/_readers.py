@@ -47,17 +47,24 @@ waiting leaves no reader behind to swallow the next message.
 
 import errno
 import functools
+import sys
+import re
+from collections.abc import Iterator
+from re import Pattern
+from typing import Any
 
 from gevent import get_hub
+from gevent.event import AsyncResult
 
-try:
-    from re import _parser as _sre_parse     # Python 3.11 and later
-except ImportError:                         # pragma: no cover - Python 3.10
+if sys.version_info >= (3, 11):
+    from re import _parser as _sre_parse
+else:                                       # pragma: no cover - Python 3.10
     import sre_parse as _sre_parse
 
 from .._io.text import TextBuffer
 from .._params import check_positive, check_seconds
 from ..errors import IncompleteReadError, LimitOverrunError, StreamClosedError
+from ._streambase import StreamBase
 from ._streamwrite import _future
 
 __all__ = ['AtMost', 'Exactly', 'IMPLICIT_MAX_LEN', 'Reader', 'TEXT_SEARCH_STEP',
@@ -82,7 +89,7 @@ _ANCHOR_REACH = 2
 
 
 @functools.lru_cache(maxsize=256)
-def scan_reach(pattern):
+def scan_reach(pattern: 'Pattern[Any]') -> int | None:
     """How far back a search of compiled ``pattern`` must start, before the end
     of text already searched without a match, to find every match that new text
     can complete; ``None`` when that is unbounded or above `IMPLICIT_MAX_LEN`.
@@ -97,7 +104,7 @@ def scan_reach(pattern):
     return reach if reach <= IMPLICIT_MAX_LEN else None
 
 
-def _lookaround_widths(parsed):
+def _lookaround_widths(parsed: Any) -> Iterator[int]:
     """The longest width of each lookahead and lookbehind in a parsed pattern."""
     for op, argument in parsed:
         if op in (_sre_parse.ASSERT, _sre_parse.ASSERT_NOT):
@@ -106,7 +113,7 @@ def _lookaround_widths(parsed):
             yield from _lookaround_widths(inner)
 
 
-def _subpatterns(argument):
+def _subpatterns(argument: Any) -> Iterator[Any]:
     """The parsed subpatterns inside one opcode's argument (groups, branches,
     repeats, conditionals nest them in tuples and lists)."""
     if isinstance(argument, _sre_parse.SubPattern):
@@ -116,14 +123,14 @@ def _subpatterns(argument):
             yield from _subpatterns(item)
 
 
-def _take(buffer, count):
+def _take(buffer: Any, count: int) -> Any:
     """Remove and return the first ``count`` units of a bytearray or TextBuffer."""
     chunk = buffer[:count]
     del buffer[:count]
     return bytes(chunk) if isinstance(chunk, bytearray) else chunk
 
 
-def _empty(buffer):
+def _empty(buffer: Any) -> bytes | str:
     return '' if isinstance(buffer, TextBuffer) else b''
 
 
@@ -140,11 +147,15 @@ class Reader:
     #: The Stream method that makes this reader (for messages).
     name = 'reader'
 
-    def __init__(self, future):
+    def __init__(self, future: 'AsyncResult[Any]') -> None:
         self.future = future
-        self.deadline = None
+        self.deadline: _Deadline | None = None
 
-    def __call__(self, stream, buffer, eof):
+    def take(self, buffer: Any, eof: bool) -> Any:
+        """The result, or ``None`` to wait for more data."""
+        raise NotImplementedError
+
+    def __call__(self, stream: StreamBase, buffer: Any, eof: bool) -> int | None:
         try:
             result = self.take(buffer, eof)
         except Exception as err:
@@ -162,11 +173,11 @@ class AtMost(Reader):
     __slots__ = ('count',)
     name = 'read_atmost'
 
-    def __init__(self, future, count):
+    def __init__(self, future: 'AsyncResult[Any]', count: int) -> None:
         super().__init__(future)
         self.count = count
 
-    def take(self, buffer, eof):
+    def take(self, buffer: Any, eof: bool) -> Any:
         if buffer:
             return _take(buffer, self.count)
         return _empty(buffer) if eof else None
@@ -178,11 +189,11 @@ class Exactly(Reader):
     __slots__ = ('count',)
     name = 'read_exactly'
 
-    def __init__(self, future, count):
+    def __init__(self, future: 'AsyncResult[Any]', count: int) -> None:
         super().__init__(future)
         self.count = count
 
-    def take(self, buffer, eof):
+    def take(self, buffer: Any, eof: bool) -> Any:
         if len(buffer) >= self.count:
             return _take(buffer, self.count)
         if eof:
@@ -201,9 +212,11 @@ class Until(Reader):
     __slots__ = ('separator', 'max_len', '_reach', '_searched')
     name = 'read_until'
 
-    def __init__(self, future, separator, max_len):
+    def __init__(self, future: 'AsyncResult[Any]', separator: Any,
+                 max_len: int | None) -> None:
         super().__init__(future)
         self.separator = separator
+        self._reach: int | None
         if hasattr(separator, 'search'):
             self._reach = scan_reach(separator)
             if self._reach is None and max_len is None:
@@ -213,7 +226,7 @@ class Until(Reader):
         self.max_len = max_len
         self._searched = 0
 
-    def take(self, buffer, eof):
+    def take(self, buffer: Any, eof: bool) -> Any:
         end = self._match_end(buffer)
         limit = self.max_len
         if end >= 0 and (limit is None or end <= limit):
@@ -225,7 +238,7 @@ class Until(Reader):
             return _take(buffer, len(buffer))
         return None
 
-    def _match_end(self, buffer):
+    def _match_end(self, buffer: Any) -> int:
         """End of the first match in ``buffer`` (-1: none), searching only what
         new text can have changed."""
         reach, size = self._reach, len(buffer)
@@ -233,7 +246,7 @@ class Until(Reader):
         self._searched = size
         separator = self.separator
         if not hasattr(separator, 'search'):
-            index = buffer.find(separator, start)
+            index: int = buffer.find(separator, start)
             return index if index < 0 else index + len(separator)
         if not isinstance(buffer, TextBuffer):
             match = separator.search(buffer, start)
@@ -244,7 +257,8 @@ class Until(Reader):
         return _search_text(separator, buffer, start, reach)
 
 
-def _search_text(separator, buffer, start, reach):
+def _search_text(separator: 're.Pattern[str]', buffer: TextBuffer, start: int,
+                 reach: int) -> int:
     """End of the first match of ``separator`` (bounded: ``reach`` is its
     `scan_reach`) in TextBuffer ``buffer`` at or after ``start`` (-1: none),
     joining one window of the text at a time.
@@ -278,7 +292,7 @@ class UntilEOF(Reader):
     __slots__ = ()
     name = 'read_until_eof'
 
-    def take(self, buffer, eof):
+    def take(self, buffer: Any, eof: bool) -> Any:
         return _take(buffer, len(buffer)) if eof else None
 
 
@@ -290,14 +304,14 @@ class _Deadline:
 
     __slots__ = ('stream', 'reader', 'timeout', 'timer')
 
-    def __init__(self, stream, reader, timeout):
+    def __init__(self, stream: StreamBase, reader: Reader, timeout: float) -> None:
         self.stream, self.reader, self.timeout = stream, reader, timeout
         self.timer = get_hub().loop.timer(timeout)
         self.timer.start(self.expired)
         reader.deadline = self
         reader.future.rawlink(self.stop)
 
-    def expired(self):
+    def expired(self) -> None:
         # Runs in the hub.
         self.timer.close()
         future = self.reader.future
@@ -307,22 +321,22 @@ class _Deadline:
                 errno.ETIMEDOUT, f'{self.reader.name} timed out after '
                                  f'{self.timeout} s'))
 
-    def stop(self, _future=None):
+    def stop(self, _future: object = None) -> None:
         """Close the timer: the future was resolved, or the reader cancelled."""
         self.timer.close()
 
 
-class _StreamReaders:
+class _StreamReaders(StreamBase):
     """Stream's future-reader methods (a mixin: the state lives in Stream's slots)."""
 
     __slots__ = ()
 
-    def read_atmost(self, n, timeout=None):
+    def read_atmost(self, n: int, timeout: float | None = None) -> 'AsyncResult[Any]':
         """See `IStream.read_atmost`."""
         check_positive(n, 'n')
         return self._push_reader(AtMost(_future(self), n), timeout)
 
-    def read_exactly(self, n, timeout=None):
+    def read_exactly(self, n: int, timeout: float | None = None) -> 'AsyncResult[Any]':
         """See `IStream.read_exactly`."""
         check_positive(n, 'n', zero=True)
         check_seconds(timeout, 'timeout')
@@ -333,7 +347,9 @@ class _StreamReaders:
             return reader.future
         return self._push_reader(reader, timeout)
 
-    def read_until(self, separator, max_len=None, timeout=None):
+    def read_until(self, separator: 'bytes | str | Pattern[Any]',
+                   max_len: int | None = None,
+                   timeout: float | None = None) -> 'AsyncResult[Any]':
         """See `IStream.read_until`. A regex whose matches have no length bound
         gets ``max_len=IMPLICIT_MAX_LEN`` unless one is given."""
         if not hasattr(separator, 'search'):
@@ -348,21 +364,22 @@ class _StreamReaders:
             check_positive(max_len, 'max_len')
         return self._push_reader(Until(_future(self), separator, max_len), timeout)
 
-    def read_until_eof(self, timeout=None):
+    def read_until_eof(self, timeout: float | None = None) -> 'AsyncResult[Any]':
         """See `IStream.read_until_eof`."""
         return self._push_reader(UntilEOF(_future(self)), timeout)
 
-    def cancel_read(self, future):
+    def cancel_read(self, future: 'AsyncResult[Any]') -> None:
         """See `IStream.cancel_read`. A future that is not pending is ignored.
         The reader's ``timeout=`` goes with it: its future stays pending."""
         for reader in self._readers:
             if getattr(reader, 'future', None) is future:
                 self._readers.remove(reader)
-                if reader.deadline is not None:
-                    reader.deadline.stop()
+                deadline = getattr(reader, 'deadline', None)
+                if deadline is not None:
+                    deadline.stop()
                 return
 
-    def _push_reader(self, reader, timeout):
+    def _push_reader(self, reader: Reader, timeout: float | None) -> 'AsyncResult[Any]':
         timeout = check_seconds(timeout, 'timeout')
         future = reader.future
         if self._closed and self._rfd is None:

@@ -27,6 +27,8 @@ works only in the main thread.
 
 import itertools
 import signal
+from collections.abc import Callable
+from typing import Any
 
 import gevent
 
@@ -43,22 +45,22 @@ class _Watched:
 
     __slots__ = ('handler', 'codes', 'previous')
 
-    def __init__(self, handler, previous):
+    def __init__(self, handler: Any, previous: Any) -> None:
         self.handler = handler      # the gevent.signal_handler
-        self.codes = {}             # id -> callable, in the order added
+        self.codes: dict[int, Callable[[], object]] = {}    # id -> callable, in order added
         self.previous = previous    # signal.getsignal() before the first watch
 
 
 #: signal number -> _Watched
-_WATCHED = {}
+_WATCHED: dict[int, _Watched] = {}
 
 #: watcher id -> signal number
-_SIGNAL_OF = {}
+_SIGNAL_OF: dict[int, int] = {}
 
 _ids = itertools.count(1)
 
 
-def signal_number(value, name='signal'):
+def signal_number(value: object, name: str = 'signal') -> int:
     """The number of a signal given as a number or a name (``'TERM'`` or
     ``'SIGTERM'``, any case).
 
@@ -66,6 +68,7 @@ def signal_number(value, name='signal'):
         TypeError: neither an int nor a str.
         ValueError: no such signal, or one that cannot be caught.
     """
+    number: int
     if isinstance(value, str):
         upper = value.upper()
         try:
@@ -85,7 +88,7 @@ def signal_number(value, name='signal'):
     return int(number)
 
 
-def watch(number, code):
+def watch(number: int, code: Callable[[], object]) -> int:
     """Call ``code()`` (from a greenlet of the hub) whenever signal ``number``
     arrives, after the callables added before it; returns an id for
     `unwatch`."""
@@ -103,7 +106,7 @@ def watch(number, code):
     return watcher_id
 
 
-def unwatch(watcher_id):
+def unwatch(watcher_id: int) -> None:
     """Stop a watcher made by `watch` (an unknown or removed id is ignored);
     the last one of a signal restores the disposition found before the first."""
     number = _SIGNAL_OF.pop(watcher_id, None)
@@ -120,7 +123,7 @@ def unwatch(watcher_id):
     signal.signal(number, signal.SIG_DFL if previous is None else previous)
 
 
-def _deliver(number):
+def _deliver(number: int) -> None:
     watched = _WATCHED.get(number)
     if watched is None:
         return

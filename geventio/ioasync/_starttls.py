@@ -16,22 +16,27 @@ once loses nothing; reading pauses for the handshake, which reads the socket
 itself.
 """
 
+import ssl
+from typing import Any
+
 import gevent
 from gevent.event import AsyncResult, Event
 
 from .. import addresses
 from .._io.tls import Transport, check_context
 from ..errors import StreamClosedError
+from ._streambase import StreamBase
 
-__all__ = []    # private: Stream is the public face
+__all__: list[str] = []    # private: Stream is the public face
 
 
-class _StreamTLS:
+class _StreamTLS(StreamBase):
     """Stream's ``start_tls`` (a mixin: the state lives in Stream's slots)."""
 
     __slots__ = ()
 
-    def start_tls(self, context, server_side=False, server_hostname=None):
+    def start_tls(self, context: ssl.SSLContext, server_side: bool = False,
+                  server_hostname: str | None = None) -> 'AsyncResult[Any]':
         """Upgrade this connected stream to TLS in place (STARTTLS).
 
         Returns:
@@ -50,7 +55,9 @@ class _StreamTLS:
         del self._buffer[:]
         was_reading = self.want_readready
         self.want_readready = False
-        reached, gate, future = Event(), AsyncResult(), AsyncResult()
+        reached = Event()
+        gate: AsyncResult[bytes] = AsyncResult()
+        future: AsyncResult[Any] = AsyncResult()
         self.write(lambda _stream: reached.set())
         self.write(gate)
         upgrade = gevent.spawn(self._upgrade, (context, server_side, server_hostname),
@@ -58,7 +65,8 @@ class _StreamTLS:
         self.new_close_future().rawlink(lambda _: upgrade.kill(block=False))
         return future
 
-    def _check_upgrade(self, context, server_side, server_hostname):
+    def _check_upgrade(self, context: ssl.SSLContext, server_side: bool,
+                       server_hostname: str | None) -> None:
         check_context(context, 'context', client=False)
         addresses.parse_host(server_hostname, 'server_hostname')
         if not server_side and context.check_hostname and not server_hostname:
@@ -74,7 +82,9 @@ class _StreamTLS:
         if not isinstance(self._buffer, bytearray) and self._buffer:
             raise ValueError('start_tls with decoded text still buffered')
 
-    def _upgrade(self, tls_args, initial, was_reading, signals):
+    def _upgrade(self, tls_args: tuple[ssl.SSLContext, bool, str | None], initial: bytes,
+                 was_reading: bool,
+                 signals: 'tuple[Event, AsyncResult[bytes], AsyncResult[Any]]') -> None:
         """The handshake, on a greenlet of its own."""
         reached, gate, future = signals
         try:
@@ -93,7 +103,7 @@ class _StreamTLS:
         gate.set(b'')
         future.set(self)
 
-    def _install_transport(self, transport, was_reading):
+    def _install_transport(self, transport: Transport, was_reading: bool) -> None:
         """Read and write through ``transport`` from now on.
 
         The file descriptor is the same, so the watchers stay as they are; the
@@ -110,6 +120,6 @@ class _StreamTLS:
             # will announce it, so wake the stream's greenlet once.
             self._hub.loop.run_callback(self._wake_if_pending)
 
-    def _wake_if_pending(self):
+    def _wake_if_pending(self) -> None:
         if self._glet is not None and self._parked and self._want_read:
             self._wake_read()

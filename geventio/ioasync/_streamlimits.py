@@ -53,25 +53,22 @@ What we chose:
 """
 
 import errno
+from collections.abc import Callable, Iterable
 from time import monotonic
+from typing import Any, ClassVar
 
 from .._params import check_positive, check_seconds
+from ._streambase import DEFAULT_MAX_BUFFER, StreamBase
 
-__all__ = []    # private: Stream is the public face
-
-#: Default of ``max_read_buffer`` and ``max_write_queue`` in bytes (characters
-#: for a text buffer): 64 MiB. Large enough for whole messages of the
-#: protocols people buffer (HTTP bodies, RESP bulk strings, file chunks);
-#: small enough that one peer cannot take the process's memory.
-DEFAULT_MAX_BUFFER = 64 * 1024 * 1024
+__all__: list[str] = []    # private: Stream is the public face
 
 
-def _check_bound(value, name):
+def _check_bound(value: Any, name: str) -> int | None:
     """A limit: a positive int, or ``None`` for none."""
     return None if value is None else check_positive(value, name)
 
 
-def check_watermarks(high, low, side):
+def check_watermarks(high: Any, low: Any, side: str) -> None:
     """Raise unless ``high``/``low`` are both ``None`` or ``0 <= low <= high``,
     ``high > 0``; ``side`` is ``'read'`` or ``'write'`` (for the names)."""
     high_name, low_name = f'{side}_high_watermark', f'{side}_low_watermark'
@@ -85,24 +82,25 @@ def check_watermarks(high, low, side):
         raise ValueError(f'{low_name} ({low!r}) must not exceed {high_name} ({high!r})')
 
 
-class _StreamLimits:
+class _StreamLimits(StreamBase):
     """Stream's bounds and idle timeout (a mixin: the state lives in Stream's slots)."""
 
     __slots__ = ()
 
-    _LIMIT_EVENTS = frozenset({'on_idle_timeout', 'on_write_high_watermark',
-                               'on_write_low_watermark'})
+    _LIMIT_EVENTS: ClassVar[frozenset[str]] = frozenset({
+        'on_idle_timeout', 'on_write_high_watermark', 'on_write_low_watermark'})
 
     #: Plain parameters, merged into Stream's ``_PARAMS``.
-    _LIMIT_PARAMS = {'max_read_buffer': (DEFAULT_MAX_BUFFER, _check_bound),
-                     'max_write_queue': (DEFAULT_MAX_BUFFER, _check_bound),
-                     'idle_timeout': (None, check_seconds)}
+    _LIMIT_PARAMS: ClassVar[dict[str, tuple[Any, Callable[[Any, str], Any]]]] = {
+        'max_read_buffer': (DEFAULT_MAX_BUFFER, _check_bound),
+        'max_write_queue': (DEFAULT_MAX_BUFFER, _check_bound),
+        'idle_timeout': (None, check_seconds)}
 
     #: The slots of this state, which Stream declares (besides ``_PARAMS``'s).
     _LIMIT_STATE = ('_read_full', '_write_high', '_write_low', '_write_at_high',
                     '_idle_timer', '_last_io', '_idle_running')
 
-    def _init_limits(self):
+    def _init_limits(self) -> None:
         self._read_full = False
         self._write_high = self._write_low = None
         self._write_at_high = False
@@ -112,7 +110,7 @@ class _StreamLimits:
 
     # -- configuration ---------------------------------------------------------
 
-    def _pop_limits(self, params):
+    def _pop_limits(self, params: dict[str, Any]) -> tuple[Any, Any] | None:
         """Pop and check the write watermarks (the other limits are plain
         parameters); returns ``(high, low)`` to apply, or ``None``."""
         if 'write_high_watermark' not in params and 'write_low_watermark' not in params:
@@ -122,7 +120,8 @@ class _StreamLimits:
         check_watermarks(high, low, 'write')
         return high, low
 
-    def _apply_limits(self, watermarks, params, idle_before):
+    def _apply_limits(self, watermarks: tuple[Any, Any] | None, params: Iterable[str],
+                      idle_before: float | None) -> None:
         """Apply what ``configure`` changed (``params`` are the keys it was given)."""
         if watermarks is not None:
             self._write_high, self._write_low = watermarks
@@ -138,14 +137,14 @@ class _StreamLimits:
 
     # -- the read buffer -------------------------------------------------------
 
-    def _read_overrun(self):
+    def _read_overrun(self) -> None:
         """The handlers left more than ``max_read_buffer`` unconsumed."""
         self._read_full = True
         self._read_failed(OSError(
             errno.ENOBUFS, f'the read buffer holds {len(self._buffer)} units, '
                            f'over max_read_buffer={self._max_read_buffer}'))
 
-    def _read_room(self):
+    def _read_room(self) -> None:
         """Consumed below ``max_read_buffer`` after an overrun: read again."""
         self._read_full = False
         if self._rfd is not None and not self._read_eof and not self._at_high \
@@ -155,13 +154,13 @@ class _StreamLimits:
     # -- the write queue -------------------------------------------------------
 
     @property
-    def write_queued(self):
+    def write_queued(self) -> int:
         """See `IStream.write_queued`."""
         return self._queued
 
-    def _refuse_write(self, piece, size):
+    def _refuse_write(self, piece: Any, size: int) -> None:
         """Fail a write of ``size`` bytes that would take the queue past
-        ``max_write_queue``; returns the piece (its future has failed)."""
+        ``max_write_queue`` (its future fails)."""
         err = OSError(errno.ENOBUFS, f'a write of {size} bytes would queue '
                                      f'{self._queued + size}, over max_write_queue='
                                      f'{self._max_write_queue}')
@@ -171,9 +170,8 @@ class _StreamLimits:
                 self.close_now()
         except Exception:
             self._callback_failed('on_write_error')
-        return piece
 
-    def _refuse_resolved(self, piece, size):
+    def _refuse_resolved(self, piece: Any, size: int) -> bool:
         """A future written earlier resolved with ``size`` bytes (in the hub):
         returns whether they are refused, past ``max_write_queue`` exactly as a
         ``write()`` of them would be; else they join the queued bytes.
@@ -190,24 +188,24 @@ class _StreamLimits:
             self._run_elsewhere(self._still_at_high)
         return False
 
-    def _still_at_high(self):
+    def _still_at_high(self) -> None:
         """Tell the high watermark that a future's value raised the queue to,
         unless the queue drained meanwhile (so the low one never comes first)."""
         high = self._write_high
         if high is not None and self._queued >= high and not self._write_at_high:
             self._write_reached_high(self._queued)
 
-    def _write_reached_high(self, queued):
+    def _write_reached_high(self, queued: int) -> None:
         self._write_at_high = True
         self._tell('on_write_high_watermark', queued)
 
-    def _write_drained(self):
+    def _write_drained(self) -> None:
         """After a flush: tell the low watermark once the queue is down to it."""
-        if self._queued <= self._write_low:
+        if self._queued <= self._write_low:  # type: ignore[operator]  # (set while at high)
             self._write_at_high = False
             self._tell('on_write_low_watermark', self._queued)
 
-    def _tell(self, name, *args):
+    def _tell(self, name: str, *args: Any) -> None:
         """Fire event ``name`` from ``write()``, which any greenlet may call (a
         proxy writes to one stream from another's callback): what the handler
         raises closes this stream, not the caller's."""
@@ -218,17 +216,17 @@ class _StreamLimits:
 
     # -- the idle timeout --------------------------------------------------------
 
-    def _start_watching(self):
+    def _start_watching(self) -> None:
         super()._start_watching()
         if self._idle_timeout is not None and self._glet is not None:
             self._last_io = monotonic()
             self._arm_idle(self._idle_timeout)
 
-    def _stop_watching(self):
+    def _stop_watching(self) -> None:
         self._stop_idle()
         super()._stop_watching()
 
-    def _rearm_idle(self, before):
+    def _rearm_idle(self, before: float | None) -> None:
         """``idle_timeout`` changed from ``before`` while watching: a new
         timeout counts from the last byte moved, a first one from now."""
         self._stop_idle()
@@ -238,38 +236,40 @@ class _StreamLimits:
             self._last_io = monotonic()
         self._arm_idle(max(0.0, self._last_io + self._idle_timeout - monotonic()))
 
-    def _arm_idle(self, delay):
+    def _arm_idle(self, delay: float) -> None:
         self._idle_timer = self._hub.loop.timer(delay)
         self._idle_timer.start(self._idle_due)
 
-    def _stop_idle(self):
+    def _stop_idle(self) -> None:
         timer, self._idle_timer = self._idle_timer, None
         if timer is not None:
             timer.close()
 
-    def _timed_send(self, send):
+    def _timed_send(self, send: Callable[[Any], int]) -> Callable[[Any], int]:
         """``send`` noting the time of each send, with an ``idle_timeout``;
         ``send`` itself without one."""
         if self._idle_timeout is None:
             return send
 
-        def send_noting_time(data):
+        def send_noting_time(data: Any) -> int:
             count = send(data)
             self._last_io = monotonic()
             return count
         return send_noting_time
 
-    def _idle_due(self):
+    def _idle_due(self) -> None:
         # Runs in the hub, at most once per idle period.
         self._stop_idle()
-        left = self._last_io + self._idle_timeout - monotonic()
+        # (The timer runs only while idle_timeout is set.)
+        timeout: float = self._idle_timeout  # type: ignore[assignment]
+        left = self._last_io + timeout - monotonic()
         if left > 0:
             self._arm_idle(left)
             return
         # Idle: the next period starts now, so a handler that keeps the
         # stream open hears again after another full period of silence.
         self._last_io = monotonic()
-        self._arm_idle(self._idle_timeout)
+        self._arm_idle(timeout)
         if self._idle_running:
             return
         if self._parked:
@@ -277,7 +277,7 @@ class _StreamLimits:
         else:
             self._run_elsewhere(self._idle_expired)
 
-    def _idle_expired(self):
+    def _idle_expired(self) -> None:
         self._idle_running = True
         try:
             if not self._fire('on_idle_timeout'):

@@ -20,6 +20,7 @@ spent its one call per wake-up with more queued goes on next loop round (see
 
 import functools
 import os
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from greenlet import getcurrent
 from gevent.event import AsyncResult
@@ -27,20 +28,28 @@ from gevent.event import AsyncResult
 from .._io.writequeue import (BLOCKED, DRAINED, MORE, NOT_YET, WAITING, Piece,
                               WriteQueue)
 from .._params import check_callables, check_positive
+from .._typing import EventHandler
 from ..errors import StreamClosedError
+from ._streambase import StreamBase
 from .handle import _WRITE
 
-__all__ = []    # private: Stream is the public face
+__all__: list[str] = []    # private: Stream is the public face
 
 #: Marks a future source whose value has been taken.
-_SPENT = object()
+_SPENT: Any = object()
 
 #: Marks a future source whose value was refused (past ``max_write_queue``):
 #: nothing of it is sent, and its piece has failed or is about to.
 _REFUSED = object()
 
 
-class _StreamFuture(AsyncResult):
+if TYPE_CHECKING:
+    _AsyncResult = AsyncResult[Any]
+else:
+    _AsyncResult = AsyncResult     # (not subscriptable at run time)
+
+
+class _StreamFuture(_AsyncResult):
     """The future of a write or a future reader.
 
     Waited on from its own stream's greenlet (a callback blocking on
@@ -51,18 +60,20 @@ class _StreamFuture(AsyncResult):
 
     __slots__ = ('_stream',)
 
-    def get(self, block=True, timeout=None):
+    _stream: StreamBase
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
         if block and not self.ready():
             self._stream._serve_blocked()
         return super().get(block, timeout)
 
-    def wait(self, timeout=None):
+    def wait(self, timeout: float | None = None) -> Any:
         if not self.ready():
             self._stream._serve_blocked()
         return super().wait(timeout)
 
 
-def _future(stream):
+def _future(stream: StreamBase) -> _StreamFuture:
     """A new `_StreamFuture` of ``stream`` (no ``__init__``: as cheap as an
     AsyncResult)."""
     future = _StreamFuture()
@@ -77,7 +88,9 @@ class _StreamPiece(_StreamFuture, Piece):
     __slots__ = ('data', 'offset', 'limit', 'source', 'on_write', 'on_flush',
                  'on_error')
 
-    def __init__(self, stream, data, limit, source, on_write, on_flush, on_error):
+    def __init__(self, stream: StreamBase, data: bytes | None, limit: int, source: Any,
+                 on_write: EventHandler | None, on_flush: EventHandler | None,
+                 on_error: EventHandler | None) -> None:
         AsyncResult.__init__(self)
         self.data = data
         self.offset = 0
@@ -88,7 +101,7 @@ class _StreamPiece(_StreamFuture, Piece):
         self.on_flush = on_flush
         self.on_error = on_error
 
-    def pull(self):
+    def pull(self) -> Any:
         source, stream = self.source, self._stream
         if source is _SPENT or source is _REFUSED:
             return None
@@ -105,7 +118,7 @@ class _StreamPiece(_StreamFuture, Piece):
             stream._queued += len(data)
         return data
 
-    def resolved(self, source):
+    def resolved(self, source: 'AsyncResult[Any]') -> None:
         """The future this piece writes resolved (called from the hub): from
         now on its value is queued data, counted and bounded as such (see
         ``_streamlimits``), even while the pieces ahead of it wait."""
@@ -123,12 +136,14 @@ class _StreamPiece(_StreamFuture, Piece):
         else:
             self.source, self.data, self.offset = _SPENT, data, 0
 
-    def written(self, count):
+    def written(self, count: int) -> None:
         self._stream._queued -= count
         if self.on_write is not None:
             self.on_write(self._stream, count)
 
-    def done(self):
+    # Piece's hook; it shadows AsyncResult.done() (the concurrent.futures
+    # spelling of ready()), as it always has.
+    def done(self) -> None:  # type: ignore[override]
         if self.source is _REFUSED:
             return                  # it failed instead (see `resolved`)
         self.data = None            # a future kept by the caller keeps no data
@@ -136,7 +151,7 @@ class _StreamPiece(_StreamFuture, Piece):
         if self.on_flush is not None:
             self.on_flush(self._stream)
 
-    def sent(self, count):
+    def sent(self, count: int) -> None:
         self._stream._queued -= count
         if self.on_write is not None:
             self.on_write(self._stream, count)
@@ -145,7 +160,7 @@ class _StreamPiece(_StreamFuture, Piece):
         if self.on_flush is not None:
             self.on_flush(self._stream)
 
-    def failed(self, err):
+    def failed(self, err: BaseException) -> None:
         if self.ready():
             return                  # a refused future piece fails once
         self.data = None
@@ -154,18 +169,18 @@ class _StreamPiece(_StreamFuture, Piece):
             self.on_error(self._stream, err)
 
 
-class _StreamWriter:
+class _StreamWriter(StreamBase):
     """Stream's writing methods (a mixin: the state lives in Stream's slots)."""
 
     __slots__ = ()
 
     #: The slots of the write state, which Stream declares.
-    _STATE = ('_send', '_queue', '_queued', '_write_state', '_round',
+    _STATE: ClassVar[tuple[str, ...]] = ('_send', '_queue', '_queued', '_write_state', '_round',
               '_writeable_stopped', '_flushing', '_eof_wanted', '_write_eof')
 
     # -- what the rest of Stream calls -----------------------------------------
 
-    def _init_writer(self):
+    def _init_writer(self) -> None:
         self._send = None
         self._queue = WriteQueue()
         self._queued = 0            # bytes in the queue (write_queued)
@@ -175,13 +190,13 @@ class _StreamWriter:
         self._write_state = DRAINED
         self._eof_wanted = self._write_eof = False
 
-    def _reset_writer(self):
+    def _reset_writer(self) -> None:
         """The handles changed: send through the new write handle."""
         self._set_sender()
         self._write_state = DRAINED
         self._eof_wanted = self._write_eof = False
 
-    def _flush_before_park(self):
+    def _flush_before_park(self) -> bool:
         """Send what callbacks wrote before the greenlet parks; returns ``False``
         when the watchers certainly need no change (Handle._before_park)."""
         state = self._write_state
@@ -198,19 +213,19 @@ class _StreamWriter:
             self._next_round()
         return True
 
-    def _flush_queued(self):
+    def _flush_queued(self) -> None:
         """Send what is queued now, if nothing else is under way (a callback is
         about to block on a future of this stream)."""
         if self._queue and self._write_state is DRAINED:
             self._flush(from_readiness=True)
 
-    def _fail_writes(self, err):
+    def _fail_writes(self, err: BaseException) -> None:
         """Fail every queued piece with ``err``."""
         if self._queue:
             self._queued = 0
             self._queue.fail_all(err)
 
-    def _writer_closed(self):
+    def _writer_closed(self) -> None:
         """The stream closed: fail what is queued, forget the flow state."""
         self._fail_writes(StreamClosedError('stream closed'))
         self._write_state = DRAINED
@@ -219,12 +234,13 @@ class _StreamWriter:
     # -- the public methods ------------------------------------------------------
 
     @property
-    def is_write_eof(self):
+    def is_write_eof(self) -> bool:
         """See `IStream.is_write_eof`."""
         return self._write_eof and not self._queue
 
-    def write(self, data, on_write=None, on_flush=None, on_error=None,
-              write_len=None):
+    def write(self, data: Any, on_write: EventHandler | None = None,
+              on_flush: EventHandler | None = None, on_error: EventHandler | None = None,
+              write_len: int | None = None) -> 'AsyncResult[None]':
         """See `IStream.write`.
 
         A write that would take the queue past ``max_write_queue`` is not
@@ -269,7 +285,8 @@ class _StreamWriter:
             queued = self._queued + len(piece.data)
             limit = self._max_write_queue
             if limit is not None and queued > limit:
-                return self._refuse_write(piece, len(piece.data))
+                self._refuse_write(piece, len(piece.data))
+                return piece
             self._queued = queued
         self._queue.append(piece)
         high = self._write_high
@@ -283,7 +300,7 @@ class _StreamWriter:
             self._update_watchers()
         return piece
 
-    def _encode(self, data, name):
+    def _encode(self, data: Any, name: str) -> bytes | None:
         if data is None or isinstance(data, bytes):
             return data
         if isinstance(data, (bytearray, memoryview)):
@@ -296,7 +313,7 @@ class _StreamWriter:
         raise TypeError(f'{name} must be bytes, str (with an encoding), a generator '
                         f'callable or a future, not {data!r}')
 
-    def _set_sender(self):
+    def _set_sender(self) -> None:
         """Choose ``_send(data) -> count`` for the current write handle: the TLS
         object's ``send``, or ``os.write`` on the descriptor (a C partial: this
         runs once per write)."""
@@ -307,19 +324,19 @@ class _StreamWriter:
         else:
             self._send = self._timed_send(functools.partial(os.write, self._wfd))
 
-    def _wants_write(self):
+    def _wants_write(self) -> bool:
         # Not while a future source is pending, nor between rounds (_next_round).
         return self._want_write or (bool(self._queue) and
                                     self._write_state is not WAITING and
                                     self._write_state is not MORE)
 
-    def _write_ready(self):
+    def _write_ready(self) -> None:
         if self._want_write:
             self.maybe_invoke_event('on_write_ready')
         if self._queue:
             self._flush(from_readiness=True)
 
-    def _flush(self, from_readiness):
+    def _flush(self, from_readiness: bool) -> None:
         """Send what the kernel takes; then fire the events the outcome calls for.
 
         Driven by readiness, one system call is made (IO::Async's default; with
@@ -371,7 +388,7 @@ class _StreamWriter:
         if getcurrent() is not self._glet:
             self._update_watchers()
 
-    def _queue_drained(self):
+    def _queue_drained(self) -> None:
         if self._closed or self._queue:
             return
         if self._closing:
@@ -381,7 +398,7 @@ class _StreamWriter:
             self._write_eof = True
             self.close_write()
 
-    def _next_round(self):
+    def _next_round(self) -> None:
         """Go on with a flush whose one-call budget was spent, next loop round.
 
         The kernel took all it was offered, so write-readiness would tell
@@ -397,18 +414,18 @@ class _StreamWriter:
         if not self._round.active:
             self._round.start(self._wake_write)
 
-    def _start_watching(self):
+    def _start_watching(self) -> None:
         super()._start_watching()
         if self._write_state is MORE:
             self._next_round()
 
-    def _stop_watching(self):
+    def _stop_watching(self) -> None:
         if self._round is not None:
             self._round.close()
             self._round = None
         super()._stop_watching()
 
-    def _wake_write(self):
+    def _wake_write(self) -> None:
         if self._parked:
             self._glet.switch(_WRITE)
             return
@@ -417,13 +434,13 @@ class _StreamWriter:
         if self._queue and not self._flushing:
             self._run_elsewhere(self._flush, True)
 
-    def _source_ready(self, _future):
+    def _source_ready(self, _future: 'AsyncResult[Any]') -> None:
         # A future the head piece waits on resolved (called from the hub).
         if self._write_state is WAITING and not self._closed:
             self._write_state = MORE
             self._next_round()
 
-    def _write_failed(self, err):
+    def _write_failed(self, err: OSError) -> None:
         """A send failed: ``on_write_eof`` (EPIPE), the failing piece gets
         ``err``, then ``on_write_error`` (or close without a handler), then every
         piece behind it fails with `StreamClosedError` (IO::Async's order):
@@ -439,7 +456,7 @@ class _StreamWriter:
         if self._closing:
             self._queue_drained()
 
-    def write_eof(self):
+    def write_eof(self) -> None:
         """See `IStream.write_eof`."""
         if self._wfd is None:
             raise StreamClosedError(f'{self!r} has no write handle')
@@ -447,7 +464,7 @@ class _StreamWriter:
         if not self._queue:
             self._queue_drained()
 
-    def close_write(self):
+    def close_write(self) -> None:
         """See `IHandle.close_write`; what is still queued fails with
         `StreamClosedError`, and later writes raise it."""
         if self._wfd is None:

@@ -37,19 +37,27 @@ candidate is tried.
 import collections
 import errno
 import socket
+from collections.abc import Callable, Iterable
+from ssl import SSLContext
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import gevent
+from gevent import Greenlet
 from gevent.event import AsyncResult, Event
 from zope.interface import implementer
 
 from .. import _callbacks, addresses
 from .._io import resolving, sockets, tls
-from .._params import (check_seconds, check_unknown, first_given, one_of,
+from .._params import (check_seconds, check_unknown, first_given, not_none, one_of,
                        pop_continuations)
+from .._typing import AddressSpec, Continuation, FileLike, SockAddr
 from ..errors import ConnectError, ResolveError
 from ..interfaces import IConnector
 from . import _handover
 from .handle import Handle
+
+if TYPE_CHECKING:
+    from .loop import Loop
 
 __all__ = ['Connector']
 
@@ -59,16 +67,21 @@ ERROR_RANKING = ('socket', 'bind', 'connect')
 _CONTINUATIONS = ('on_connected', 'on_stream', 'on_socket', 'on_connect_error',
                   'on_resolve_error', 'on_fail')
 
-#: One attempt: the socket to make, where to bind it (or None) and the peer.
-_Candidate = collections.namedtuple(
-    '_Candidate', 'family socktype protocol local peer')
+class _Candidate(NamedTuple):
+    """One attempt: the socket to make, where to bind it (or None) and the peer."""
+
+    family: int
+    socktype: int
+    protocol: int
+    local: SockAddr | None
+    peer: SockAddr
 
 
 @implementer(IConnector)
 class Connector:
     """See `IConnector`.
 
-    ``connect(**params)`` takes the keys of docs/api.md section 7: a target
+    ``connect(...)`` takes the keywords of docs/api.md section 7: a target
     (``host`` + ``service`` with hints ``family``, ``socktype`` (default
     stream), ``protocol``, ``flags``; ``addr``/``addrs``; or ``peer``), a local
     side (``local_host``/``local_service`` or ``local_addr``/``local_addrs``),
@@ -84,13 +97,37 @@ class Connector:
     #: options on every socket or to observe attempts.
     socket_factory = staticmethod(sockets.new_socket)
 
-    def __init__(self, loop=None):
+    def __init__(self, loop: 'Loop | None' = None) -> None:
         self._loop = loop
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f'<Connector loop={self._loop!r}>'
 
-    def connect(self, **params):
+    def connect(self, *,
+                host: str | None = None,
+                service: int | str | None = None,
+                addr: AddressSpec | None = None,
+                addrs: Iterable[AddressSpec] | None = None,
+                peer: FileLike | None = None,
+                local_host: str | None = None,
+                local_service: int | str | None = None,
+                local_addr: AddressSpec | None = None,
+                local_addrs: Iterable[AddressSpec] | None = None,
+                family: int | str | None = None,
+                socktype: int | str | None = None,
+                protocol: int | None = None,
+                flags: int | None = None,
+                handle: Handle | None = None,
+                on_connected: Continuation | None = None,
+                on_stream: Continuation | None = None,
+                on_socket: Continuation | None = None,
+                on_connect_error: Continuation | None = None,
+                on_resolve_error: Continuation | None = None,
+                on_fail: Continuation | None = None,
+                timeout: float | None = None,
+                happy_eyeballs_delay: float | None = None,
+                ssl: SSLContext | bool | None = None,
+                server_hostname: str | None = None) -> 'AsyncResult[Any]':
         """See `IConnector.connect`.
 
         Returns:
@@ -101,12 +138,25 @@ class Connector:
             TypeError, ValueError: bad parameters (no target, two targets, an
                 unknown key, a bad address...), before anything is attempted.
         """
+        params = not_none(host=host, service=service, addr=addr, addrs=addrs, peer=peer,
+                          local_host=local_host, local_service=local_service,
+                          local_addr=local_addr, local_addrs=local_addrs, family=family,
+                          socktype=socktype, protocol=protocol, flags=flags, handle=handle,
+                          on_connected=on_connected, on_stream=on_stream, on_socket=on_socket,
+                          on_connect_error=on_connect_error, on_resolve_error=on_resolve_error,
+                          on_fail=on_fail, timeout=timeout,
+                          happy_eyeballs_delay=happy_eyeballs_delay, ssl=ssl,
+                          server_hostname=server_hostname)
+        return self._start(params)
+
+    def _start(self, params: dict[str, Any]) -> 'AsyncResult[Any]':
+        """`connect` with the keywords given (``loop.connect`` comes here too)."""
         request = _Request(params)
-        future = AsyncResult()
+        future: AsyncResult[Any] = AsyncResult()
         gevent.spawn(self._connect, request, future)
         return future
 
-    def _connect(self, req, future):
+    def _connect(self, req: '_Request', future: 'AsyncResult[Any]') -> None:
         try:
             sock = self._establish(req)
         except _ReportedError as failed:
@@ -120,7 +170,7 @@ class Connector:
             return
         self._deliver(req, obj, future)
 
-    def _deliver(self, req, obj, future):
+    def _deliver(self, req: '_Request', obj: Any, future: 'AsyncResult[Any]') -> None:
         callback = getattr(req, req.callback_name)
         try:
             if callback is not None:
@@ -133,7 +183,7 @@ class Connector:
         else:
             future.set(obj)
 
-    def _establish(self, req):
+    def _establish(self, req: '_Request') -> Any:
         """The connected (and, with ``ssl``, secured) socket, or `_ReportedError`."""
         try:
             peers, locals_ = req.addresses()
@@ -148,20 +198,20 @@ class Connector:
         finally:
             attempts.close_losers()
         if sock is None:
-            syscall, err = attempts.most_significant()
-            _callbacks.call(req.on_connect_error, syscall, err)
-            raise _ReportedError(ConnectError(syscall, err, attempts.failures))
+            syscall, error = attempts.most_significant()
+            _callbacks.call(req.on_connect_error, syscall, error)
+            raise _ReportedError(ConnectError(syscall, error, attempts.failures))
         return self._secure(req, sock) if req.ssl is not None else sock
 
-    def _secure(self, req, sock):
+    def _secure(self, req: '_Request', sock: Any) -> Any:
         try:
-            return tls.secure(sock, req.ssl, server_hostname=req.server_hostname,
-                              timeout=req.timeout)
+            return tls.secure(sock, req.ssl,  # type: ignore[arg-type]  # (with ssl= only)
+                              server_hostname=req.server_hostname, timeout=req.timeout)
         except OSError as err:
             _callbacks.call(req.on_connect_error, 'ssl', err)
             raise _ReportedError(err) from None
 
-    def _wrap(self, req, sock):
+    def _wrap(self, req: '_Request', sock: Any) -> Any:
         """What the caller gets: its handle, a new Stream or Socket, or the socket."""
         if req.handle is not None:
             req.handle.set_handle(sock)
@@ -175,7 +225,7 @@ class _ReportedError(Exception):
     """Internal: the connect() future fails with ``error``, which the callbacks
     were already told."""
 
-    def __init__(self, error):
+    def __init__(self, error: BaseException) -> None:
         super().__init__(error)
         self.error = error
 
@@ -183,16 +233,16 @@ class _ReportedError(Exception):
 class _Attempts:
     """The attempts of one connect() and the guard that closes every loser."""
 
-    def __init__(self, factory, req):
+    def __init__(self, factory: Callable[[int, int, int], Any], req: '_Request') -> None:
         self._factory = factory
         self._req = req
-        self.failures = []
-        self._sockets = []
-        self._greenlets = []
-        self._winner = None
+        self.failures: list[tuple[str, OSError]] = []
+        self._sockets: list[Any] = []
+        self._greenlets: list[Greenlet[Any, Any]] = []
+        self._winner: Any = None
         self._won = Event()
 
-    def run(self, candidates, delay):
+    def run(self, candidates: Iterable[_Candidate], delay: float | None) -> Any:
         """Start the attempts in order; each next one when the previous failed
         or ``delay`` seconds passed (``None``: only when it failed).
 
@@ -204,15 +254,17 @@ class _Attempts:
                 break
             attempt = gevent.spawn(self._attempt, candidate)
             self._greenlets.append(attempt)
-            gevent.wait([attempt, self._won], timeout=delay, count=1)
+            either: list[Any] = [attempt, self._won]
+            gevent.wait(either, timeout=delay, count=1)
         while not self._won.is_set():
             running = [glet for glet in self._greenlets if not glet.dead]
             if not running:
                 break
-            gevent.wait(running + [self._won], count=1)
+            waiting: list[Any] = [*running, self._won]
+            gevent.wait(waiting, count=1)
         return self._winner
 
-    def _attempt(self, candidate):
+    def _attempt(self, candidate: _Candidate) -> None:
         family, socktype, protocol, local, peer = candidate
         try:
             sock = self._factory(family, socktype, protocol)
@@ -230,7 +282,7 @@ class _Attempts:
             self._winner = sock
             self._won.set()
 
-    def _connect(self, sock, peer):
+    def _connect(self, sock: Any, peer: SockAddr) -> bool:
         try:
             sockets.call_with_timeout(sock, self._req.timeout, 'connect',
                                       sock.connect, peer)
@@ -239,7 +291,7 @@ class _Attempts:
             return False
         return True
 
-    def _failed(self, sock, syscall, *args):
+    def _failed(self, sock: Any, syscall: str, *args: Any) -> None:
         """Record a failure, tell on_fail, then close the attempt's socket."""
         self.failures.append((syscall, args[-1]))
         _callbacks.call(self._req.on_fail, syscall, *args)
@@ -247,14 +299,14 @@ class _Attempts:
             self._sockets.remove(sock)
             sock.close()
 
-    def most_significant(self):
+    def most_significant(self) -> tuple[str, OSError]:
         """``(syscall, err)`` to report; with no candidate at all, a connect
         failure with ``EADDRNOTAVAIL``."""
         return sockets.most_significant(self.failures, ERROR_RANKING, (
             'connect', OSError(errno.EADDRNOTAVAIL,
                                'no candidate address to connect to')))
 
-    def close_losers(self):
+    def close_losers(self) -> None:
         """Stop every attempt still running and close every socket but the winner."""
         gevent.killall([glet for glet in self._greenlets if not glet.dead])
         for sock in self._sockets:
@@ -263,12 +315,14 @@ class _Attempts:
         self._sockets = []
 
 
-def _candidates(peers, locals_):
+def _candidates(peers: list[addresses.Address],
+                locals_: list[addresses.Address] | None) -> list[_Candidate]:
     """Every (local, peer) pair whose family, type and protocol agree, in
     IO::Async's order: local addresses outermost, the peers within each;
     without local addresses, one candidate per peer."""
     result = []
-    for local in locals_ or [None]:
+    sides: list[addresses.Address | None] = [*locals_] if locals_ else [None]
+    for local in sides:
         for peer in peers:
             if local is not None and not addresses.agrees(local, peer):
                 continue
@@ -278,12 +332,13 @@ def _candidates(peers, locals_):
     return result
 
 
-def _interleave(peers):
+def _interleave(peers: list[addresses.Address]) -> list[addresses.Address]:
     """RFC 8305 section 4: alternate address families, the first one first."""
-    by_family = {}
+    by_family: dict[int, collections.deque[addresses.Address]] = {}
     for peer in peers:
         by_family.setdefault(peer.family, collections.deque()).append(peer)
-    queues, result = list(by_family.values()), []
+    queues = list(by_family.values())
+    result: list[addresses.Address] = []
     while any(queues):
         result.extend(queue.popleft() for queue in queues if queue)
     return result
@@ -292,7 +347,14 @@ def _interleave(peers):
 class _Request:
     """The checked parameters of one connect() call (docs/api.md section 7)."""
 
-    def __init__(self, params):
+    on_connected: Continuation | None
+    on_stream: Continuation | None
+    on_socket: Continuation | None
+    on_connect_error: Continuation | None
+    on_resolve_error: Continuation | None
+    on_fail: Continuation | None
+
+    def __init__(self, params: dict[str, Any]) -> None:
         params = dict(params)
         pop_continuations(self, params, _CONTINUATIONS)
         self._pop_target(params)
@@ -304,14 +366,15 @@ class _Request:
         self._pop_options(params)
         check_unknown(params, 'connect')
 
-    def _pop_target(self, params):
+    def _pop_target(self, params: dict[str, Any]) -> None:
         host, service = params.pop('host', None), params.pop('service', None)
         addr, addrs, peer = (params.pop(name, None) for name in ('addr', 'addrs', 'peer'))
         mode = one_of('connect', [
             ('host/service', first_given(host, service)), ('addr', addr),
             ('addrs', addrs), ('peer', peer)])
         self.resolving, self.host = mode == 'host/service', None
-        self._query = self._peers = None
+        self._query: tuple[str | None, int | str] | None = None
+        self._peers: list[addresses.Address] | None = None
         if self.resolving:
             if host is None or service is None:
                 given = ('host', host) if service is None else ('service', service)
@@ -324,7 +387,7 @@ class _Request:
         else:
             self._peers = _parse_addrs(addr, addrs, 'addr')
 
-    def _pop_local(self, params):
+    def _pop_local(self, params: dict[str, Any]) -> None:
         local_host = params.pop('local_host', None)
         local_service = params.pop('local_service', None)
         local_addr = params.pop('local_addr', None)
@@ -332,14 +395,15 @@ class _Request:
         mode = one_of('connect', [
             ('local_host/local_service', first_given(local_host, local_service)),
             ('local_addr', local_addr), ('local_addrs', local_addrs)], required=False)
-        self._local_query = self._locals = None
+        self._local_query: tuple[str | None, int | str] | None = None
+        self._locals: list[addresses.Address] | None = None
         if mode == 'local_host/local_service':
             self._local_query = (addresses.parse_host(local_host, 'local_host'),
                                  addresses.parse_service(local_service, 'local_service'))
         elif mode is not None:
             self._locals = _parse_addrs(local_addr, local_addrs, 'local_addr')
 
-    def _pop_result(self, params):
+    def _pop_result(self, params: dict[str, Any]) -> None:
         self.handle = params.pop('handle', None)
         given = [name for name in ('on_connected', 'on_stream', 'on_socket')
                  if getattr(self, name) is not None]
@@ -353,14 +417,14 @@ class _Request:
                 raise TypeError(f'{given[0]} cannot be combined with handle=')
         self.callback_name = given[0] if given else 'on_connected'
 
-    def _pop_options(self, params):
+    def _pop_options(self, params: dict[str, Any]) -> None:
         self.timeout = check_seconds(params.pop('timeout', None), 'timeout')
         self.happy_eyeballs_delay = check_seconds(
             params.pop('happy_eyeballs_delay', None), 'happy_eyeballs_delay', zero=True)
         context = params.pop('ssl', None)
         server_hostname = params.pop('server_hostname', None)
         self.ssl = None if context in (None, False) else tls.check_context(context)
-        self.server_hostname = None
+        self.server_hostname: str | None = None
         if self.ssl is None:
             if server_hostname is not None:
                 raise TypeError(f'server_hostname={server_hostname!r} needs ssl=')
@@ -373,19 +437,23 @@ class _Request:
         if self.ssl.check_hostname and not self.server_hostname:
             raise ValueError('ssl= checks the host name: give host= or server_hostname=')
 
-    def _socktypes(self):
+    def _socktypes(self) -> set[int]:
         """The socket types asked for: the hint's and the given addresses'."""
         given = (self._peers or []) + (self._locals or [])
         return {self.hints[1]} | {address.socktype for address in given}
 
-    def addresses(self):
+    def addresses(self) -> tuple[list[addresses.Address], list[addresses.Address] | None]:
         """The peer and local `Address` lists, resolving what needs it.
 
         Raises:
             ResolveError: a lookup failed.
         """
-        peers = self._peers if not self.resolving else resolving.resolve(
-            *self._query, self.hints)
+        if self.resolving:
+            assert self._query is not None      # (set with resolving)
+            peers = resolving.resolve(*self._query, self.hints)
+        else:
+            assert self._peers is not None      # (set without resolving)
+            peers = self._peers
         locals_ = self._locals
         if self._local_query is not None:
             locals_ = resolving.resolve(*self._local_query,
@@ -393,14 +461,16 @@ class _Request:
         return peers, locals_
 
 
-def _parse_addrs(addr, addrs, name):
+def _parse_addrs(addr: AddressSpec | None, addrs: Iterable[AddressSpec] | None,
+                 name: str) -> list[addresses.Address]:
     """The `Address` list of ``addr=`` (one) or ``addrs=`` (a list)."""
     if addrs is None:
+        assert addr is not None     # (one_of made sure of one)
         return [addresses.parse_address(addr, name)]
     return addresses.parse_addresses(addrs, name + 's')
 
 
-def _peer_address(peer):
+def _peer_address(peer: Any) -> addresses.Address:
     """The `Address` of ``peer=``, a listening (or bound datagram) socket."""
     if not hasattr(peer, 'getsockname'):
         raise TypeError(f'peer must be a socket, not {peer!r}')

@@ -47,6 +47,8 @@ import _socket
 import collections
 import errno
 import socket
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from greenlet import getcurrent
 from zope.interface import implementer
@@ -57,6 +59,7 @@ from .._params import check_flag, check_int, check_positive
 from ..addresses import sendto_address
 from ..errors import StreamClosedError
 from ..interfaces import ISocket
+from ._socketbase import DEFAULT_RECV_LEN, SocketBase
 from .handle import Handle
 
 __all__ = ['Socket']
@@ -107,7 +110,7 @@ _BLOCKED = 'blocked'
 
 
 @implementer(ISocket)
-class Socket(Handle):
+class Socket(SocketBase):
     """See `ISocket`.
 
     Without ``autoflush`` a datagram sent from one of this socket's callbacks
@@ -146,42 +149,45 @@ class Socket(Handle):
         on_closed(socket): once, last.
     """
 
-    _EVENTS = Handle._EVENTS | {'on_recv', 'on_recv_error', 'on_send_error',
-                                'on_outgoing_empty'}
+    _EVENTS: ClassVar[frozenset[str]] = Handle._EVENTS | {
+        'on_recv', 'on_recv_error', 'on_send_error', 'on_outgoing_empty'}
 
     #: The numeric and boolean parameters: IO::Async's defaults.
-    _PARAMS = {'autoflush': (False, check_flag), 'recv_len': (65536, check_positive),
-               'recv_all': (False, check_flag), 'send_all': (False, check_flag)}
+    _PARAMS: ClassVar[dict[str, tuple[Any, Callable[[Any, str], Any]]]] = {
+        'autoflush': (False, check_flag), 'recv_len': (DEFAULT_RECV_LEN, check_positive),
+        'recv_all': (False, check_flag), 'send_all': (False, check_flag)}
 
-    _READ_EVENT = 'on_recv'
+    _READ_EVENT: ClassVar[str | None] = 'on_recv'
 
-    _CACHED_EVENTS = ('on_recv', 'on_outgoing_empty')
+    _CACHED_EVENTS: ClassVar[tuple[str, ...]] = ('on_recv', 'on_outgoing_empty')
 
-    def __init__(self, **params):
+    # Plain parameters, each kept as '_' + its name.
+    _autoflush: bool
+    _recv_len: int
+    _recv_all: bool
+    _send_all: bool
+
+    def _setup(self, params: dict[str, Any]) -> None:
         # The send queue holds (data, flags, addr) tuples. It must never merge
         # datagrams, so it is a deque here, not the byte-stream _writequeue.
-        self._queue = collections.deque()
+        self._queue: collections.deque[tuple[bytes, int, Any]] = collections.deque()
         self._waiting = False          # the head waits for readiness or a timer
         self._flushing = False
-        self._retry = None             # libev timer of a backed-off send
+        self._retry: Any = None        # libev timer of a backed-off send
         self._retry_delay = SEND_RETRY_MIN_DELAY
-        self._on_recv = self._on_outgoing_empty = None
-        self._recv = self._sendfn = self._sendtofn = None
-        self._family = None
-        self._drop_warnings = None     # a WarningLimit, made on first use
-        super().__init__(**params)
+        self._on_recv: Any = None
+        self._on_outgoing_empty: Any = None
+        # The bound system calls (None without that handle).
+        self._recv: Any = None
+        self._sendfn: Any = None
+        self._sendtofn: Any = None
+        self._family: Any = None       # the write handle's family (an int), or None
+        self._drop_warnings: WarningLimit | None = None    # made on first use
+        super()._setup(params)
 
     # -- configuration ---------------------------------------------------------
 
-    def configure(self, **params):
-        """See `INotifier.configure`.
-
-        Raises:
-            TypeError: unknown keyword, a flag that is not a bool, a
-                ``recv_len`` that is not an int, or a handle that is not a
-                socket (no ``recvfrom``/``sendto``).
-            ValueError: ``recv_len <= 0``.
-        """
+    def _configure(self, params: dict[str, Any]) -> None:
         for name, needs in (('handle', ('recvfrom', 'sendto')),
                             ('read_handle', ('recvfrom',)),
                             ('write_handle', ('sendto',))):
@@ -189,9 +195,9 @@ class Socket(Handle):
             if value is not None and not all(hasattr(value, m) for m in needs):
                 raise TypeError(f'{name} must be a socket with '
                                 f'{"/".join(needs)}, not {value!r}')
-        super().configure(**params)
+        super()._configure(params)
 
-    def _handles_changed(self):
+    def _handles_changed(self) -> None:
         self._waiting = False
         self._cancel_retry()
         reader, writer = self._read_handle, self._write_handle
@@ -206,7 +212,7 @@ class Socket(Handle):
 
     # -- receiving -------------------------------------------------------------
 
-    def _read_ready(self):
+    def _read_ready(self) -> None:
         recv, size = self._recv, self._recv_len
         count = RECV_ALL_LIMIT if self._recv_all else 1
         while count:
@@ -225,7 +231,7 @@ class Socket(Handle):
             if self._closed or not self._want_read:
                 return
 
-    def _recv_failed(self, err):
+    def _recv_failed(self, err: OSError) -> None:
         transient = err.errno in TRANSIENT_RECV_ERRNOS
         if not transient:
             self.want_readready = False
@@ -236,14 +242,14 @@ class Socket(Handle):
         else:
             self.close()
 
-    def _is_connected(self):
+    def _is_connected(self) -> bool:
         try:
             self._read_handle.getpeername()
         except (OSError, AttributeError):
             return False
         return True
 
-    def _warn_dropped(self, err):
+    def _warn_dropped(self, err: OSError) -> None:
         if self._drop_warnings is None:
             self._drop_warnings = WarningLimit(WARN_INTERVAL)
         self._drop_warnings.warn('%r dropped what it could not deliver: %s '
@@ -252,7 +258,7 @@ class Socket(Handle):
 
     # -- sending ---------------------------------------------------------------
 
-    def send(self, data, flags=0, addr=None):
+    def send(self, data: Any, flags: int = 0, addr: Any = None) -> None:
         """See `ISocket.send`.
 
         ``addr`` is a socket address as ``recvfrom`` returns it (host names are
@@ -282,21 +288,22 @@ class Socket(Handle):
         elif getcurrent() is not self._glet:
             self._update_watchers()
 
-    def _wants_write(self):
+    def _wants_write(self) -> bool:
         return self._want_write or (bool(self._queue) and self._retry is None)
 
-    def _write_ready(self):
+    def _write_ready(self) -> None:
         if self._want_write:
             self.maybe_invoke_event('on_write_ready')
         self._waiting = False
         if self._queue:
             self._flush(_READY)
 
-    def _before_park(self):
+    def _before_park(self) -> bool:
         if self._queue and not self._waiting:
             self._flush(_DEFERRED)
+        return True
 
-    def _flush(self, how):
+    def _flush(self, how: str) -> None:
         """Send from the head of the queue until it drains, would block or the
         batch is done (one datagram per readiness unless ``send_all``;
         everything the kernel takes for autoflush)."""
@@ -311,7 +318,7 @@ class Socket(Handle):
         if moved:
             self._retry_delay = SEND_RETRY_MIN_DELAY
         if outcome is not None and outcome is not _BLOCKED:
-            self._send_failed(outcome)
+            self._send_failed(outcome)  # type: ignore[arg-type]  # (the OSError)
         elif outcome is _BLOCKED and how is _READY and not moved:
             self._start_retry()
         elif not queue and how is not _AUTOFLUSH and \
@@ -320,7 +327,7 @@ class Socket(Handle):
         if not self._closed and getcurrent() is not self._glet:
             self._update_watchers()
 
-    def _send_batch(self, limit):
+    def _send_batch(self, limit: int) -> OSError | str | None:
         """Send up to ``limit`` datagrams. Returns None, _BLOCKED, or the
         OSError of a failed send (its datagram dropped and attached)."""
         queue, send, sendto = self._queue, self._sendfn, self._sendtofn
@@ -338,7 +345,8 @@ class Socket(Handle):
                     return _BLOCKED
                 except OSError as err:
                     queue.popleft()
-                    err.data, err.addr = data, addr
+                    # (OSError instances take attributes: ISocket names these.)
+                    err.data, err.addr = data, addr  # type: ignore[attr-defined]
                     return err
                 queue.popleft()
                 sent += 1
@@ -346,7 +354,7 @@ class Socket(Handle):
         finally:
             self._flushing = False
 
-    def _send_failed(self, err):
+    def _send_failed(self, err: OSError) -> None:
         # Reached from send() in the caller's greenlet too (autoflush), so a
         # raising handler is dealt with here rather than left to Handle._run.
         try:
@@ -359,18 +367,18 @@ class Socket(Handle):
 
     # -- backing off a send the kernel's readiness report did not cover ---------
 
-    def _start_retry(self):
+    def _start_retry(self) -> None:
         delay = self._retry_delay
         self._retry_delay = min(delay * 2, SEND_RETRY_MAX_DELAY)
         self._retry = self._hub.loop.timer(delay)
         self._retry.start(self._retry_due)
 
-    def _retry_due(self):
+    def _retry_due(self) -> None:
         # Runs in the hub: watch for write-readiness again.
         self._cancel_retry()
         self._update_watchers()
 
-    def _cancel_retry(self):
+    def _cancel_retry(self) -> None:
         if self._retry is not None:
             self._retry.stop()
             self._retry.close()
@@ -378,23 +386,23 @@ class Socket(Handle):
 
     # -- leaving and closing ---------------------------------------------------
 
-    def _removed_from_loop(self):
+    def _removed_from_loop(self) -> None:
         self._cancel_retry()
         super()._removed_from_loop()
 
-    def close_write(self):
+    def close_write(self) -> None:
         """See `IHandle.close_write`; datagrams still queued are dropped."""
         super().close_write()
         if self._wfd is None:
             self._queue.clear()
 
-    def _closed_hook(self):
+    def _closed_hook(self) -> None:
         self._cancel_retry()
         self._queue.clear()
         self._waiting = False
         self._recv = self._sendfn = self._sendtofn = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         where, sock = '', self._write_handle or self._read_handle
         try:
             where = f' {sock.getsockname()!r}'
@@ -405,7 +413,7 @@ class Socket(Handle):
         return f'<{type(self).__name__} fd={self._rfd}{where} {state}>'
 
 
-def _raw(sock):
+def _raw(sock: Any) -> Any:
     """The object whose methods make the system calls.
 
     A gevent socket's ``recvmsg``/``sendto`` are Python wrappers around its
@@ -421,16 +429,17 @@ def _raw(sock):
     return sock
 
 
-def _recv_function(sock):
+def _recv_function(sock: Any) -> Callable[[int], tuple[bytes, Any, int, Any]]:
     """``recvmsg`` of ``sock``, or a stand-in with its result shape where the
     platform has no ``recvmsg`` (Windows): it asks one byte more than
     ``recv_len`` and reports a longer result as truncated."""
-    recvmsg = getattr(sock, 'recvmsg', None)
+    recvmsg: Callable[[int], tuple[bytes, Any, int, Any]] | None = getattr(
+        sock, 'recvmsg', None)
     if recvmsg is not None:
         return recvmsg
     recvfrom = sock.recvfrom
 
-    def recv(size):
+    def recv(size: int) -> tuple[bytes, Any, int, Any]:
         data, addr = recvfrom(size + 1)
         if len(data) > size:
             return data[:size], None, _MSG_TRUNC, addr
@@ -438,14 +447,14 @@ def _recv_function(sock):
     return recv
 
 
-def _truncated(data, addr, size):
+def _truncated(data: bytes, addr: Any, size: int) -> OSError:
     err = OSError(errno.EMSGSIZE, f'datagram from {addr!r} was longer than '
                                   f'recv_len={size} and was truncated')
-    err.data, err.addr = data, addr
+    err.data, err.addr = data, addr  # type: ignore[attr-defined]  # (as in _send_batch)
     return err
 
 
-def _as_bytes(data):
+def _as_bytes(data: Any) -> bytes:
     """``bytes`` of a bytes-like ``data`` (copied: a queued datagram must not
     change if the caller reuses its buffer)."""
     if isinstance(data, str):

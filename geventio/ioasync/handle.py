@@ -42,6 +42,8 @@ event does. Handles added to a loop the usual way are untouched by this.
 """
 
 import socket
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gevent
 from greenlet import getcurrent, greenlet
@@ -53,8 +55,13 @@ from .._io import resolving, sockets
 from .._io.nonblocking import (close_quietly, is_tls, set_nonblocking,
                                shutdown_quietly)
 from .._params import check_flag, check_unknown
+from .._typing import AddressSpec, FileLike
 from ..interfaces import IHandle
+from ._handlebase import HandleBase
 from .notifier import Notifier
+
+if TYPE_CHECKING:
+    from .loop import Loop
 
 __all__ = ['Handle']
 
@@ -65,11 +72,11 @@ _READ = 'read'
 _WRITE = 'write'
 _STOP = 'stop'
 
-_MISSING = object()
+_MISSING: Any = object()
 
 
 @implementer(IHandle)
-class Handle(Notifier):
+class Handle(HandleBase):
     """See `IHandle`.
 
     Parameters:
@@ -84,36 +91,38 @@ class Handle(Notifier):
         on_closed(handle): once, when closed.
     """
 
-    _EVENTS = Notifier._EVENTS | {'on_read_ready', 'on_write_ready', 'on_closed'}
+    _EVENTS: ClassVar[frozenset[str]] = Notifier._EVENTS | {
+        'on_read_ready', 'on_write_ready', 'on_closed'}
 
     #: The event a subclass delivers what it reads to (Stream's ``on_read``),
     #: required once there is a read handle; ``None``: readiness itself.
-    _READ_EVENT = None
+    _READ_EVENT: ClassVar[str | None] = None
 
     __slots__ = ('_read_handle', '_write_handle', '_rfd', '_wfd', '_tls_read',
                  '_tls_write', '_want_read', '_want_write', '_closed', '_hub',
                  '_glet', '_host', '_parked', '_rwatch', '_wwatch', '_close_futures')
 
-    def __init__(self, **params):
-        self._read_handle = None
-        self._write_handle = None
-        self._rfd = None
-        self._wfd = None
+    def _setup(self, params: dict[str, Any]) -> None:
+        self._read_handle: Any = None
+        self._write_handle: Any = None
+        self._rfd: int | None = None
+        self._wfd: int | None = None
         self._tls_read = self._tls_write = False
         self._want_read = False
         self._want_write = False
         self._closed = False
-        self._hub = None
-        self._glet = None
-        self._host = None
+        # The loop's hub and the greenlet running this handle's callbacks:
+        # None until it is in a loop (Any: the paths that use them run only then).
+        self._hub: Any = None
+        self._glet: Any = None
+        self._host: greenlet | None = None
         self._parked = False
-        self._rwatch = None
-        self._wwatch = None
-        self._close_futures = []
-        super().__init__(**params)
+        self._rwatch: Any = None
+        self._wwatch: Any = None
+        self._close_futures: list[AsyncResult[Handle]] = []
+        super()._setup(params)
 
-    def configure(self, **params):
-        """See `INotifier.configure`."""
+    def _configure(self, params: dict[str, Any]) -> None:
         handle = params.pop('handle', _MISSING)
         read_handle = params.pop('read_handle', _MISSING)
         write_handle = params.pop('write_handle', _MISSING)
@@ -129,7 +138,7 @@ class Handle(Notifier):
                             ('want_writeready', want_write)):
             if value is not _MISSING:
                 check_flag(value, name)
-        super().configure(**params)
+        super()._configure(params)
         if handle is not _MISSING:
             read_handle = write_handle = handle
         if read_handle is not _MISSING or write_handle is not _MISSING:
@@ -142,11 +151,12 @@ class Handle(Notifier):
         if want_write is not _MISSING:
             self.want_writeready = want_write
 
-    def set_handle(self, handle):
+    def set_handle(self, handle: FileLike | None) -> None:
         """See `IHandle.set_handle`."""
         self.configure(handle=handle)
 
-    def _set_handles(self, read_handle, write_handle, want_read=_MISSING):
+    def _set_handles(self, read_handle: Any, write_handle: Any,
+                     want_read: Any = _MISSING) -> None:
         in_loop = self._loop is not None
         if in_loop:
             self._stop_watching()
@@ -165,61 +175,61 @@ class Handle(Notifier):
         if in_loop:
             self._start_watching()
 
-    def _handles_changed(self):
+    def _handles_changed(self) -> None:
         """Hook: the read or write handle was replaced."""
 
     # -- properties ------------------------------------------------------------
 
     @property
-    def read_handle(self):
+    def read_handle(self) -> Any:
         """See `IHandle.read_handle`."""
         return self._read_handle
 
     @property
-    def write_handle(self):
+    def write_handle(self) -> Any:
         """See `IHandle.write_handle`."""
         return self._write_handle
 
     @property
-    def read_fileno(self):
+    def read_fileno(self) -> int | None:
         """See `IHandle.read_fileno`."""
         return self._rfd
 
     @property
-    def write_fileno(self):
+    def write_fileno(self) -> int | None:
         """See `IHandle.write_fileno`."""
         return self._wfd
 
     @property
-    def is_closed(self):
+    def is_closed(self) -> bool:
         """See `IHandle.is_closed`."""
         return self._closed
 
     @property
-    def want_readready(self):
+    def want_readready(self) -> bool:
         """See `IHandle.want_readready`."""
         return self._want_read
 
     @want_readready.setter
-    def want_readready(self, value):
+    def want_readready(self, value: bool) -> None:
         if value and self._rfd is None:
             raise ValueError('want_readready needs a read handle')
         self._want_read = bool(value)
         self._update_watchers()
 
     @property
-    def want_writeready(self):
+    def want_writeready(self) -> bool:
         """See `IHandle.want_writeready`."""
         return self._want_write
 
     @want_writeready.setter
-    def want_writeready(self, value):
+    def want_writeready(self, value: bool) -> None:
         if value and self._wfd is None:
             raise ValueError('want_writeready needs a write handle')
         self._want_write = bool(value)
         self._update_watchers()
 
-    def _required_events(self):
+    def _required_events(self) -> list[str]:
         required = []
         if self._READ_EVENT is not None and self._rfd is not None:
             required.append(self._READ_EVENT)
@@ -231,14 +241,14 @@ class Handle(Notifier):
 
     # -- the greenlet and its watchers -----------------------------------------
 
-    def _added_to_loop(self, loop):
+    def _added_to_loop(self, loop: 'Loop') -> None:
         self._hub = loop._hub
         self._start_watching()
 
-    def _removed_from_loop(self):
+    def _removed_from_loop(self) -> None:
         self._stop_watching()
 
-    def _start_watching(self):
+    def _start_watching(self) -> None:
         if self._closed or (self._rfd is None and self._wfd is None):
             return
         if self._host is getcurrent():
@@ -251,11 +261,11 @@ class Handle(Notifier):
             self._parked = True
         self._update_watchers()
 
-    def _wants_write(self):
+    def _wants_write(self) -> bool:
         """Whether the write watcher should run; a Stream adds its queue."""
         return self._want_write
 
-    def _update_watchers(self):
+    def _update_watchers(self) -> None:
         """Start or stop the watchers to match what is wanted right now."""
         if self._glet is None:
             return
@@ -276,21 +286,21 @@ class Handle(Notifier):
         elif wwatch is not None:
             wwatch.stop()
 
-    def _wake_read(self):
+    def _wake_read(self) -> None:
         # Runs in the hub.
         if self._parked:
             self._glet.switch(_READ)
         else:
             self._rwatch.stop()
 
-    def _wake_write(self):
+    def _wake_write(self) -> None:
         # Runs in the hub.
         if self._parked:
             self._glet.switch(_WRITE)
         else:
             self._wwatch.stop()
 
-    def _serve_here(self, loop):
+    def _serve_here(self, loop: 'Loop') -> None:
         """Add this handle to ``loop`` with the calling greenlet as its own, and
         run its callbacks there until it closes or leaves the loop (see the
         module's design comment). What ``loop.add`` raises propagates."""
@@ -302,7 +312,7 @@ class Handle(Notifier):
         finally:
             self._host = None
 
-    def _run(self, what):
+    def _run(self, what: Any) -> None:
         """The handle's greenlet: dispatch one readiness, flush, park, repeat.
 
         ``what`` is the first wake-up's (``None`` for a host greenlet, which
@@ -327,8 +337,9 @@ class Handle(Notifier):
                 changed = self._before_park()
                 if self._glet is not me:
                     return
-                if self._loop._dispatched is not None:
-                    self._loop._note_dispatch()
+                # (The greenlet runs only while the handle is in a loop.)
+                if self._loop._dispatched is not None:  # type: ignore[union-attr]
+                    self._loop._note_dispatch()  # type: ignore[union-attr]
                 if changed is not False:
                     self._update_watchers()
                 self._parked = True
@@ -344,13 +355,13 @@ class Handle(Notifier):
                 self._glet = None
                 self._parked = False
 
-    def _run_elsewhere(self, method, *args):
+    def _run_elsewhere(self, method: Callable[..., Any], *args: Any) -> None:
         """``method(*args)`` on a short-lived greenlet, for readiness (or a
         timer) seen while this handle's own greenlet is blocked in a callback
         (see Stream)."""
         gevent.spawn_raw(self._elsewhere, method, *args)
 
-    def _elsewhere(self, method, *args):
+    def _elsewhere(self, method: Callable[..., Any], *args: Any) -> None:
         try:
             method(*args)
         except Exception:
@@ -359,7 +370,7 @@ class Handle(Notifier):
             if not self._closed and self._glet is not None and not self._parked:
                 self._update_watchers()
 
-    def _stop_watching(self):
+    def _stop_watching(self) -> None:
         """Stop the watchers and end the greenlet (synchronously when parked)."""
         for watcher in (self._rwatch, self._wwatch):
             if watcher is not None:
@@ -383,14 +394,14 @@ class Handle(Notifier):
         else:
             glet.switch(_STOP)
 
-    def _before_park(self):
+    def _before_park(self) -> bool:
         """Hook run on the handle greenlet after each dispatch (a Stream flushes).
 
         Returns ``False`` when the watchers certainly need no change, which
         lets the greenlet park without checking them."""
         return True
 
-    def _fire(self, name, *args):
+    def _fire(self, name: str, *args: Any) -> bool:
         """Deliver event ``name`` from inside the library: the one place that
         keeps "after ``close()`` no event fires except ``on_closed``".
 
@@ -408,19 +419,19 @@ class Handle(Notifier):
         handler(*args)
         return True
 
-    def _read_ready(self):
+    def _read_ready(self) -> None:
         self.invoke_event('on_read_ready')
 
-    def _write_ready(self):
+    def _write_ready(self) -> None:
         self.invoke_event('on_write_ready')
 
     # -- closing ---------------------------------------------------------------
 
-    def close(self):
+    def close(self) -> None:
         """See `IHandle.close`."""
         self._close_handles()
 
-    def _close_handles(self):
+    def _close_handles(self) -> None:
         """Stop watching, close the file handles, fire on_closed, leave the loop."""
         if self._closed:
             return
@@ -445,13 +456,13 @@ class Handle(Notifier):
         if self._parent is not None or self._loop is not None:
             self._leave()
 
-    def _closed_hook(self):
+    def _closed_hook(self) -> None:
         """Hook: release what the subclass holds (before on_closed fires)."""
 
-    def _close_after_error(self):
+    def _close_after_error(self) -> None:
         self._close_handles()
 
-    def close_read(self):
+    def close_read(self) -> None:
         """See `IHandle.close_read`."""
         if self._read_handle is None:
             return
@@ -469,7 +480,7 @@ class Handle(Notifier):
         else:
             close_quietly(obj)
 
-    def close_write(self):
+    def close_write(self) -> None:
         """See `IHandle.close_write`."""
         if self._write_handle is None:
             return
@@ -488,9 +499,9 @@ class Handle(Notifier):
         else:
             close_quietly(obj)
 
-    def new_close_future(self):
+    def new_close_future(self) -> 'AsyncResult[Handle]':
         """See `IHandle.new_close_future`."""
-        future = AsyncResult()
+        future: AsyncResult[Handle] = AsyncResult()
         if self._closed:
             future.set(self)
         else:
@@ -499,13 +510,14 @@ class Handle(Notifier):
 
     # -- connecting and binding --------------------------------------------------
 
-    def connect(self, **params):
-        """See `IHandle.connect`; needs the handle to be in a loop."""
+    def connect(self, **params: Any) -> 'AsyncResult[Any]':
+        """See `IHandle.connect`; needs the handle to be in a loop. The
+        keywords are `Loop.connect`'s, without ``handle``."""
         if self._loop is None:
             raise ValueError(f'{self!r} must be in a loop to connect')
         return self._loop.connect(handle=self, **params)
 
-    def bind(self, *addr, **hints):
+    def bind(self, *addr: AddressSpec, **hints: Any) -> 'AsyncResult[Handle]':
         """See `IHandle.bind`.
 
         Returns:
@@ -523,15 +535,17 @@ class Handle(Notifier):
             query, targets = None, [addresses.parse_address(addr[0], 'addr')]
         else:
             query, targets = _bind_query(dict(hints)), None
-        future = AsyncResult()
+        future: AsyncResult[Handle] = AsyncResult()
         gevent.spawn(self._bind_into, query, targets, future)
         return future
 
-    def _bind_into(self, query, targets, future):
+    def _bind_into(self, query: tuple[Any, ...] | None,
+                   targets: list[addresses.Address] | None,
+                   future: 'AsyncResult[Handle]') -> None:
         try:
             if query is not None:
                 targets = resolving.resolve(*query)
-            sock = sockets.bind_first(targets)
+            sock = sockets.bind_first(targets or [])
             try:
                 self.set_handle(sock)
             except Exception:
@@ -542,38 +556,38 @@ class Handle(Notifier):
         else:
             future.set(self)
 
-    def __enter__(self):
+    def __enter__(self) -> 'Handle':
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         """Leaving a ``with`` block closes the handle (`close`)."""
         self.close()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         state = 'closed' if self._closed else 'open'
         fds = self._rfd if self._rfd == self._wfd else (self._rfd, self._wfd)
         return f'<{type(self).__name__} fd={fds} {state}>'
 
 
-def _end_host(glet):
+def _end_host(glet: greenlet) -> None:
     """Send ``_STOP`` to a parked host greenlet, from the hub (unless it was
     killed meanwhile)."""
     if glet:
         glet.switch(_STOP)
 
 
-def _fileno(obj):
+def _fileno(obj: FileLike | None) -> int | None:
     if obj is None:
         return None
     return obj.fileno()
 
 
-def _check_file(name, value):
+def _check_file(name: str, value: object) -> None:
     if value is not _MISSING and value is not None and not hasattr(value, 'fileno'):
         raise TypeError(f'{name} must have a fileno() method, not {value!r}')
 
 
-def _bind_query(hints):
+def _bind_query(hints: dict[str, Any]) -> tuple[Any, ...]:
     """``(host, service, hints)`` of ``bind(service=..., host=..., ...)``."""
     host = addresses.parse_host(hints.pop('host', None))
     if 'service' not in hints:

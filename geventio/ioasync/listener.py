@@ -4,7 +4,9 @@ The Python form of IO::Async::Listener (interface `IListener`), reached
 through ``loop.listen()`` or used directly (docs/listener-connector.md). Each
 accepted socket is handed over as the gevent socket (``on_accept``) or wrapped
 in a `Stream` or `Socket` (``on_stream``/``on_socket``); with ``ssl=`` each is
-secured first on a greenlet of its own. Making the listening sockets is `_listening`'s job;
+secured first on a greenlet of its own. Making the listening sockets is `_listening`'s job
+and the keyword signatures (``Listener(...)``, ``configure``, ``listen``) are
+`_listenerbase`'s;
 each listening socket accepts on an `_acceptor.Acceptor` greenlet of its own,
 which also applies the policy for accept errors.
 
@@ -23,19 +25,28 @@ a handshake finishes, so further clients wait in the kernel's accept queue
 """
 
 import errno
+from collections.abc import Callable, Iterable
+from ssl import SSLContext
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gevent
+from gevent import Greenlet
 from gevent.event import AsyncResult
 from zope.interface import implementer
 
 from .. import _callbacks
 from .._io import resolving, sockets, tls
 from .._params import check_callables, one_of
+from .._typing import Continuation, EventHandler
 from ..errors import ListenError, ResolveError
 from ..interfaces import IListener
 from . import _handover, _listening
 from ._acceptor import CAPACITY_WARN_INTERVAL, Acceptor
+from ._listenerbase import ListenerBase
 from .handle import _MISSING, Handle
+
+if TYPE_CHECKING:
+    from .loop import Loop
 
 __all__ = ['Listener', 'listen_from_loop']
 
@@ -49,7 +60,7 @@ _LOOP_KEYS = _LOOP_EVENTS + ('handle_class',)
 
 
 @implementer(IListener)
-class Listener(Handle):
+class Listener(ListenerBase):
     """See `IListener`.
 
     Parameters:
@@ -76,7 +87,7 @@ class Listener(Handle):
         on_closed(listener): once, when closed.
     """
 
-    _EVENTS = Handle._EVENTS | set(_ACCEPT_EVENTS) | {
+    _EVENTS: ClassVar[frozenset[str]] = Handle._EVENTS | set(_ACCEPT_EVENTS) | {
         'on_accept_error', 'handle_constructor'}
 
     #: Seconds accepting pauses after the first capacity error; doubles on each
@@ -104,17 +115,17 @@ class Listener(Handle):
     #: silent can pin no more than 256 descriptors per listener.
     max_handshakes = 256
 
-    def __init__(self, **params):
-        self._accept_mode = None
-        self._handle_class = None
-        self._sockets = []
-        self._acceptors = []
-        self._ssl = None
-        self._handshakes = set()
+    def _setup(self, params: dict[str, Any]) -> None:
+        self._accept_mode: str | None = None
+        self._handle_class: type[Handle] | None = None
+        self._sockets: list[Any] = []
+        self._acceptors: list[Acceptor] = []
+        self._ssl: SSLContext | None = None
+        self._handshakes: set[Greenlet[Any, Any]] = set()
         self._capacity_warnings = _callbacks.WarningLimit(CAPACITY_WARN_INTERVAL)
-        super().__init__(**params)
+        super()._setup(params)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         fds = [sock.fileno() for sock in self._sockets]
         names = ', '.join(str(sockets.sockname(sock)) for sock in self._sockets)
         state = 'closed' if self._closed else 'listening' if self._sockets else 'idle'
@@ -122,13 +133,11 @@ class Listener(Handle):
 
     # -- configuration ---------------------------------------------------------
 
-    def configure(self, **params):
-        """See `INotifier.configure`; Listener takes ``handle``, ``handle_class``
-        and its events (not ``read_handle``/``write_handle``/``want_*``)."""
+    def _configure(self, params: dict[str, Any]) -> None:
         handle, handle_class = self._pop_own(params)
         mode = one_of('Listener', [(name, params.get(name)) for name in _ACCEPT_EVENTS],
                       required=False)
-        super().configure(**params)
+        super()._configure(params)
         if mode is not None:
             self._choose_accept_event(mode)
         if handle_class is not _MISSING:
@@ -136,7 +145,7 @@ class Listener(Handle):
         if handle is not _MISSING:
             self._adopt([handle])
 
-    def _pop_own(self, params):
+    def _pop_own(self, params: dict[str, Any]) -> tuple[Any, Any]:
         """Pop and check ``handle`` and ``handle_class``; refuse the Handle
         parameters a Listener does not have."""
         for name in ('read_handle', 'write_handle', 'want_readready', 'want_writeready'):
@@ -152,27 +161,27 @@ class Listener(Handle):
             raise TypeError(f'handle_class must be a class, not {handle_class!r}')
         return handle, handle_class
 
-    def _choose_accept_event(self, name):
+    def _choose_accept_event(self, name: str) -> None:
         self._accept_mode = name
         for other in _ACCEPT_EVENTS:
             if other != name:
                 self._event_keywords.pop(other, None)
             self._bind_event(other)
 
-    def _bind_event(self, name):
+    def _bind_event(self, name: str) -> Callable[..., Any] | None:
         handler = super()._bind_event(name)
         if name in _ACCEPT_EVENTS and self._accept_mode not in (None, name):
             handler = self._handlers[name] = None    # cleared, even if a method exists
         return handler
 
-    def _accept_event(self):
+    def _accept_event(self) -> str | None:
         """The one accept event in use, or ``None`` if none or several."""
         if self._accept_mode is not None:
             return self._accept_mode
         found = [name for name in _ACCEPT_EVENTS if self.can_event(name)]
         return found[0] if len(found) == 1 else None
 
-    def _check_addable(self):
+    def _check_addable(self) -> None:
         super()._check_addable()
         if self._accept_event() is None:
             raise TypeError('Listener needs exactly one of on_accept, on_stream '
@@ -181,68 +190,60 @@ class Listener(Handle):
     # -- properties ------------------------------------------------------------
 
     @property
-    def sockets(self):
+    def sockets(self) -> list[Any]:
         """See `IListener.sockets`."""
         return list(self._sockets)
 
     @property
-    def sockname(self):
+    def sockname(self) -> Any:
         """See `IListener.sockname`; ``None`` when not listening."""
         return self._sockets[0].getsockname() if self._sockets else None
 
     @property
-    def family(self):
+    def family(self) -> int | None:
         """See `IListener.family`; ``None`` when not listening."""
         return self._sockets[0].family if self._sockets else None
 
     @property
-    def socktype(self):
+    def socktype(self) -> int | None:
         """See `IListener.socktype`; ``None`` when not listening."""
         return self._sockets[0].type if self._sockets else None
 
     @property
-    def is_listening(self):
+    def is_listening(self) -> bool:
         """See `IListener.is_listening`."""
         return bool(self._sockets) and not self._closed
 
     @property
-    def read_handle(self):
+    def read_handle(self) -> Any:
         """The first listening socket, or ``None``."""
         return self._sockets[0] if self._sockets else None
 
     @property
-    def read_fileno(self):
+    def read_fileno(self) -> int | None:
         """File descriptor of the first listening socket, or ``None``."""
         return self._sockets[0].fileno() if self._sockets else None
 
     # -- listening -------------------------------------------------------------
 
-    def listen(self, **params):
-        """See `IListener.listen`.
-
-        Returns:
-            A future of this listener; it fails with `ListenError` or
-            `ResolveError`. Plain-address and ``handle=`` modes finish (and call
-            ``on_listen``/``on_listen_error``) before this returns.
-
-        Raises:
-            ValueError: not in a loop, already listening, or a bad value.
-            TypeError: an unknown key, a missing or doubled target, a bad type.
-        """
+    def _listen(self, params: dict[str, Any]) -> 'AsyncResult[Listener]':
+        """`listen` with the keywords given (their values not ``None``)."""
         if self._loop is None:
             raise ValueError(f'{self!r} must be in a loop to listen')
         if self._sockets:
             raise ValueError(f'{self!r} is already listening')
         plan = _listening.Plan(params)
-        future = AsyncResult()
+        future: AsyncResult[Listener] = AsyncResult()
         if plan.query is None:
             self._open(plan, plan.addrs, future)
         else:
             gevent.spawn(self._resolve_and_open, plan, future)
         return future
 
-    def _resolve_and_open(self, plan, future):
+    def _resolve_and_open(self, plan: _listening.Plan,
+                          future: 'AsyncResult[Listener]') -> None:
         try:
+            assert plan.query is not None   # (resolver mode)
             addrs = resolving.resolve(*plan.query)
         except ResolveError as err:
             _callbacks.call(plan.on_resolve_error, err)
@@ -250,11 +251,14 @@ class Listener(Handle):
             return
         self._open(plan, addrs, future)
 
-    def _open(self, plan, addrs, future):
+    def _open(self, plan: _listening.Plan, addrs: Any,
+              future: 'AsyncResult[Listener]') -> None:
         if self._loop is None:        # closed or removed while resolving
             future.set_exception(ListenError('listen', OSError(
                 errno.ECANCELED, f'{self!r} left its loop before listening')))
             return
+        opened: list[Any]
+        failures: list[tuple[str, OSError]]
         if plan.handle is not None:
             opened, failures = [plan.handle], []
         else:
@@ -269,7 +273,7 @@ class Listener(Handle):
         _callbacks.call(plan.on_listen, self)
         future.set(self)
 
-    def _adopt(self, listening):
+    def _adopt(self, listening: Iterable[Any]) -> None:
         for sock in listening:
             sock.setblocking(False)
         self._sockets = list(listening)
@@ -279,36 +283,36 @@ class Listener(Handle):
 
     # -- accepting ---------------------------------------------------------------
 
-    def _start_watching(self):
+    def _start_watching(self) -> None:
         super()._start_watching()
         self._start_accepting()
 
-    def _stop_watching(self):
+    def _stop_watching(self) -> None:
         self._stop_accepting()
         super()._stop_watching()
 
-    def _start_accepting(self):
+    def _start_accepting(self) -> None:
         if self._closed or self._acceptors or self._loop is None:
             return
         self._acceptors = [Acceptor(self, sock, self._loop) for sock in self._sockets]
 
-    def _stop_accepting(self):
+    def _stop_accepting(self) -> None:
         acceptors, self._acceptors = self._acceptors, []
         for acceptor in acceptors:
             acceptor.stop()
 
-    def _tell_accept_error(self, sock, err):
+    def _tell_accept_error(self, sock: Any, err: BaseException) -> None:
         try:
             self.maybe_invoke_event('on_accept_error', sock, err)
         except Exception:
             self._callback_failed('on_accept_error')
 
-    def _close_after_error(self):
+    def _close_after_error(self) -> None:
         # A raising on_accept_error closes the listener as close() does:
         # accepted children stay open.
         self.close()
 
-    def _accepted(self, sock, client):
+    def _accepted(self, sock: Any, client: Any) -> None:
         client = sockets.as_gevent_socket(client)
         if self._ssl is None:
             self._deliver(client)
@@ -320,15 +324,16 @@ class Listener(Handle):
             for acceptor in self._acceptors:
                 acceptor.pause()
 
-    def _handshake_done(self, handshake):
+    def _handshake_done(self, handshake: 'Greenlet[Any, Any]') -> None:
         # Runs in the hub.
         self._handshakes.discard(handshake)
         if len(self._handshakes) < self.max_handshakes and not self._closed:
             for acceptor in self._acceptors:
                 acceptor.resume()
 
-    def _secure(self, sock, client):
+    def _secure(self, sock: Any, client: Any) -> None:
         """Wrap and handshake one client on its own greenlet, then deliver it."""
+        assert self._ssl is not None    # (only with ssl=)
         try:
             tls_sock = tls.secure(client, self._ssl, server_side=True,
                                   timeout=self.ssl_handshake_timeout)
@@ -341,8 +346,9 @@ class Listener(Handle):
         else:
             self._deliver(tls_sock)
 
-    def _deliver(self, client):
-        event = self._accept_event()
+    def _deliver(self, client: Any) -> None:
+        # (Never None here: _check_addable made sure of one accept event.)
+        event: str = self._accept_event()  # type: ignore[assignment]
         obj = client
         try:
             if event != 'on_accept':
@@ -354,7 +360,7 @@ class Listener(Handle):
             if obj is not client:
                 client.close()
 
-    def _new_handle(self, event, client):
+    def _new_handle(self, event: str, client: Any) -> Any:
         """``client`` in the handle ``handle_constructor``, ``handle_class`` or
         ``event`` calls for."""
         if self.can_event('handle_constructor'):
@@ -368,7 +374,7 @@ class Listener(Handle):
 
     # -- closing -----------------------------------------------------------------
 
-    def close(self):
+    def close(self) -> None:
         """See `IHandle.close`: stop accepting, then close the listening sockets.
 
         Accepted children are detached first and stay open in the loop;
@@ -384,7 +390,7 @@ class Listener(Handle):
                 loop.add(child)
         super().close()
 
-    def _closed_hook(self):
+    def _closed_hook(self) -> None:
         for handshake in list(self._handshakes):
             handshake.kill(block=False)
         listening, self._sockets = self._sockets, []
@@ -393,7 +399,7 @@ class Listener(Handle):
         self._ssl = None
 
 
-def listen_from_loop(loop, params):
+def listen_from_loop(loop: 'Loop', params: dict[str, Any]) -> 'AsyncResult[Listener]':
     """``Loop.listen``: a new Listener in ``loop``, listening; a future of it.
 
     The accept callbacks and ``on_accept_error`` are continuations here and
@@ -420,13 +426,13 @@ def listen_from_loop(loop, params):
     return future
 
 
-def _close_unless_listening(listener, future):
+def _close_unless_listening(listener: Listener, future: 'AsyncResult[Listener]') -> None:
     if not future.successful():
         listener.close()
 
 
-def _dropping_listener(callback):
+def _dropping_listener(callback: Continuation) -> EventHandler:
     """``callback`` called without the listener argument (a continuation)."""
-    def event(_listener, *args):
+    def event(_listener: Listener, *args: Any) -> object:
         return callback(*args)
     return event

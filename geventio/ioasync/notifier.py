@@ -6,28 +6,45 @@ and a tree of children that join and leave the loop with their parent.
 """
 
 import types
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from zope.interface import implementer
 
 from .. import _callbacks
+from .._typing import EventHandler
 from ..interfaces import INotifier
+
+if TYPE_CHECKING:
+    from .loop import Loop
 
 __all__ = ['Notifier']
 
 #: Marks an event not resolved yet.
-_UNBOUND = object()
+_UNBOUND: Any = object()
 
 #: class -> the events it implements as methods. Asked once per class: a failed
 #: ``getattr`` per event and per connection cost more than the rest of binding.
-_METHOD_EVENTS = {}
+_METHOD_EVENTS: dict[type, frozenset[str]] = {}
 
 
-def _method_events(cls):
+def _method_events(cls: 'type[Notifier]') -> frozenset[str]:
     events = _METHOD_EVENTS.get(cls)
     if events is None:
         events = _METHOD_EVENTS[cls] = frozenset(
             name for name in cls._EVENTS if callable(getattr(cls, name, None)))
     return events
+
+
+#: class -> whether a subclass outside geventio overrides ``configure`` (the
+#: way the class docstring gives for adding parameters), so that construction
+#: must go through that override; asked once per class.
+_OWN_CONFIGURE: dict[type, bool] = {}
+
+
+def _configure_overridden(cls: 'type[Notifier]') -> bool:
+    owner = next(klass for klass in cls.__mro__ if 'configure' in vars(klass))
+    return owner.__module__.partition('.')[0] != __name__.partition('.')[0]
 
 
 @implementer(INotifier)
@@ -37,9 +54,15 @@ class Notifier:
     Subclasses declare the events they know in ``_EVENTS``, the events that must
     have a handler before the notifier may join a loop in ``_required_events()``,
     and their plain parameters (numbers and flags) in ``_PARAMS``. Other
-    parameters are handled by overriding ``configure()``: pop the keys the class
-    knows, validate them, call ``super().configure(**rest)``, then apply them, so
-    that a bad value anywhere leaves the object unchanged.
+    parameters are handled by overriding ``configure(**params)``: pop the keys
+    the class knows, validate them, call ``super().configure(**rest)``, then
+    apply them, so that a bad value anywhere leaves the object unchanged; the
+    constructor goes through that override. geventio's own classes do the same
+    in ``_configure(params)``, with the dict of the keywords given: their
+    public ``__init__`` and ``configure`` name every keyword they take (so
+    that ``help()`` and type checkers see them) and hand the ones given to
+    ``_setup`` and ``_configure``. Events a subclass adds to ``_EVENTS``
+    arrive through ``**events``.
 
     Events:
         Whatever the subclass declares. A keyword callable is called with the
@@ -48,7 +71,7 @@ class Notifier:
     """
 
     #: Names of the events this class knows (extended by subclasses).
-    _EVENTS = frozenset()
+    _EVENTS: ClassVar[frozenset[str]] = frozenset()
 
     # Slots keep an idle connection small (a dict per object cost ~1.2 KiB);
     # '__dict__' keeps arbitrary attributes working, allocated on first use.
@@ -59,35 +82,53 @@ class Notifier:
     #: kept in the attribute ``'_' + name``, resolved at construction and again
     #: whenever it changes. Others resolve on first use, which keeps making a
     #: connection's objects cheap.
-    _CACHED_EVENTS = ()
+    _CACHED_EVENTS: ClassVar[tuple[str, ...]] = ()
 
     #: Plain parameters (numbers and flags): name -> ``(default, check)``;
     #: ``check(value, name)`` returns the value to keep or raises
     #: ``TypeError``/``ValueError``. Each is kept in the attribute
     #: ``'_' + name``.
-    _PARAMS = {}
+    _PARAMS: ClassVar[dict[str, tuple[Any, Callable[[Any, str], Any]]]] = {}
 
-    def __init__(self, **params):
-        self._loop = None
-        self._parent = None
-        self._children = []
-        self._event_keywords = {}
-        self._handlers = {}
+    def __init__(self, **events: EventHandler | None) -> None:
+        self._setup(events)
+
+    def _setup(self, params: dict[str, Any]) -> None:
+        """Make the state, then apply ``params`` (the keywords given to
+        ``__init__``; a subclass makes its own state first, then calls this)."""
+        self._loop: Loop | None = None
+        self._parent: Notifier | None = None
+        self._children: list[Notifier] = []
+        self._event_keywords: dict[str, EventHandler] = {}
+        self._handlers: dict[str, Callable[..., Any] | None] = {}
         for name, (default, _check) in self._PARAMS.items():
             setattr(self, '_' + name, default)
         for name in self._CACHED_EVENTS:
             self._bind_event(name)
-        self.configure(**params)
+        cls = type(self)
+        overridden = _OWN_CONFIGURE.get(cls)
+        if overridden is None:
+            overridden = _OWN_CONFIGURE[cls] = _configure_overridden(cls)
+        if overridden:
+            self.configure(**params)
+        else:
+            self._configure(params)
 
     # -- parameters and events -------------------------------------------------
 
-    def configure(self, **params):
-        """Set parameters and event handlers; see the class docstring.
+    def configure(self, **events: EventHandler | None) -> None:
+        """Set event handlers (``None`` removes a keyword handler); see the
+        class docstring. Subclasses take their parameters here too.
 
         Raises:
             TypeError: for an unknown keyword, or an event handler that is not
-                callable (``None`` removes a keyword handler).
+                callable.
         """
+        self._configure(events)
+
+    def _configure(self, params: dict[str, Any]) -> None:
+        """Check and apply the keywords given to ``configure`` (a dict the
+        subclasses pop their own keys from)."""
         if not params:
             return
         plain, events = {}, {}
@@ -112,10 +153,11 @@ class Notifier:
                 self._event_keywords[name] = value
             self._bind_event(name)
 
-    def _bind_event(self, name):
+    def _bind_event(self, name: str) -> Callable[..., Any] | None:
         """Resolve one event to a callable taking the event's own arguments
         (``None``: no handler), remember it and return it."""
         keyword = self._event_keywords.get(name)
+        handler: Callable[..., Any] | None
         if keyword is not None:
             handler = types.MethodType(keyword, self)
         elif name in _method_events(type(self)):
@@ -126,33 +168,33 @@ class Notifier:
         self._event_changed(name, handler)
         return handler
 
-    def _handler(self, name):
-        handler = self._handlers.get(name, _UNBOUND)
+    def _handler(self, name: str) -> Callable[..., Any] | None:
+        handler: Callable[..., Any] | None = self._handlers.get(name, _UNBOUND)
         if handler is _UNBOUND:
             handler = self._bind_event(name)
         return handler
 
-    def _event_changed(self, name, handler):
+    def _event_changed(self, name: str, handler: Callable[..., Any] | None) -> None:
         """Hook: the handler of event ``name`` is now ``handler`` (or ``None``)."""
         if name in self._CACHED_EVENTS:
             setattr(self, '_' + name, handler)
 
-    def _required_events(self):
+    def _required_events(self) -> Iterable[str]:
         """Events that must have a handler before joining a loop."""
         return ()
 
-    def can_event(self, name):
+    def can_event(self, name: str) -> bool:
         """See `INotifier.can_event`."""
         return self._handler(name) is not None
 
-    def invoke_event(self, name, *args):
+    def invoke_event(self, name: str, *args: Any) -> Any:
         """See `INotifier.invoke_event`."""
         handler = self._handler(name)
         if handler is None:
             raise TypeError(f'{type(self).__name__} has no {name} handler')
         return handler(*args)
 
-    def maybe_invoke_event(self, name, *args):
+    def maybe_invoke_event(self, name: str, *args: Any) -> Any:
         """See `INotifier.maybe_invoke_event`."""
         handler = self._handler(name)
         if handler is None:
@@ -162,21 +204,21 @@ class Notifier:
     # -- the tree --------------------------------------------------------------
 
     @property
-    def loop(self):
+    def loop(self) -> 'Loop | None':
         """The `Loop` this notifier is in, or ``None``."""
         return self._loop
 
     @property
-    def parent(self):
+    def parent(self) -> 'Notifier | None':
         """The notifier this one is a child of, or ``None``."""
         return self._parent
 
     @property
-    def children(self):
+    def children(self) -> 'tuple[Notifier, ...]':
         """A tuple of the children, in the order they were added."""
         return tuple(self._children)
 
-    def add_child(self, child):
+    def add_child(self, child: 'Notifier') -> None:
         """See `INotifier.add_child`."""
         if child._parent is not None or child._loop is not None:
             raise ValueError(f'{child!r} already has a parent or a loop')
@@ -187,7 +229,7 @@ class Notifier:
         if self._loop is not None:
             child._join_loop(self._loop)
 
-    def remove_child(self, child):
+    def remove_child(self, child: 'Notifier') -> None:
         """See `INotifier.remove_child`."""
         if child._parent is not self:
             raise ValueError(f'{child!r} is not a child of {self!r}')
@@ -196,13 +238,13 @@ class Notifier:
         if child._loop is not None:
             child._leave_loop()
 
-    def remove_from_parent(self):
+    def remove_from_parent(self) -> None:
         """See `INotifier.remove_from_parent`."""
         if self._parent is None:
             raise ValueError(f'{self!r} has no parent')
         self._parent.remove_child(self)
 
-    def _leave(self):
+    def _leave(self) -> None:
         """Leave the parent or the loop, whichever holds this notifier."""
         if self._parent is not None:
             self._parent.remove_child(self)
@@ -211,7 +253,7 @@ class Notifier:
 
     # -- joining and leaving a loop (called by Loop and by parents) ------------
 
-    def _check_addable(self):
+    def _check_addable(self) -> None:
         """Raise ``TypeError`` if this notifier or a child lacks a required event."""
         for name in self._required_events():
             if not self.can_event(name):
@@ -221,32 +263,32 @@ class Notifier:
         for child in self._children:
             child._check_addable()
 
-    def _join_loop(self, loop):
+    def _join_loop(self, loop: 'Loop') -> None:
         self._loop = loop
         self._added_to_loop(loop)
         for child in self._children:
             child._join_loop(loop)
 
-    def _leave_loop(self):
+    def _leave_loop(self) -> None:
         for child in self._children:
             child._leave_loop()
         self._removed_from_loop()
         self._loop = None
 
-    def _added_to_loop(self, loop):
+    def _added_to_loop(self, loop: 'Loop') -> None:
         """Hook: start watching (a Handle starts its greenlet here)."""
 
-    def _removed_from_loop(self):
+    def _removed_from_loop(self) -> None:
         """Hook: stop watching."""
 
-    def _callback_failed(self, what):
+    def _callback_failed(self, what: str) -> None:
         """Report an exception a user callback raised (call from the ``except``
         block), then close this notifier only."""
         _callbacks.report(what, self)
         self._close_after_error()
 
-    def _close_after_error(self):
+    def _close_after_error(self) -> None:
         self._leave()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f'<{type(self).__name__} at {id(self):#x}>'

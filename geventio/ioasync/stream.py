@@ -25,6 +25,7 @@ import collections
 import codecs
 import sys
 from time import monotonic
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from greenlet import getcurrent
 from zope.interface import implementer
@@ -37,21 +38,25 @@ from ..errors import StreamClosedError
 from ..interfaces import IStream
 from ._readers import _StreamReaders
 from ._starttls import _StreamTLS
+from ._streambase import DEFAULT_LEN, ReadHandler, StreamBase
 from ._streamlimits import _StreamLimits, check_watermarks
 from ._streamwrite import _StreamWriter
 from .handle import _MISSING, _READ, Handle
 
+if TYPE_CHECKING:
+    from .loop import Loop
+
 __all__ = ['Stream']
 
 #: The temporary handler queue of a stream that never had one (shared, empty).
-_NO_READERS = ()
+_NO_READERS: Any = ()
 
 #: How many reads ``read_all`` makes per wake-up before letting others run.
 READ_ALL_LIMIT = 16
 
 
 @implementer(IStream)
-class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, Handle):
+class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, StreamBase):
     """See `IStream`.
 
     Parameters:
@@ -92,15 +97,17 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, Handle):
 
     #: The numeric and boolean parameters: IO::Async's defaults, except 64 KiB
     #: for read_len and write_len (see the class docstring), and the limits.
-    _PARAMS = {'read_len': (65536, check_positive), 'write_len': (65536, check_positive),
+    _PARAMS: ClassVar[dict[str, tuple[Any, Any]]] = {
+               'read_len': (DEFAULT_LEN, check_positive),
+               'write_len': (DEFAULT_LEN, check_positive),
                'read_all': (False, check_flag), 'write_all': (False, check_flag),
                'autoflush': (False, check_flag),
                'close_on_read_eof': (True, check_flag),
                **_StreamLimits._LIMIT_PARAMS}
 
-    _READ_EVENT = 'on_read'
+    _READ_EVENT: ClassVar[str | None] = 'on_read'
 
-    _CACHED_EVENTS = ('on_read', 'on_outgoing_empty')
+    _CACHED_EVENTS: ClassVar[tuple[str, ...]] = ('on_read', 'on_outgoing_empty')
 
     __slots__ = tuple('_' + name for name in _PARAMS) + (
         '_on_read', '_on_outgoing_empty', '_read_view', '_encoding',
@@ -108,7 +115,7 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, Handle):
         '_at_high', '_closing', '_read_eof', '_eof_undelivered', '_plain_read') + \
         _StreamWriter._STATE + _StreamLimits._LIMIT_STATE
 
-    def __init__(self, **params):
+    def _setup(self, params: dict[str, Any]) -> None:
         self._read_view = None
         self._encoding = None
         self._decoder = None
@@ -123,20 +130,11 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, Handle):
         self._plain_read = True
         self._init_writer()
         self._init_limits()
-        super().__init__(**params)
+        super()._setup(params)
 
     # -- configuration ---------------------------------------------------------
 
-    def configure(self, **params):
-        """See `INotifier.configure`.
-
-        Raises:
-            TypeError: unknown keyword or wrong type.
-            ValueError: a length, limit or ``idle_timeout`` that is not
-                positive, only one of a pair of watermarks, or a low watermark
-                above its high one.
-            LookupError: an unknown ``encoding``.
-        """
+    def _configure(self, params: dict[str, Any]) -> None:
         encoding = params.pop('encoding', _MISSING)
         if encoding not in (_MISSING, None):
             if not isinstance(encoding, str):
@@ -150,7 +148,7 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, Handle):
             check_watermarks(high, low, 'read')
         write_watermarks = self._pop_limits(params)
         idle_before = self._idle_timeout
-        super().configure(**params)
+        super()._configure(params)
         if 'read_len' in params:
             self._read_view = None
         if encoding is not _MISSING:
@@ -160,26 +158,27 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, Handle):
         self._apply_limits(write_watermarks, params, idle_before)
         self._choose_read_path()
 
-    def _set_encoding(self, encoding):
+    def _set_encoding(self, encoding: str | None) -> None:
         if encoding is None:
             # Text still buffered goes back to the bytes it was decoded from.
             self._decoder = None
             if isinstance(self._buffer, TextBuffer):
-                self._buffer = bytearray(str(self._buffer).encode(self._encoding))
+                self._buffer = bytearray(str(self._buffer).encode(
+                    self._encoding))  # type: ignore[arg-type]  # (a TextBuffer has one)
         else:
             self._decoder = Decoder(encoding)
             if not isinstance(self._buffer, TextBuffer):
                 self._buffer = TextBuffer(self._decoder.feed(self._buffer))
         self._encoding = encoding
 
-    def _handles_changed(self):
+    def _handles_changed(self) -> None:
         self._reset_writer()
         self._read_view = None
         self._read_eof = False
         self._closing = False
         self._choose_read_path()
 
-    def _choose_read_path(self):
+    def _choose_read_path(self) -> None:
         """Whether reads may take `_read_ready`'s plain path: bytes, no TLS, one
         read per wake-up, no idle timer to tell (one test per read instead of four)."""
         self._plain_read = not (self._tls_read or self._decoder is not None or
@@ -188,13 +187,13 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, Handle):
     # -- flags -----------------------------------------------------------------
 
     @property
-    def is_read_eof(self):
+    def is_read_eof(self) -> bool:
         """See `IStream.is_read_eof`."""
         return self._read_eof
 
     # -- reading ---------------------------------------------------------------
 
-    def _read_ready(self, readers_only=False):
+    def _read_ready(self, readers_only: bool = False) -> None:
         if not self._plain_read or readers_only:
             self._read_ready_general(readers_only)
             return
@@ -214,7 +213,7 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, Handle):
             return
         self._dispatch(False)
 
-    def _read_ready_general(self, readers_only):
+    def _read_ready_general(self, readers_only: bool) -> None:
         """Reads for TLS, text, ``read_all``, ``idle_timeout`` and
         blocked-greenlet service."""
         tls = self._read_handle if self._tls_read else None
@@ -250,7 +249,7 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, Handle):
             if tls is not None and tls.pending():
                 reads += 1
 
-    def _dispatch(self, eof, readers_only=False):
+    def _dispatch(self, eof: bool, readers_only: bool = False) -> None:
         """Call the head reader (or on_read) until one asks to wait (IO::Async rules).
 
         ``readers_only`` serves the temporary readers but never ``on_read``: used
@@ -269,9 +268,10 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, Handle):
                 else:
                     handler = None
                     result = self._on_read(buffer, eof)
-                if self._at_high and len(buffer) < self._low:
+                # (_low is set while _at_high; the limit while _read_full.)
+                if self._at_high and len(buffer) < self._low:  # type: ignore[operator]
                     self._below_low_watermark()
-                if self._read_full and len(buffer) < self._max_read_buffer:
+                if self._read_full and len(buffer) < self._max_read_buffer:  # type: ignore[operator]
                     self._read_room()
                 if not result:
                     # (Tested first: "wait for more" is the common answer.)
@@ -296,13 +296,13 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, Handle):
         if limit is not None and len(buffer) > limit and self._want_read:
             self._read_overrun()
 
-    def _below_low_watermark(self):
+    def _below_low_watermark(self) -> None:
         self._at_high = False
         if not self._fire('on_read_low_watermark', len(self._buffer)) and \
                 self._rfd is not None and not self._read_eof:
             self.want_readready = True
 
-    def _got_eof(self, readers_only=False):
+    def _got_eof(self, readers_only: bool = False) -> None:
         self._read_eof = True
         self.want_readready = False
         if self._decoder is not None:
@@ -313,7 +313,7 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, Handle):
             return
         self._finish_eof()
 
-    def _finish_eof(self):
+    def _finish_eof(self) -> None:
         self._eof_undelivered = False
         self._dispatch(True)
         if self._closed:
@@ -322,20 +322,20 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, Handle):
         if self._close_on_read_eof and not self._closed:
             self.close_when_empty()
 
-    def _read_failed(self, err):
+    def _read_failed(self, err: OSError) -> None:
         self.want_readready = False
         self._fail_readers(err)
         if not self._fire('on_read_error', err):
             self.close_now()
 
-    def _fail_readers(self, err):
+    def _fail_readers(self, err: BaseException) -> None:
         readers, self._readers = self._readers, _NO_READERS
         for reader in readers:
             future = getattr(reader, 'future', None)
             if future is not None and not future.ready():
                 future.set_exception(err)
 
-    def push_on_read(self, handler):
+    def push_on_read(self, handler: ReadHandler) -> None:
         """See `IStream.push_on_read`."""
         if not callable(handler):
             raise TypeError(f'handler must be callable, not {handler!r}')
@@ -343,7 +343,7 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, Handle):
         if not self._dispatching and (self._buffer or self._read_eof):
             self._dispatch(self._read_eof)
 
-    def _queue_reader(self, handler, first=False):
+    def _queue_reader(self, handler: ReadHandler, first: bool = False) -> None:
         """Add a temporary handler at the tail (or the head); the queue itself is
         made on first use, as most streams never have one."""
         if self._readers is _NO_READERS:
@@ -355,12 +355,12 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, Handle):
 
     # -- between wake-ups ------------------------------------------------------
 
-    def _before_park(self):
+    def _before_park(self) -> bool:
         if self._eof_undelivered:
             self._finish_eof()
         return self._flush_before_park()
 
-    def _added_to_loop(self, loop):
+    def _added_to_loop(self, loop: 'Loop') -> None:
         self._read_view = None    # a view of this hub's scratch buffer
         super()._added_to_loop(loop)
 
@@ -373,7 +373,7 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, Handle):
     # greenlet: writes are flushed, and temporary readers (never on_read) are
     # served.
 
-    def _serve_blocked(self):
+    def _serve_blocked(self) -> None:
         if getcurrent() is not self._glet or self._closed or self._flushing:
             return
         self._flush_queued()
@@ -382,7 +382,7 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, Handle):
         if not self._closed:
             self._update_watchers()
 
-    def _wake_read(self):
+    def _wake_read(self) -> None:
         if self._parked:
             self._glet.switch(_READ)
             return
@@ -392,11 +392,11 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, Handle):
 
     # -- closing ---------------------------------------------------------------
 
-    def close(self):
+    def close(self) -> None:
         """See `IStream.close_when_empty` (``close`` is the same)."""
         self.close_when_empty()
 
-    def close_when_empty(self):
+    def close_when_empty(self) -> None:
         """See `IStream.close_when_empty`."""
         if self._closed:
             return
@@ -410,7 +410,7 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, Handle):
         elif getcurrent() is not self._glet:
             self._update_watchers()
 
-    def close_now(self):
+    def close_now(self) -> None:
         """See `IStream.close_now`."""
         if self._closed:
             return
@@ -418,7 +418,7 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, Handle):
         self._fail_writes(StreamClosedError(f'{self!r} was closed'))
         self._close_handles()
 
-    def _closed_hook(self):
+    def _closed_hook(self) -> None:
         if self._readers:
             self._fail_readers(StreamClosedError('stream closed'))
         self._writer_closed()
@@ -428,24 +428,24 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, Handle):
         else:
             del self._buffer[:]
         if self._decoder is not None:
-            self._decoder = Decoder(self._encoding)
+            self._decoder = Decoder(self._encoding)  # type: ignore[arg-type]  # (set with it)
 
     # -- standard streams ------------------------------------------------------
 
     @classmethod
-    def new_for_stdin(cls, **params):
+    def new_for_stdin(cls, **params: Any) -> 'Stream':
         """A Stream reading the process's standard input."""
         return cls(read_handle=sys.stdin, **params)
 
     @classmethod
-    def new_for_stdout(cls, **params):
+    def new_for_stdout(cls, **params: Any) -> 'Stream':
         """A Stream writing the process's standard output (Python's buffer is
         flushed first, so earlier ``print`` output stays in order)."""
         sys.stdout.flush()
         return cls(write_handle=sys.stdout, **params)
 
     @classmethod
-    def new_for_stdio(cls, **params):
+    def new_for_stdio(cls, **params: Any) -> 'Stream':
         """A Stream reading standard input and writing standard output."""
         sys.stdout.flush()
         return cls(read_handle=sys.stdin, write_handle=sys.stdout, **params)

@@ -34,6 +34,8 @@ import socket
 
 import gevent
 
+from typing import Any
+
 from .._io import resolving, sockets
 from .._io.nonblocking import WOULD_BLOCK, close_quietly, set_nonblocking
 from .._io.reading import read_into, read_view
@@ -69,10 +71,10 @@ _CLOSED = 'closed'
 
 #: file descriptor -> the IOStream owning it (IO::Stream: "can't create second
 #: object for same fh").
-_OWNERS = {}
+_OWNERS: dict[int, Any] = {}
 
 
-def claim(fd, owner):
+def claim(fd: int, owner: Any) -> None:
     """Record ``owner`` as the one stream on ``fd``.
 
     Raises:
@@ -84,13 +86,13 @@ def claim(fd, owner):
                          'one IOStream per fd (close() the old one first)')
 
 
-def release(fd, owner):
+def release(fd: int, owner: Any) -> None:
     """Forget ``owner``'s claim on ``fd`` (if it still has it)."""
     if _OWNERS.get(fd) is owner:
         del _OWNERS[fd]
 
 
-def _readable_mode(fd):
+def _readable_mode(fd: int) -> bool:
     """Whether ``fd`` was opened for reading (a pipe's write end was not)."""
     try:
         return fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_WRONLY
@@ -98,7 +100,7 @@ def _readable_mode(fd):
         return True
 
 
-def _os_error(code):
+def _os_error(code: int) -> OSError:
     return OSError(code, os.strerror(code))
 
 
@@ -114,27 +116,30 @@ class FhLayer(Parked):
                  '_write_timer', '_write_seconds', '_later', '_host', '_port',
                  '_candidates', '_failures', '_view')
 
-    def __init__(self, stream):
+    def __init__(self, stream: Any) -> None:
         hub = gevent.get_hub()
         super().__init__(hub)
-        self.upper = None
-        self.fh = None
+        self.upper: Any = None
+        self.fh: Any = None
         self._stream = stream
-        self._fd = None
+        self._fd: Any = None        # the descriptor (an int) once there is one
         self._state = _NEW
-        self._connect_timer = self._write_timer = None
-        self._write_seconds = None
-        self._later = None
-        self._host = self._port = None
-        self._candidates = self._failures = None
+        self._connect_timer: Any = None
+        self._write_timer: Any = None
+        self._write_seconds: float | None = None
+        self._later: Any = None
+        self._host: str | None = None
+        self._port: int | None = None
+        self._candidates: list[Any] = []
+        self._failures: list[tuple[str, OSError]] = []
         self._view = read_view(hub, IO_SIZE)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f'<FhLayer fd={self._fd} {self._state}>'
 
     # -- what the layer above calls --------------------------------------------
 
-    def prepare(self, fh, host, port):
+    def prepare(self, fh: Any, host: str | None, port: int | None) -> None:
         """Take over ``fh``, or start resolving and connecting to ``host``:``port``.
 
         For a numeric host RESOLVED is delivered before this returns.
@@ -149,14 +154,14 @@ class FhLayer(Parked):
                 self._start_reading()
             return
         self._host, self._port = host, port
-        found = resolving.numeric(host, port)
+        found = resolving.numeric(host, port)  # type: ignore[arg-type]  # (IOStream checked host)
         if found is None:
             self._state = _RESOLVING
             self._later = self._hub.loop.run_callback(self._wake, _RESOLVE)
         else:
             self._resolved(found)
 
-    def write(self):
+    def write(self) -> None:
         """Write what the layer above has, now; OUT (and SENT) reach it before
         this returns. Nothing happens before the connection is up, nor while
         the kernel is full (the write watcher goes on then)."""
@@ -165,13 +170,13 @@ class FhLayer(Parked):
             if events or err is not None:
                 self.upper.event(events, err)
 
-    def connected(self):
+    def connected(self) -> None:
         """CONNECTED reached the IOStream: the connect deadline is met."""
         if self._connect_timer is not None:
             self._connect_timer.close()
             self._connect_timer = None
 
-    def close(self, close_fh=True):
+    def close(self, close_fh: bool = True) -> None:
         """Stop every watcher and timer, give up the descriptor and close the
         handle (unless ``close_fh`` is false), end the greenlet."""
         self._state = _CLOSED
@@ -185,7 +190,7 @@ class FhLayer(Parked):
 
     # -- wake-ups ------------------------------------------------------------------
 
-    def _dispatch(self, token):
+    def _dispatch(self, token: Any) -> None:
         if token is WRITE:
             self._writable()
         elif token is _WRITE_TIMEOUT:
@@ -198,21 +203,21 @@ class FhLayer(Parked):
             self._later = None
             self._resolve()
 
-    def _failed(self):
+    def _failed(self) -> None:
         self._stream._failed('a plugin')
 
     # -- reading -----------------------------------------------------------------
 
-    def _start_reading(self):
+    def _start_reading(self) -> None:
         self._reading = True
         self._rw = self._hub.loop.io(self._fd, 1)
         self._rw.start(self._wake, READ)
 
-    def _stop_reading(self):
+    def _stop_reading(self) -> None:
         self._reading = False
         self._rw.stop()
 
-    def _read(self):
+    def _read(self) -> None:
         """One read per readiness (so data and the EOF after it come apart)."""
         upper = self.upper
         buf = upper.in_buf
@@ -236,7 +241,7 @@ class FhLayer(Parked):
 
     # -- writing -----------------------------------------------------------------
 
-    def _writable(self):
+    def _writable(self) -> None:
         if self._state is _CONNECTING:
             self._connect_done()
         elif self._state is _OPEN:
@@ -244,7 +249,7 @@ class FhLayer(Parked):
             if events or err is not None:
                 self.upper.event(events, err)
 
-    def _send(self):
+    def _send(self) -> tuple[int, OSError | None]:
         """Write from the upper layer's ``out_buf`` (from ``out_pos`` when set)
         until all is written or the kernel is full.
 
@@ -296,20 +301,20 @@ class FhLayer(Parked):
         self._wait_to_write(progress=bool(written))
         return events, None
 
-    def _watch_writability(self):
+    def _watch_writability(self) -> None:
         self._want_write = True
         if self._ww is None:
             self._ww = self._hub.loop.io(self._fd, 2)
         if not self._ww.active:
             self._ww.start(self._wake, WRITE)
 
-    def _wait_to_write(self, progress):
+    def _wait_to_write(self, progress: bool) -> None:
         self._watch_writability()
         timer = self._arm_write_timer()
         if timer is not None and (progress or not timer.active):
             timer.again(self._wake, _WRITE_TIMEOUT)
 
-    def _arm_write_timer(self):
+    def _arm_write_timer(self) -> Any:
         """The write timer for the stream's current ``write_timeout`` (a new
         one when the setting changed); ``None`` without a timeout."""
         seconds = self._stream.write_timeout
@@ -324,7 +329,7 @@ class FhLayer(Parked):
             self._write_seconds = seconds
         return timer
 
-    def _stop_waiting_to_write(self):
+    def _stop_waiting_to_write(self) -> None:
         self._want_write = False
         if self._ww is not None:
             self._ww.stop()
@@ -333,7 +338,7 @@ class FhLayer(Parked):
 
     # -- resolving and connecting ----------------------------------------------
 
-    def _resolve(self):
+    def _resolve(self) -> None:
         self._waiting = True
         try:
             found = resolving.getaddrinfo(self._host, self._port, 0, socket.SOCK_STREAM)
@@ -346,7 +351,7 @@ class FhLayer(Parked):
         self._waiting = False
         self._resolved(found)
 
-    def _resolved(self, found):
+    def _resolved(self, found: list[Any]) -> None:
         self._candidates = list(found)
         self._failures = []
         self.upper.ip = found[0][4][0]
@@ -359,7 +364,7 @@ class FhLayer(Parked):
             self._connect_timer.start(self._wake, _CONNECT_TIMEOUT)
         self._connect_next()
 
-    def _connect_next(self):
+    def _connect_next(self) -> None:
         """Start a connect to the next candidate; report the most significant
         failure when none is left."""
         while self._candidates:
@@ -382,13 +387,13 @@ class FhLayer(Parked):
                 return
             self._failures.append(('connect', _os_error(code)))
             self._drop_attempt()
-        _, err = sockets.most_significant(
+        _, error = sockets.most_significant(
             self._failures, CONNECT_RANKING,
             (None, _os_error(errno.EADDRNOTAVAIL)))
         self._halt()
-        self.upper.event(0, err)
+        self.upper.event(0, error)
 
-    def _connect_done(self):
+    def _connect_done(self) -> None:
         code = self.fh.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code:
             self._failures.append(('connect', _os_error(code)))
@@ -396,7 +401,7 @@ class FhLayer(Parked):
             self._connect_next()
             return
         self._state = _OPEN
-        self._candidates = self._failures = None
+        self._candidates, self._failures = [], []
         self._stop_waiting_to_write()
         self._start_reading()
         events, err = self._send()
@@ -404,7 +409,7 @@ class FhLayer(Parked):
 
     # -- the file handle -------------------------------------------------------
 
-    def _adopt(self, fh):
+    def _adopt(self, fh: Any) -> None:
         fd = fh.fileno()
         claim(fd, self._stream)
         try:
@@ -415,7 +420,7 @@ class FhLayer(Parked):
         self.fh = self._stream.fh = fh
         self._fd = fd
 
-    def _forget_fh(self, close_fh):
+    def _forget_fh(self, close_fh: bool) -> None:
         """Close the watchers on the descriptor, release it, close the handle
         (unless ``close_fh`` is false)."""
         for watcher in (self._rw, self._ww):
@@ -430,12 +435,12 @@ class FhLayer(Parked):
             if close_fh:
                 close_quietly(fh)
 
-    def _drop_attempt(self):
+    def _drop_attempt(self) -> None:
         """Close the socket of a connect attempt that failed."""
         self._forget_fh(True)
         self._stream.fh = None
 
-    def _halt(self):
+    def _halt(self) -> None:
         """No more I/O: connecting failed or timed out (the handle stays, for
         the user's close())."""
         self._state = _HALTED
@@ -445,7 +450,7 @@ class FhLayer(Parked):
                 watcher.stop()
         self._stop_timers()
 
-    def _stop_timers(self):
+    def _stop_timers(self) -> None:
         for timer in (self._connect_timer, self._write_timer):
             if timer is not None:
                 timer.close()

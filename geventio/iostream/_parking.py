@@ -21,6 +21,8 @@ greenlet that never woke has no stack: an idle stream costs its objects and
 its watchers.
 """
 
+from typing import Any
+
 from greenlet import getcurrent, greenlet
 
 __all__ = ['READ', 'WRITE', 'Parked']
@@ -46,17 +48,18 @@ class Parked:
     __slots__ = ('_hub', '_glet', '_parked', '_waiting', '_pending', '_rw', '_ww',
                  '_reading', '_want_write')
 
-    def __init__(self, hub):
+    def __init__(self, hub: Any) -> None:
         self._hub = hub
         # Not started yet counts as parked: the first wake-up starts it.
-        self._glet = greenlet(self._run, hub)
+        self._glet: Any = greenlet(self._run, hub)      # None once ended
         self._parked = True
         self._waiting = False
-        self._pending = []
-        self._rw = self._ww = None
+        self._pending: list[Any] = []
+        self._rw: Any = None
+        self._ww: Any = None
         self._reading = self._want_write = False
 
-    def _wake(self, token):
+    def _wake(self, token: Any) -> None:
         # Runs in the hub (watchers, timers, run_callback).
         if self._parked:
             self._glet.switch(token)
@@ -67,7 +70,7 @@ class Parked:
         else:
             self._pending.append(token)
 
-    def _run(self, token):
+    def _run(self, token: Any) -> None:
         """The greenlet: dispatch one wake-up, restart watchers, park, repeat."""
         me = getcurrent()
         hub = self._hub
@@ -90,7 +93,7 @@ class Parked:
             if self._glet is me:
                 self._failed()
 
-    def _restart_watchers(self):
+    def _restart_watchers(self) -> None:
         rw = self._rw
         if self._reading and not rw.active:
             rw.start(self._wake, READ)
@@ -98,7 +101,7 @@ class Parked:
         if self._want_write and not ww.active:
             ww.start(self._wake, WRITE)
 
-    def _end_greenlet(self):
+    def _end_greenlet(self) -> None:
         """Let the greenlet go. Suspended in our own code (parked, or in a
         `_waiting` call), it is ended now and returns here; busy in a callback,
         it ends when the callback returns; never started, it never will."""
@@ -113,14 +116,14 @@ class Parked:
             else:
                 glet.throw()
 
-    def _read(self):
+    def _read(self) -> None:
         """Hook: the read watcher fired."""
         raise NotImplementedError
 
-    def _dispatch(self, token):
+    def _dispatch(self, token: Any) -> None:
         """Hook: any other wake-up (``WRITE``, or a token of the subclass)."""
         raise NotImplementedError
 
-    def _failed(self):
+    def _failed(self) -> None:
         """Hook: a dispatch raised (called inside the ``except`` block)."""
         raise NotImplementedError

@@ -47,24 +47,24 @@ class IOStreamError(OSError):
     system errors.
     """
 
-    def __init__(self, name, number, message):
+    def __init__(self, name: str, number: int, message: str) -> None:
         super().__init__(number, message)
         self.name = name
 
-    def __str__(self):
-        return self.strerror
+    def __str__(self) -> str:
+        return str(self.strerror)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f'<IOStreamError {self.name} ({self.errno}): {self.strerror}>'
 
-    def __reduce__(self):
+    def __reduce__(self) -> str:
         # A constant: pickling (and copy.copy) gives back the module's object.
         return self.name
 
-    def __copy__(self):
+    def __copy__(self) -> 'IOStreamError':
         return self
 
-    def __deepcopy__(self, memo):
+    def __deepcopy__(self, memo: object) -> 'IOStreamError':
         return self
 
 

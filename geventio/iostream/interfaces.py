@@ -7,6 +7,8 @@ own interface is `geventio.interfaces.IIOStream`. docs/iostream.md has the
 guide to writing a plugin.
 """
 
+from typing import Any
+
 from zope.interface import Attribute, Interface
 
 __all__ = ['IPlugin']
@@ -43,18 +45,18 @@ class IPlugin(Interface):
     ip = Attribute('The address the layer below resolved, or None.')
     is_eof = Attribute('True once the layer below read EOF.')
 
-    def prepare(fh, host, port):
+    def prepare(fh: Any, host: str | None, port: int | None) -> None:
         """Called once, from the constructor, top down: get ready, then call
         ``lower.prepare`` (events may reach ``event`` before it returns).
         Raises TypeError or ValueError when the plugin cannot work with
         these arguments."""
 
-    def write():
+    def write() -> None:
         """``upper`` has new data in its ``out_buf``: take it (move or copy,
         telling ``upper`` with OUT when bytes left its buffer) and pass it on
         down with ``lower.write()``."""
 
-    def event(events, err):
+    def event(events: int, err: Any) -> None:
         """The layer below reports ``events`` (bits) and ``err`` (None or an
         error): move what it read into ``upper``'s buffers and report on up
         with ``upper.event``."""

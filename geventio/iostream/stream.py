@@ -38,12 +38,15 @@ called after ``close()``.
 """
 
 import socket
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from zope.interface import implementer
 
 from .. import _callbacks
 from .._io.nonblocking import is_tls
-from .._params import check_int, check_seconds
+from .._params import NOT_GIVEN, check_int, check_seconds
+from .._typing import FileLike
 from ..errors import StreamClosedError
 from ..interfaces import IIOStream
 from ._fhlayer import FhLayer
@@ -61,20 +64,25 @@ _READ_ONLY = frozenset({'ip', 'is_eof'})
 
 #: Every open IOStream: IO::Stream keeps each object until its close(), so a
 #: program need not hold on to it.
-_OPEN = set()
+_OPEN: 'set[IOStream]' = set()
+
+#: The callback: ``cb(io, events, err)``.
+_T = TypeVar('_T')
+
+Callback = Callable[['IOStream', int, Any], object]
 
 
-def _usage_error(problem):
+def _usage_error(problem: str) -> TypeError:
     return TypeError(f'IOStream: {problem}; {USAGE}')
 
 
-def _checked(check, value, name):
+def _checked(check: Callable[[Any, str], _T], value: Any, name: str) -> _T:
     """``check(value, name)`` (a `geventio._params` check), its ``TypeError``
     ending in the usage text like every other of the constructor."""
     try:
         return check(value, name)
     except TypeError as err:
-        raise _usage_error(err) from None
+        raise _usage_error(str(err)) from None
 
 
 @implementer(IIOStream)
@@ -122,53 +130,68 @@ class IOStream:
                  'plugin', 'lower', '_cb', '_method', '_call', '_bottom', '_closed',
                  '__dict__')
 
+    #: The first layer below: a plugin, or the layer owning ``fh``.
+    lower: Any
+
     #: Seconds from the first connect attempt until CONNECTED (IO::Stream's
     #: fixed 30 s); ``None``: no limit. Set it per stream as a field.
-    connect_timeout = 30.0
+    connect_timeout: float | None = 30.0
 
     #: Seconds a pending write may make no progress before ETOWRITE (IO::Stream's
     #: fixed 30 s); re-armed by every write that moves bytes. ``None``: no limit.
-    write_timeout = 30.0
+    write_timeout: float | None = 30.0
 
-    def __init__(self, **fields):
+    def __init__(self, *, cb: object = NOT_GIVEN, fh: FileLike | None = None,
+                 host: str | None = None, port: int | None = None, wait_for: int = 0,
+                 method: str = 'IO', in_buf_limit: int | None = None,
+                 in_buf: Any = None, out_buf: Any = None, out_pos: int | None = None,
+                 in_bytes: int = 0, out_bytes: int = 0,
+                 plugin: Sequence[tuple[str, Any]] | None = None,
+                 connect_timeout: float | None = NOT_GIVEN,
+                 write_timeout: float | None = NOT_GIVEN, **fields: Any) -> None:
+        """An IO::Stream; every keyword is described in the class docstring.
+        ``cb`` is required (a ``TypeError`` with the usage text without it);
+        ``**fields`` are the user's own, named with an upper-case first letter.
+        The timeouts not given are the class attributes'."""
         self._closed = False
-        self.ip = None
+        self.ip: str | None = None
         self.is_eof = False
-        self.fh = fh = fields.pop('fh', None)
-        self.host = host = fields.pop('host', None)
-        self.port = port = fields.pop('port', None)
+        self.fh = fh
+        self.host = host
+        self.port = port
         _check_target(fh, host, port)
-        self._cb = None
+        self._cb: Any = None
         self._method = 'IO'
-        if 'cb' not in fields:
+        if cb is NOT_GIVEN:
             raise _usage_error('cb= is required')
-        self.method = fields.pop('method', 'IO')
-        self.cb = fields.pop('cb')
-        self.wait_for = _check_wait_for(fields.pop('wait_for', 0))
-        self.in_buf_limit = _check_count(fields.pop('in_buf_limit', None), 'in_buf_limit',
-                                         none=True)
-        self.in_buf = _buffer(fields.pop('in_buf', None), 'in_buf')
-        self.out_buf = _buffer(fields.pop('out_buf', None), 'out_buf')
-        self.out_pos = _check_count(fields.pop('out_pos', None), 'out_pos', none=True)
-        self.in_bytes = _check_count(fields.pop('in_bytes', 0), 'in_bytes')
-        self.out_bytes = _check_count(fields.pop('out_bytes', 0), 'out_bytes')
-        for name in ('connect_timeout', 'write_timeout'):
-            if name in fields:
-                setattr(self, name, _checked(check_seconds, fields.pop(name), name))
-        plugins = _check_plugins(fields.pop('plugin', None))
+        self.method = method
+        self.cb = cb
+        self.wait_for = _check_wait_for(wait_for)
+        self.in_buf_limit = _check_count(in_buf_limit, 'in_buf_limit', none=True)
+        self.in_buf = _buffer(in_buf, 'in_buf')
+        self.out_buf = _buffer(out_buf, 'out_buf')
+        self.out_pos = _check_count(out_pos, 'out_pos', none=True)
+        self.in_bytes: int = _check_count(in_bytes, 'in_bytes')
+        self.out_bytes: int = _check_count(out_bytes, 'out_bytes')
+        if connect_timeout is not NOT_GIVEN:
+            self.connect_timeout = _checked(check_seconds, connect_timeout,
+                                            'connect_timeout')
+        if write_timeout is not NOT_GIVEN:
+            self.write_timeout = _checked(check_seconds, write_timeout, 'write_timeout')
+        plugins = _check_plugins(plugin)
         _set_user_fields(self, fields)
         self.plugin = dict(plugins)
-        self._link([plugin for _, plugin in plugins])
+        self._link([layer for _, layer in plugins])
         self._start(fh, host, port)
 
-    def _link(self, plugins):
+    def _link(self, plugins: list[Any]) -> None:
         self._bottom = FhLayer(self)
         layers = [self, *plugins, self._bottom]
         for upper, lower in zip(layers, layers[1:], strict=False):
             upper.lower = lower
             lower.upper = upper
 
-    def _start(self, fh, host, port):
+    def _start(self, fh: FileLike | None, host: str | None, port: int | None) -> None:
         """Prepare the chain (atomically: on failure nothing stays open but
         the ``fh`` the caller gave), then write any ``out_buf`` given."""
         _OPEN.add(self)
@@ -187,29 +210,29 @@ class IOStream:
     # -- the callback --------------------------------------------------------
 
     @property
-    def cb(self):
+    def cb(self) -> Any:
         """See `IIOStream.cb`."""
         return self._cb
 
     @cb.setter
-    def cb(self, value):
+    def cb(self, value: Any) -> None:
         self._call = _callable(value, self._method)
         self._cb = value
 
     @property
-    def method(self):
+    def method(self) -> str:
         """See `IIOStream.method`."""
         return self._method
 
     @method.setter
-    def method(self, value):
+    def method(self, value: str) -> None:
         if not isinstance(value, str):
             raise _usage_error(f'method must be a str, not {value!r}')
         if self._cb is not None:
             self._call = _callable(self._cb, value)
         self._method = value
 
-    def event(self, events, err=None):
+    def event(self, events: int, err: Any = None) -> None:
         """See `IIOStream.event`: IO::Stream's rules (the module docstring),
         then the callback."""
         if self._closed:
@@ -226,7 +249,7 @@ class IOStream:
             except Exception:
                 self._failed(self._call)
 
-    def _unwanted_input(self, wait_for):
+    def _unwanted_input(self, wait_for: int) -> Any:
         """The error for data read while IN is not wanted, or ``None``."""
         if not wait_for & EOF:
             return EREQINEOF
@@ -237,14 +260,14 @@ class IOStream:
             return EINBUFLIMIT
         return None
 
-    def _failed(self, what):
+    def _failed(self, what: object) -> None:
         """Report the exception being handled (raised by ``what``) and close."""
         _callbacks.report(what, self)
         self.close()
 
     # -- writing and closing -------------------------------------------------
 
-    def write(self, data=None):
+    def write(self, data: Any = None) -> None:
         """See `IIOStream.write`.
 
         Raises:
@@ -266,7 +289,7 @@ class IOStream:
         except Exception:
             self._failed('a plugin')
 
-    def close(self):
+    def close(self) -> None:
         """See `IIOStream.close`."""
         if self._closed:
             return
@@ -274,7 +297,7 @@ class IOStream:
         _OPEN.discard(self)
         self._bottom.close()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         state = 'closed' if self._closed else 'open'
         fd = _fileno(self.fh) if self.fh is not None else None
         if self.host is not None:
@@ -282,14 +305,14 @@ class IOStream:
         return f'<IOStream fd={fd} {state}>'
 
 
-def _fileno(fh):
+def _fileno(fh: Any) -> Any:
     try:
         return fh.fileno()
     except (OSError, ValueError, AttributeError):
         return '?'
 
 
-def _check_target(fh, host, port):
+def _check_target(fh: Any, host: Any, port: Any) -> None:
     if (fh is None) == (host is None):
         raise _usage_error('give fh= or host= and port=, '
                            + ('not both' if fh is not None else 'one of them is required'))
@@ -314,7 +337,7 @@ def _check_target(fh, host, port):
         raise ValueError(f'IOStream: port must be 1 to 65535, not {port!r}')
 
 
-def _check_fh(fh):
+def _check_fh(fh: Any) -> None:
     if not callable(getattr(fh, 'fileno', None)):
         raise _usage_error(f'fh must have a fileno() method, not {fh!r}')
     if is_tls(fh):
@@ -332,26 +355,27 @@ def _check_fh(fh):
         raise ValueError(f'IOStream: fh {fh!r} is not a stream socket')
 
 
-def _callable(cb, method):
+def _callable(cb: Any, method: str) -> Callable[..., Any]:
     """What to call for ``cb``: its method named ``method`` when it has one,
     else ``cb`` itself."""
-    bound = getattr(cb, method, None)
-    if callable(bound):
-        return bound
+    function: Callable[..., Any] | None = getattr(cb, method, None)
+    if callable(function):
+        return function
     if callable(cb):
-        return cb
+        function = cb
+        return function
     raise _usage_error(f'cb must be callable or have a method {method!r}, not {cb!r}')
 
 
-def _check_wait_for(value):
-    _checked(check_int, value, 'wait_for')
-    if value & ~ALL_EVENTS or value < 0:
-        raise ValueError(f'IOStream: wait_for={value!r} has bits that are no event '
+def _check_wait_for(value: Any) -> int:
+    mask: int = _checked(check_int, value, 'wait_for')
+    if mask & ~ALL_EVENTS or mask < 0:
+        raise ValueError(f'IOStream: wait_for={mask!r} has bits that are no event '
                          f'(the events are 1 to 32, together {ALL_EVENTS})')
-    return value
+    return mask
 
 
-def _check_count(value, name, none=False):
+def _check_count(value: Any, name: str, none: bool = False) -> Any:
     if value is None and none:
         return None
     _checked(check_int, value, name)
@@ -360,7 +384,7 @@ def _check_count(value, name, none=False):
     return value
 
 
-def _buffer(value, name):
+def _buffer(value: Any, name: str) -> bytearray:
     """A bytearray field: the one given, a copy of other bytes-like data, or empty."""
     if value is None:
         return bytearray()
@@ -374,13 +398,13 @@ def _buffer(value, name):
         raise _usage_error(f'{name} must be bytes-like, not {value!r}') from None
 
 
-def _check_plugins(value):
+def _check_plugins(value: Any) -> list[tuple[str, Any]]:
     """``plugin=``: a list of ``(name, plugin)`` pairs, as a list of tuples."""
     if value is None:
         return []
     if not isinstance(value, (list, tuple)):
         raise _usage_error(f'plugin must be a list of (name, plugin) pairs, not {value!r}')
-    pairs = []
+    pairs: list[tuple[str, Any]] = []
     for item in value:
         if not (isinstance(item, (list, tuple)) and len(item) == 2
                 and isinstance(item[0], str)):
@@ -401,7 +425,7 @@ def _check_plugins(value):
     return pairs
 
 
-def _set_user_fields(stream, fields):
+def _set_user_fields(stream: IOStream, fields: dict[str, Any]) -> None:
     """Set the user's fields (upper-case first letter); refuse anything else."""
     for name, value in fields.items():
         if name in _READ_ONLY:

@@ -22,6 +22,8 @@ reached it yet.
 
 import errno
 
+from typing import Any
+
 from zope.interface import implementer
 
 from ..._params import check_int
@@ -50,11 +52,12 @@ class ProxyHandshake(Layer):
         target: ``(host, port)`` the tunnel leads to, once prepared.
     """
 
-    def __init__(self, host, port, user=None, password=None):
+    def __init__(self, host: str, port: int, user: str | None = None,
+                 password: str | None = None) -> None:
         super().__init__()
         if not isinstance(host, str) or not host:
             raise TypeError(f'host must be a non-empty str, not {host!r}')
-        check_int(port, 'port')
+        port = check_int(port, 'port')
         if not 0 < port < 65536:
             raise ValueError(f'port must be 1 to 65535, not {port!r}')
         for name, value in (('user', user), ('password', password)):
@@ -64,11 +67,11 @@ class ProxyHandshake(Layer):
             raise ValueError('password= needs user=')
         self.host, self.port = host, port
         self.user, self.password = user, password
-        self.target = None
+        self.target: tuple[str, int] | None = None
         self._open = False
         self._failed = False
 
-    def prepare(self, fh, host, port):
+    def prepare(self, fh: Any, host: str | None, port: int | None) -> None:
         """See `IPlugin.prepare`: the layer below connects to the proxy.
 
         Raises:
@@ -86,17 +89,17 @@ class ProxyHandshake(Layer):
                             'target to ask the proxy for')
         name = _ascii_host(host)
         self._check_target(name)
-        self.target = (name, port)
+        self.target = (name, port)  # type: ignore[assignment]  # (port comes with host)
         self.lower.prepare(None, self.host, self.port)
 
-    def _check_target(self, host):
+    def _check_target(self, host: str) -> None:
         """Hook: ``ValueError`` when the protocol cannot carry ``host`` (ASCII)."""
 
-    def write(self):
+    def write(self) -> None:
         """See `IPlugin.write`: the data waits in the layer above until the
         tunnel is open."""
 
-    def event(self, events, err):
+    def event(self, events: int, err: Any) -> None:
         """See `IPlugin.event`."""
         if self._failed:
             del self.in_buf[:]      # nothing goes up any more: keep nothing either
@@ -121,11 +124,11 @@ class ProxyHandshake(Layer):
         if up or err is not None:
             upper.event(up, err)
 
-    def _send(self, data):
+    def _send(self, data: bytes) -> None:
         self.out_buf += data
         self.lower.write()
 
-    def _received(self):
+    def _received(self) -> None:
         while not self._open:
             answer = self._answer()
             if answer is None:
@@ -135,7 +138,7 @@ class ProxyHandshake(Layer):
             else:
                 self._send(answer)
 
-    def _step_out(self):
+    def _step_out(self) -> None:
         """The tunnel is open: leave the chain, tell the layers above, and send
         what they wrote meanwhile."""
         self._open = True
@@ -146,17 +149,18 @@ class ProxyHandshake(Layer):
         upper.event(events, None)
         lower.write()
 
-    def _error(self, code, message, reply=None):
+    def _error(self, code: int, message: str, reply: str | int | None = None) -> ProxyError:
         return ProxyError(code, message, (self.host, self.port), reply)
 
-    def _greeting(self):
+    def _greeting(self) -> bytes:
         raise NotImplementedError
 
-    def _answer(self):
+    def _answer(self) -> Any:
+        """``None`` (wait), the bytes to send next, or `TUNNEL`."""
         raise NotImplementedError
 
 
-def _ascii_host(host):
+def _ascii_host(host: str) -> str:
     """``host`` as it goes on the wire: ASCII (IDNA for other names), with no
     character that could end a request line or a field.
 

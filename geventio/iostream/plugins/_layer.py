@@ -6,6 +6,8 @@ shows one written from scratch); the shipped ones do, so that the copying is
 written once.
 """
 
+from typing import Any
+
 from ..constants import IN
 
 __all__ = ['Layer']
@@ -14,22 +16,24 @@ __all__ = ['Layer']
 class Layer:
     """A plugin's own buffers and its place in the chain (see `IPlugin`)."""
 
-    def __init__(self):
-        self.upper = None
-        self.lower = None
+    def __init__(self) -> None:
+        # The layers around this one: the stream or a plugin above, a plugin
+        # or the file handle's layer below (set by the IOStream).
+        self.upper: Any = None
+        self.lower: Any = None
         self.out_buf = bytearray()
-        self.out_pos = None
+        self.out_pos: int | None = None
         self.out_bytes = 0
         self.in_buf = bytearray()
         self.in_bytes = 0
-        self.ip = None
+        self.ip: str | None = None
         self.is_eof = False
 
-    def prepare(self, fh, host, port):
+    def prepare(self, fh: Any, host: str | None, port: int | None) -> None:
         """See `IPlugin.prepare`: nothing to get ready."""
         self.lower.prepare(fh, host, port)
 
-    def take_output(self, into):
+    def take_output(self, into: bytearray) -> int:
         """Move what ``upper`` has to write (from its ``out_pos`` when set) to
         the end of the bytearray ``into``; count it in ``upper.out_bytes``.
 
@@ -54,7 +58,7 @@ class Layer:
         upper.out_bytes += count
         return count
 
-    def pass_input(self):
+    def pass_input(self) -> int:
         """Move this layer's ``in_buf`` to the end of ``upper``'s.
 
         Returns:
@@ -69,5 +73,5 @@ class Layer:
         del data[:]
         return IN
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f'<{type(self).__name__} plugin>'

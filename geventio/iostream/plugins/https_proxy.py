@@ -15,6 +15,8 @@ import base64
 import errno
 import re
 
+from typing import Any
+
 from ._handshake import TUNNEL, ProxyHandshake
 
 __all__ = ['HTTPSProxy']
@@ -45,13 +47,14 @@ class HTTPSProxy(ProxyHandshake):
         TypeError, ValueError: a bad parameter.
     """
 
-    def __init__(self, host, port, user=None, password=None):
+    def __init__(self, host: str, port: int, user: str | None = None,
+                 password: str | None = None) -> None:
         super().__init__(host, port, user, password)
         if user is not None and ':' in user:
             raise ValueError(f"user {user!r} may not contain ':' (RFC 7617)")
 
-    def _greeting(self):
-        host, port = self.target
+    def _greeting(self) -> bytes:
+        host, port = self.target  # type: ignore[misc]  # (set by prepare)
         authority = f'[{host}]:{port}' if ':' in host else f'{host}:{port}'
         lines = [f'CONNECT {authority} HTTP/1.0', f'Host: {authority}']
         if self.user is not None:
@@ -60,7 +63,7 @@ class HTTPSProxy(ProxyHandshake):
                          + base64.b64encode(secret).decode('ascii'))
         return ('\r\n'.join(lines) + '\r\n\r\n').encode('ascii')
 
-    def _answer(self):
+    def _answer(self) -> Any:
         end = _END_OF_HEADER.search(self.in_buf)
         if end is None:
             if len(self.in_buf) > MAX_REPLY_HEADER:

@@ -11,6 +11,8 @@ plugin that only watches (logging, counting) can afford. docs/iostream.md
 walks through both.
 """
 
+from typing import Any
+
 from zope.interface import implementer
 
 from ..constants import CONNECTED, EOF, IN, RESOLVED
@@ -31,12 +33,12 @@ class Noop(Layer):
     left, as without a plugin.
     """
 
-    def write(self):
+    def write(self) -> None:
         """See `IPlugin.write`."""
         self.take_output(self.out_buf)
         self.lower.write()
 
-    def event(self, events, err):
+    def event(self, events: int, err: Any) -> None:
         """See `IPlugin.event`."""
         upper = self.upper
         if events & IN:
@@ -48,11 +50,11 @@ class Noop(Layer):
         upper.event(events, err)
 
 
-def _shared(name):
-    def getter(self):
+def _shared(name: str) -> Any:
+    def getter(self: 'NoopAlias') -> Any:
         return getattr(self.upper, name)
 
-    def setter(self, value):
+    def setter(self: 'NoopAlias', value: Any) -> None:
         setattr(self.upper, name, value)
 
     return property(getter, setter, doc=f"The layer above's ``{name}`` (shared, not copied).")
@@ -76,21 +78,21 @@ class NoopAlias:
     ip = _shared('ip')
     is_eof = _shared('is_eof')
 
-    def __init__(self):
-        self.upper = None
-        self.lower = None
+    def __init__(self) -> None:
+        self.upper: Any = None
+        self.lower: Any = None
 
-    def prepare(self, fh, host, port):
+    def prepare(self, fh: Any, host: str | None, port: int | None) -> None:
         """See `IPlugin.prepare`."""
         self.lower.prepare(fh, host, port)
 
-    def write(self):
+    def write(self) -> None:
         """See `IPlugin.write`: the layer below takes the data where it is."""
         self.lower.write()
 
-    def event(self, events, err):
+    def event(self, events: int, err: Any) -> None:
         """See `IPlugin.event`: the layer below already updated the shared fields."""
         self.upper.event(events, err)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return '<NoopAlias plugin>'

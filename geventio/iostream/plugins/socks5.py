@@ -11,6 +11,8 @@ import errno
 import ipaddress
 import struct
 
+from typing import Any
+
 from ._handshake import TUNNEL, ProxyHandshake
 
 __all__ = ['SOCKS5Proxy']
@@ -47,7 +49,8 @@ class SOCKS5Proxy(ProxyHandshake):
         TypeError, ValueError: a bad parameter.
     """
 
-    def __init__(self, host, port, user=None, password=None):
+    def __init__(self, host: str, port: int, user: str | None = None,
+                 password: str | None = None) -> None:
         super().__init__(host, port, user, password)
         if user is not None:
             if not 0 < len(user.encode('utf-8')) < 256:
@@ -56,20 +59,20 @@ class SOCKS5Proxy(ProxyHandshake):
                 raise ValueError('password must be at most 255 bytes (RFC 1929)')
         self._step = 'method'
 
-    def _check_target(self, host):
+    def _check_target(self, host: str) -> None:
         if len(host) > 255:
             raise ValueError(f'host {host!r} is longer than SOCKS5 '
                              'allows (255 bytes)')
 
-    def _greeting(self):
+    def _greeting(self) -> bytes:
         if self.user is None:
             return bytes([_VERSION, 1, _NO_AUTH])
         return bytes([_VERSION, 2, _NO_AUTH, _USER_PASSWORD])
 
-    def _answer(self):
+    def _answer(self) -> Any:
         return getattr(self, '_answer_' + self._step)()
 
-    def _answer_method(self):
+    def _answer_method(self) -> Any:
         if len(self.in_buf) < 2:
             return None
         version, method = self._take(2)
@@ -88,7 +91,7 @@ class SOCKS5Proxy(ProxyHandshake):
                               + (' (credentials needed)' if self.user is None else ''))
         raise self._error(errno.EPROTO, f'chose method {method} that was not offered')
 
-    def _answer_auth(self):
+    def _answer_auth(self) -> Any:
         if len(self.in_buf) < 2:
             return None
         _, status = self._take(2)
@@ -96,7 +99,7 @@ class SOCKS5Proxy(ProxyHandshake):
             raise self._error(errno.EACCES, 'user name and password rejected', status)
         return self._request()
 
-    def _answer_reply(self):
+    def _answer_reply(self) -> Any:
         buf = self.in_buf
         if len(buf) < 5:
             return None
@@ -117,10 +120,10 @@ class SOCKS5Proxy(ProxyHandshake):
         self._take(size)
         return TUNNEL
 
-    def _request(self):
+    def _request(self) -> bytes:
         """The CONNECT request for the target (RFC 1928 section 4)."""
         self._step = 'reply'
-        host, port = self.target
+        host, port = self.target  # type: ignore[misc]  # (set by prepare)
         try:
             address = ipaddress.ip_address(host)
         except ValueError:
@@ -130,7 +133,7 @@ class SOCKS5Proxy(ProxyHandshake):
             destination = bytes([_IPV4 if address.version == 4 else _IPV6]) + address.packed
         return bytes([_VERSION, _CONNECT, 0]) + destination + struct.pack('!H', port)
 
-    def _take(self, count):
+    def _take(self, count: int) -> bytes:
         taken = bytes(self.in_buf[:count])
         del self.in_buf[:count]
         return taken

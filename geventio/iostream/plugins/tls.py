@@ -33,6 +33,8 @@ a proxy below, the target's name, not the proxy's).
 
 import ssl
 
+from typing import Any
+
 from zope.interface import implementer
 
 from ..._io import tls
@@ -53,13 +55,13 @@ class _TLS(Layer):
 
     _server_side = False
 
-    def __init__(self, context, server_hostname=None):
+    def __init__(self, context: ssl.SSLContext, server_hostname: str | None = None) -> None:
         super().__init__()
         self._context = context
         self._server_hostname = server_hostname
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
-        self._ssl = None
+        self._ssl: ssl.SSLObject | None = None
         self._plain = bytearray()       # taken from above, not yet encrypted
         self._handshaking = True
         self._announce = False          # CONNECTED came from below: pass it on when done
@@ -68,12 +70,12 @@ class _TLS(Layer):
         self._failed = False
 
     @property
-    def ssl_object(self):
+    def ssl_object(self) -> ssl.SSLObject | None:
         """The ``ssl.SSLObject`` once the stream was made (``version()``,
         ``cipher()``, ``getpeercert()``), else ``None``."""
         return self._ssl
 
-    def prepare(self, fh, host, port):
+    def prepare(self, fh: Any, host: str | None, port: int | None) -> None:
         """See `IPlugin.prepare`.
 
         Raises:
@@ -85,14 +87,14 @@ class _TLS(Layer):
             # ssl would verify the chain alone: any valid certificate would pass.
             raise ValueError('TLSClient needs server_hostname= on a stream made '
                              'from fh= (its context checks host names)')
-        self._ssl = self._context.wrap_bio(self._incoming, self._outgoing,
-                                           server_side=self._server_side,
-                                           server_hostname=hostname)
+        self._ssl = self._context.wrap_bio(
+            self._incoming, self._outgoing, server_side=self._server_side,
+            server_hostname=hostname)
         self.lower.prepare(fh, host, port)
         if fh is not None and not self._server_side:
             self._advance(0)        # connected already: send the ClientHello
 
-    def write(self):
+    def write(self) -> None:
         """See `IPlugin.write`: OUT at once, encryption once the handshake is done."""
         if self._failed or not self.take_output(self._plain):
             return
@@ -103,7 +105,7 @@ class _TLS(Layer):
         if self.out_buf:
             self.lower.write()
 
-    def event(self, events, err):
+    def event(self, events: int, err: Any) -> None:
         """See `IPlugin.event`."""
         if self._failed:
             del self.in_buf[:]      # nothing goes up any more: keep nothing either
@@ -133,7 +135,7 @@ class _TLS(Layer):
         elif up:
             upper.event(up, None)
 
-    def _advance(self, up):
+    def _advance(self, up: int) -> None:
         """Move the handshake or the reading on, report ``up`` plus what that
         produced, and send what TLS wrote."""
         events, eof, err = self._run_tls()
@@ -146,13 +148,13 @@ class _TLS(Layer):
         if self.out_buf:
             self.lower.write()
 
-    def _run_tls(self):
+    def _run_tls(self) -> tuple[int, bool, ssl.SSLError | None]:
         """Returns ``(events, eof, err)``: CONNECTED and IN as they happened."""
         events, eof = 0, False
         try:
             if self._handshaking:
                 try:
-                    self._ssl.do_handshake()
+                    self._ssl.do_handshake()  # type: ignore[union-attr]  # (by prepare)
                 except ssl.SSLWantReadError:
                     return 0, False, None
                 self._handshaking = False
@@ -175,7 +177,7 @@ class _TLS(Layer):
             self._collect()
         return events, eof, None
 
-    def _decrypt(self):
+    def _decrypt(self) -> tuple[int, ssl.SSLError | None]:
         """Append what can be decrypted to the layer above's ``in_buf`` and
         count it in its ``in_bytes`` (``_read_eof`` set at the end of the session).
 
@@ -188,7 +190,7 @@ class _TLS(Layer):
         got, failure = 0, None
         while True:
             try:
-                data = self._ssl.read(READ_SIZE)
+                data = self._ssl.read(READ_SIZE)  # type: ignore[union-attr]  # (by prepare)
             except ssl.SSLWantReadError:
                 break
             except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
@@ -205,15 +207,15 @@ class _TLS(Layer):
         upper.in_bytes += got
         return got, failure
 
-    def _encrypt(self):
+    def _encrypt(self) -> None:
         try:
-            self._ssl.write(self._plain)
+            self._ssl.write(self._plain)  # type: ignore[union-attr]  # (by prepare)
         except ssl.SSLWantReadError:
             return      # renegotiating: _run_tls tries again after the next read
         del self._plain[:]
         self._collect()
 
-    def _collect(self):
+    def _collect(self) -> None:
         if self._outgoing.pending:
             self.out_buf += self._outgoing.read()
 
@@ -233,7 +235,8 @@ class TLSClient(_TLS):
             ``server_hostname`` not a ``str``.
     """
 
-    def __init__(self, context=None, server_hostname=None):
+    def __init__(self, context: ssl.SSLContext | None = None,
+                 server_hostname: str | None = None) -> None:
         context = tls.check_context(True if context is None else context, 'context')
         if server_hostname is not None and not isinstance(server_hostname, str):
             raise TypeError(f'server_hostname must be a str, not {server_hostname!r}')
@@ -253,5 +256,5 @@ class TLSServer(_TLS):
 
     _server_side = True
 
-    def __init__(self, context):
+    def __init__(self, context: ssl.SSLContext) -> None:
         super().__init__(tls.check_context(context, 'context', client=False))
