@@ -690,3 +690,17 @@ def test_write_to_a_closed_stream_raises_stream_closed_error(loop, socketpair):
     stream.close()
     with pytest.raises(StreamClosedError):
         stream.write(b'x')
+
+
+def test_a_write_future_answers_done_as_a_future_does(loop, socketpair):
+    """``done()`` is the concurrent.futures spelling of ``ready()``: asking it
+    must not flush the piece a second time."""
+    a, b = socketpair
+    flushed = Log()
+    stream = make_stream(loop, a)
+    future = stream.write(b'ping', on_flush=lambda s: flushed.append('flushed'))
+    future.get(timeout=WAIT)
+    assert future.done() is True
+    settle()
+    assert flushed == ['flushed']
+    assert recv_exactly(b, 4) == b'ping'

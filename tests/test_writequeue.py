@@ -25,8 +25,8 @@ class Recorded(Piece):
     def written(self, count):
         self.log.append((self.name, 'written', count))
 
-    def done(self):
-        self.log.append((self.name, 'done'))
+    def flushed(self):
+        self.log.append((self.name, 'flushed'))
 
     def failed(self, err):
         self.log.append((self.name, 'failed', err))
@@ -67,8 +67,8 @@ def test_two_small_pieces_go_out_in_one_send(unix_pair):
     send = CountingSend(writer)
     assert queue.flush(send) is DRAINED
     assert send.calls == [b'onetwo']
-    assert log == [('one', 'written', 3), ('one', 'done'),
-                   ('two', 'written', 3), ('two', 'done')]
+    assert log == [('one', 'written', 3), ('one', 'flushed'),
+                   ('two', 'written', 3), ('two', 'flushed')]
     assert reader.recv(100) == b'onetwo'
 
 
@@ -79,8 +79,8 @@ def test_merging_stops_at_the_limit_and_shares_out_the_count_in_order(unix_pair)
     send = CountingSend(writer)
     assert queue.flush(send) is DRAINED
     assert send.calls == [b'aaabbb', b'ccc']
-    assert log == [('a', 'written', 3), ('a', 'done'), ('b', 'written', 3),
-                   ('b', 'done'), ('c', 'written', 3), ('c', 'done')]
+    assert log == [('a', 'written', 3), ('a', 'flushed'), ('b', 'written', 3),
+                   ('b', 'flushed'), ('c', 'written', 3), ('c', 'flushed')]
     assert reader.recv(100) == b'aaabbbccc'
 
 
@@ -152,9 +152,9 @@ def test_a_source_is_pulled_when_reached_and_never_merged(unix_pair):
     send = CountingSend(writer)
     assert queue.flush(send) is DRAINED
     assert send.calls == [b'p', b'gen1', b'gen2', b'z']
-    assert log == [('plain', 'written', 1), ('plain', 'done'),
+    assert log == [('plain', 'written', 1), ('plain', 'flushed'),
                    ('source', 'written', 4), ('source', 'written', 4),
-                   ('source', 'done'), ('after', 'written', 1), ('after', 'done')]
+                   ('source', 'flushed'), ('after', 'written', 1), ('after', 'flushed')]
     assert reader.recv(100) == b'pgen1gen2z'
 
 
@@ -169,13 +169,13 @@ def test_a_source_with_nothing_yet_stops_the_flush_where_it_is(unix_pair):
     assert send.calls == [] and log == [] and len(queue) == 2
 
 
-def test_an_empty_piece_is_done_without_a_system_call(unix_pair):
+def test_an_empty_piece_is_flushed_without_a_system_call(unix_pair):
     writer, reader = unix_pair
     log = []
     queue = queue_of(log, ('marker', b''))
     send = CountingSend(writer)
     assert queue.flush(send) is DRAINED
-    assert send.calls == [] and log == [('marker', 'done')]
+    assert send.calls == [] and log == [('marker', 'flushed')]
 
 
 def test_fail_all_tells_every_piece_in_order_and_empties_the_queue():

@@ -8,7 +8,7 @@ A piece is plain data, or a *source* that produces data when the queue reaches
 it: a generator callable called until it returns ``None``, or a future whose
 value is the data (IO::Async::Stream's two kinds of deferred write). The queue
 knows nothing about events; each piece reports progress through its hooks,
-``written(n)``, ``done()``, ``sent(n)`` (both at once, for a piece that went out
+``written(n)``, ``flushed()``, ``sent(n)`` (both at once, for a piece that went out
 whole in one call) and ``failed(err)``, which the owner's piece class fills in
 (Stream calls ``on_write``, resolves the future, calls ``on_flush``).
 
@@ -70,14 +70,14 @@ class Piece:
     def written(self, count: int) -> None:
         """The kernel took ``count`` bytes of this piece in one call."""
 
-    def done(self) -> None:
+    def flushed(self) -> None:
         """Everything of this piece was handed to the kernel."""
 
     def sent(self, count: int) -> None:
         """All of this piece went in one call of ``count`` bytes: written, then
-        done (one hook on the common path)."""
+        flushed (one hook on the common path)."""
         self.written(count)
-        self.done()
+        self.flushed()
 
     def failed(self, err: BaseException) -> None:
         """The piece will never be sent (``err`` says why)."""
@@ -125,7 +125,7 @@ class WriteQueue(_PieceDeque):
                     return WAITING
                 if data is None:
                     self.popleft()
-                    piece.done()
+                    piece.flushed()
                     continue
                 piece.data, piece.offset = data, 0
             if piece.offset or len(self) > 1 or len(data) > piece.limit:
@@ -192,7 +192,7 @@ class WriteQueue(_PieceDeque):
                 piece.data = None
             else:
                 self.popleft()
-                piece.done()
+                piece.flushed()
             if not count:
                 return
 

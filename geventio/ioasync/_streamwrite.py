@@ -141,9 +141,7 @@ class _StreamPiece(_StreamFuture, Piece):
         if self.on_write is not None:
             self.on_write(self._stream, count)
 
-    # Piece's hook; it shadows AsyncResult.done() (the concurrent.futures
-    # spelling of ready()), as it always has.
-    def done(self) -> None:  # type: ignore[override]
+    def flushed(self) -> None:
         if self.source is _REFUSED:
             return                  # it failed instead (see `resolved`)
         self.data = None            # a future kept by the caller keeps no data
