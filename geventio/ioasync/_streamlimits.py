@@ -217,8 +217,8 @@ class _StreamLimits:
             timer.close()
 
     def _timed_send(self, send):
-        """``send`` noting the time of each send, with an ``idle_timeout``;
-        ``send`` itself without one."""
+        """``send`` (or a gather function) noting the time of each call, with an
+        ``idle_timeout``; ``send`` itself without one."""
         if self._idle_timeout is None:
             return send
 

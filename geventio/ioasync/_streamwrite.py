@@ -134,13 +134,13 @@ class _StreamWriter:
     __slots__ = ()
 
     #: The slots of the write state, which Stream declares.
-    _STATE = ('_send', '_queue', '_queued', '_write_state', '_round',
+    _STATE = ('_send', '_gather', '_queue', '_queued', '_write_state', '_round',
               '_writeable_stopped', '_flushing', '_eof_wanted', '_write_eof')
 
     # -- what the rest of Stream calls -----------------------------------------
 
     def _init_writer(self):
-        self._send = None
+        self._send = self._gather = None
         self._queue = WriteQueue()
         self._queued = 0            # bytes in the queue (write_queued)
         self._round = None
@@ -267,13 +267,16 @@ class _StreamWriter:
     def _set_sender(self):
         """Choose ``_send(data) -> count`` for the current write handle: the TLS
         object's ``send``, or ``os.write`` on the descriptor (a C partial: this
-        runs once per write)."""
+        runs once per write); and ``_gather(buffers) -> count``, ``os.writev``
+        on the descriptor, or ``None`` for TLS (which needs one buffer)."""
         if self._wfd is None:
-            self._send = None
+            self._send = self._gather = None
         elif self._tls_write:
             self._send = self._timed_send(self._write_handle.send)
+            self._gather = None
         else:
             self._send = self._timed_send(functools.partial(os.write, self._wfd))
+            self._gather = self._timed_send(functools.partial(os.writev, self._wfd))
 
     def _wants_write(self):
         # Not while a future source is pending, nor between rounds (_next_round).
@@ -305,7 +308,8 @@ class _StreamWriter:
         self._flushing = True
         try:
             state = self._queue.flush(
-                self._send, 1 if from_readiness and not self._write_all else None)
+                self._send, 1 if from_readiness and not self._write_all else None,
+                self._gather)
         except OSError as err:
             self._flushing = False
             self._write_failed(err)
