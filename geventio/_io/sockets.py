@@ -17,9 +17,6 @@ from .. import addresses
 __all__ = ['as_gevent_socket', 'bind_first', 'call_with_timeout', 'is_listening',
            'most_significant', 'new_socket', 'set_nodelay', 'sockname']
 
-#: The address families whose stream sockets are TCP.
-_TCP_FAMILIES = frozenset({socket.AF_INET, socket.AF_INET6})
-
 #: Syscalls of ``bind_first`` from least to most significant failure.
 BIND_RANKING = ('socket', 'bind')
 
@@ -39,14 +36,15 @@ def as_gevent_socket(sock):
 
 
 def set_nodelay(sock):
-    """Turn Nagle's algorithm off on ``sock`` if it is a TCP socket (anything else
-    is left alone). A socket the peer already broke is left to the first read or
-    write to report."""
-    if sock.family in _TCP_FAMILIES and sock.type == socket.SOCK_STREAM:
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
+    """Turn Nagle's algorithm off on ``sock`` if it is a TCP socket. On anything
+    else (a unix socket) the kernel refuses the option and nothing changes; a
+    socket the peer already broke is left to its first read or write to report.
+    (Asking the kernel beats asking gevent's socket for its family and type,
+    which cost more than the system call, once per connection.)"""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        pass
 
 
 def is_listening(sock, name):

@@ -178,15 +178,17 @@ class _StreamWriter:
         if self._queue and self._write_state is DRAINED:
             self._flush(from_readiness=True)
 
-    def _fail_writes(self, err):
-        """Fail every queued piece with ``err``."""
+    def _fail_writes(self, why):
+        """Fail every queued piece with a `StreamClosedError` saying ``why`` (a
+        callable returning the message: a stream that closes with nothing
+        queued, the common case, makes no error and no repr)."""
         if self._queue:
             self._queued = 0
-            self._queue.fail_all(err)
+            self._queue.fail_all(StreamClosedError(why()))
 
     def _writer_closed(self):
         """The stream closed: fail what is queued, forget the flow state."""
-        self._fail_writes(StreamClosedError('stream closed'))
+        self._fail_writes(lambda: 'stream closed')
         self._write_state = DRAINED
         self._writeable_stopped = False
 
@@ -407,7 +409,7 @@ class _StreamWriter:
         self._queue.fail_head(err)
         if not self._fire('on_write_error', err):
             self.close_now()
-        self._fail_writes(StreamClosedError(f'{self!r}: an earlier write failed: {err}'))
+        self._fail_writes(lambda: f'{self!r}: an earlier write failed: {err}')
         if self._closing:
             self._queue_drained()
 
@@ -426,4 +428,4 @@ class _StreamWriter:
             return
         self._write_eof = True
         super().close_write()
-        self._fail_writes(StreamClosedError(f'{self!r}: write side closed'))
+        self._fail_writes(lambda: f'{self!r}: write side closed')

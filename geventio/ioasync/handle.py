@@ -114,6 +114,9 @@ class Handle(Notifier):
 
     def configure(self, **params):
         """See `INotifier.configure`."""
+        if params.keys() <= self._EVENTS:
+            super().configure(**params)     # events alone: nothing else to apply
+            return
         handle = params.pop('handle', _MISSING)
         read_handle = params.pop('read_handle', _MISSING)
         write_handle = params.pop('write_handle', _MISSING)

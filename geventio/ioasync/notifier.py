@@ -21,6 +21,12 @@ _UNBOUND = object()
 #: ``getattr`` per event and per connection cost more than the rest of binding.
 _METHOD_EVENTS = {}
 
+#: class -> ``(defaults, cached)``: the ``('_' + name, default)`` pairs of its
+#: plain parameters, and the ``('_' + name, name, is_method)`` triples of its
+#: cached events. Worked out once per class, as a server makes a notifier per
+#: connection (docs/performance.md, "Connection rate").
+_CLASS_SETUP = {}
+
 
 def _method_events(cls):
     events = _METHOD_EVENTS.get(cls)
@@ -28,6 +34,16 @@ def _method_events(cls):
         events = _METHOD_EVENTS[cls] = frozenset(
             name for name in cls._EVENTS if callable(getattr(cls, name, None)))
     return events
+
+
+def _class_setup(cls):
+    setup = _CLASS_SETUP.get(cls)
+    if setup is None:
+        methods = _method_events(cls)
+        setup = _CLASS_SETUP[cls] = (
+            tuple(('_' + name, default) for name, (default, _check) in cls._PARAMS.items()),
+            tuple(('_' + name, name, name in methods) for name in cls._CACHED_EVENTS))
+    return setup
 
 
 @implementer(INotifier)
@@ -73,10 +89,16 @@ class Notifier:
         self._children = []
         self._event_keywords = {}
         self._handlers = {}
-        for name, (default, _check) in self._PARAMS.items():
-            setattr(self, '_' + name, default)
-        for name in self._CACHED_EVENTS:
-            self._bind_event(name)
+        defaults, cached = _class_setup(type(self))
+        for attribute, default in defaults:
+            setattr(self, attribute, default)
+        for attribute, name, is_method in cached:
+            if is_method:
+                self._bind_event(name)
+            else:
+                # (Without a method it has no handler until a keyword gives one;
+                # _handler binds the others on first use.)
+                setattr(self, attribute, None)
         self.configure(**params)
 
     # -- parameters and events -------------------------------------------------

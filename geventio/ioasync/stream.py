@@ -40,6 +40,7 @@ from ._starttls import _StreamTLS
 from ._streamlimits import _StreamLimits, check_watermarks
 from ._streamwrite import _StreamWriter
 from .handle import _MISSING, _READ, Handle
+from .notifier import Notifier
 
 __all__ = ['Stream']
 
@@ -137,6 +138,11 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, Handle):
                 above its high one.
             LookupError: an unknown ``encoding``.
         """
+        if params.keys() <= self._EVENTS:
+            # Events alone (``configure(on_read=...)`` in on_stream, once per
+            # connection): nothing to check or apply but binding them.
+            Notifier.configure(self, **params)
+            return
         encoding = params.pop('encoding', _MISSING)
         if encoding not in (_MISSING, None):
             if not isinstance(encoding, str):
@@ -415,7 +421,7 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, Handle):
         if self._closed:
             return
         self._closing = True
-        self._fail_writes(StreamClosedError(f'{self!r} was closed'))
+        self._fail_writes(lambda: f'{self!r} was closed')
         self._close_handles()
 
     def _closed_hook(self):
