@@ -83,3 +83,65 @@ def test_a_handle_passed_in_is_used_as_it_is(loop):
         with accepted, geventio.Stream(handle=client, on_read=lambda *args: 0) as stream:
             loop.add(stream)
             assert not nodelay(client)
+
+
+def echo(stream, buffer, eof):
+    stream.write(bytes(buffer))
+    del buffer[:]
+    return 0
+
+
+def round_trip(sock, data=b'ping'):
+    sock.sendall(data)
+    got = b''
+    while len(got) < len(data):
+        chunk = sock.recv(64)
+        assert chunk, 'closed early'
+        got += chunk
+    return got
+
+
+def test_an_accepted_stream_watches_with_its_sockets_own_watchers(loop):
+    """No second pair of libev watchers per connection (docs/performance.md)."""
+    stream, client, listener = accept_one(loop, socket.AF_INET, lambda got: {'on_stream': got.set})
+    with client, stream:
+        listener.close()
+        sock = stream.read_handle
+        stream.configure(on_read=echo)
+        loop.add(stream)
+        assert round_trip(client) == b'ping'
+        assert stream._rwatch is sock._read_event
+        stream.write(b'x' * (8 << 20))          # more than the kernel takes at once
+        assert stream._wwatch is sock._write_event
+        got = 0
+        while got < (8 << 20):
+            got += len(client.recv(1 << 20))
+    assert sock.fileno() == -1
+
+
+def test_a_stream_on_borrowed_watchers_can_leave_its_loop_and_come_back(loop):
+    stream, client, listener = accept_one(loop, socket.AF_INET, lambda got: {'on_stream': got.set})
+    with client, stream:
+        listener.close()
+        stream.configure(on_read=echo)
+        loop.add(stream)
+        assert round_trip(client, b'one') == b'one'
+        loop.remove(stream)
+        loop.add(stream)
+        assert round_trip(client, b'two') == b'two'
+
+
+def test_a_wrapped_stream_given_another_handle_before_joining_watches_that_one(loop):
+    with live_listener() as server:
+        other_client = gevent.socket.create_connection(server.getsockname(), timeout=WAIT)
+        other, _ = server.accept()
+        stream, client, listener = accept_one(loop, socket.AF_INET,
+                                              lambda got: {'on_stream': got.set})
+        first = stream.read_handle
+        with client, other_client, first:
+            listener.close()
+            stream.configure(handle=other, on_read=echo)
+            with stream:
+                loop.add(stream)
+                assert round_trip(other_client) == b'ping'
+                assert stream._rwatch is not first._read_event

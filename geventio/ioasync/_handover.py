@@ -46,11 +46,13 @@ def wrap(sock, event):
 
     The socket is one geventio just made and the class its own, so nothing is
     validated again: the handle is set directly (``configure(handle=...)``
-    checked it at about 3 µs per connection)."""
+    checked it at about 3 µs per connection), and it watches with the
+    socket's own io watchers (see ``handle.py``)."""
     handle = WRAPPERS[event]()
     if event == 'on_stream':
         set_nodelay(sock)
     handle._set_handles(sock, sock)
+    handle._borrow_watchers(sock)
     return handle
 
 
