@@ -277,7 +277,8 @@ class Handle(Notifier):
         self._start_watching()
 
     def _removed_from_loop(self):
-        self._stop_watching()
+        if not self._closed:        # (closing stopped them already)
+            self._stop_watching()
 
     def _start_watching(self):
         if self._closed or (self._rfd is None and self._wfd is None):

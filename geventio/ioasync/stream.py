@@ -407,7 +407,7 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, Handle):
         if self._closed:
             return
         self._closing = True
-        if self._rfd is not None:
+        if self._want_read:
             self.want_readready = False
         if self._flushing:
             return      # called by a write callback: _flush closes once it is done
