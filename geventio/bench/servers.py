@@ -8,8 +8,7 @@ patching, asyncio's event-loop policy and uvloop never meet) and lets the runner
 each server's memory from ``/proc/PID/status``.
 
 Every server echoes what it reads, as it would be written by a user of that framework
-following its documentation: no tuning beyond what the documentation shows (the one
-tuned server, ``geventio-stream-tuned``, is an extra row and says so). That
+following its documentation: no tuning beyond what the documentation shows. That
 includes the defaults: gevent's ``StreamServer`` leaves Nagle on and
 ``DatagramServer`` spawns one greenlet per datagram, while asyncio sets
 ``TCP_NODELAY``. The load generator writes each message in one piece, so Nagle does
@@ -35,11 +34,6 @@ __all__ = ['ServerSpec', 'SERVERS', 'REFERENCE', 'prepare_process', 'main']
 #: Bytes asked of each ``recv``: the size the task statement gives for every server,
 #: so that no server wins by reading in larger pieces.
 READ_LEN = 65536
-
-#: ``read_len``/``write_len`` of ``geventio-stream-tuned``: asyncio's transports read
-#: up to 256 KiB per call (``selector_events._SelectorSocketTransport.max_size``);
-#: bytes per system call is what decides windowed bulk (docs/performance.md).
-TUNED_LEN = 262144
 
 #: Listen backlog for the servers that take one. The load generator connects at most
 #: 64 sockets at a time (``loadgen.CONNECT_BATCH``), so any backlog above that is
@@ -187,9 +181,9 @@ def _serve_asyncio_datagram(host, port, ready):
     _run_asyncio(main)
 
 
-def _serve_geventio_stream(host, port, ready, **tuning):
+def _serve_geventio_stream(host, port, ready):
     """geventio ``Stream`` echo through ``loop.listen`` (docs/api.md sections 2, 4, 6),
-    with the API's defaults; ``tuning`` is what the ``-tuned`` variant configures."""
+    with the API's defaults, as a user writes it."""
     import geventio
 
     loop = geventio.Loop()
@@ -201,19 +195,13 @@ def _serve_geventio_stream(host, port, ready, **tuning):
         return 0
 
     def on_stream(stream):
-        stream.configure(on_read=on_read, **tuning)
+        stream.configure(on_read=on_read)
         loop.add(stream)
 
     listener = loop.listen(addr=('inet', 'stream', 0, (host, port)),
                            on_stream=on_stream).get(timeout=10)
     ready(listener.sockname[1])
     loop.run()
-
-
-def _serve_geventio_stream_tuned(host, port, ready):
-    """The same echo, moving ``TUNED_LEN`` per read and per write instead of the
-    default 64 KiB."""
-    _serve_geventio_stream(host, port, ready, read_len=TUNED_LEN, write_len=TUNED_LEN)
 
 
 def _serve_geventio_iostream(host, port, ready):
@@ -309,7 +297,6 @@ SERVERS = {
     'asyncio-streams': ServerSpec('tcp', _serve_asyncio_streams),
     'uvloop': ServerSpec('tcp', _serve_uvloop, ('uvloop',)),
     'geventio-stream': ServerSpec('tcp', _serve_geventio_stream),
-    'geventio-stream-tuned': ServerSpec('tcp', _serve_geventio_stream_tuned),
     'geventio-danga': ServerSpec('tcp', _serve_geventio_danga),
     'geventio-iostream': ServerSpec('tcp', _serve_geventio_iostream),
     'gevent-datagram': ServerSpec('udp', _serve_gevent_datagram),
