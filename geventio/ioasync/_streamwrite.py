@@ -66,23 +66,24 @@ def _future(stream):
     return future
 
 
+def _piece(stream, data, limit, source, on_write, on_flush, on_error):
+    """A new `_StreamPiece`. Like `_future`, it has no Python ``__init__``: the
+    AsyncResult's own runs in C (one write made in 0.32 µs instead of 0.40,
+    of the 9 µs a ping-pong message costs the server, docs/performance.md)."""
+    piece = _StreamPiece()
+    piece._stream, piece.data, piece.offset, piece.limit = stream, data, 0, limit
+    piece.source, piece.on_write, piece.on_flush, piece.on_error = \
+        source, on_write, on_flush, on_error
+    return piece
+
+
 class _StreamPiece(_StreamFuture, Piece):
     """A write of a Stream, and the future ``write()`` returns for it: one
-    object per write instead of two (this runs once per message)."""
+    object per write instead of two (this runs once per message). Made by
+    `_piece`."""
 
     __slots__ = ('data', 'offset', 'limit', 'source', 'on_write', 'on_flush',
                  'on_error')
-
-    def __init__(self, stream, data, limit, source, on_write, on_flush, on_error):
-        AsyncResult.__init__(self)
-        self.data = data
-        self.offset = 0
-        self.limit = limit
-        self.source = source
-        self._stream = stream
-        self.on_write = on_write
-        self.on_flush = on_flush
-        self.on_error = on_error
 
     def pull(self):
         source, stream = self.source, self._stream
@@ -225,16 +226,14 @@ class _StreamWriter:
         else:
             check_positive(write_len, 'write_len')
         if type(data) is bytes:
-            piece = _StreamPiece(self, data, write_len, None,
-                                 on_write, on_flush, on_error)
+            piece = _piece(self, data, write_len, None, on_write, on_flush, on_error)
         elif isinstance(data, AsyncResult) or callable(data):
-            piece = _StreamPiece(self, None, write_len, data,
-                                 on_write, on_flush, on_error)
+            piece = _piece(self, None, write_len, data, on_write, on_flush, on_error)
         elif data is None:
             raise TypeError('data must be bytes, not None')
         else:
-            piece = _StreamPiece(self, self._encode(data, 'data'), write_len, None,
-                                 on_write, on_flush, on_error)
+            piece = _piece(self, self._encode(data, 'data'), write_len, None,
+                           on_write, on_flush, on_error)
         if piece.data is not None:
             queued = self._queued + len(piece.data)
             limit = self._max_write_queue
