@@ -10,9 +10,10 @@ each server's memory from ``/proc/PID/status``.
 Every server echoes what it reads, as it would be written by a user of that framework
 following its documentation: no tuning beyond what the documentation shows. That
 includes the defaults: gevent's ``StreamServer`` leaves Nagle on and
-``DatagramServer`` spawns one greenlet per datagram, while asyncio sets
-``TCP_NODELAY``. The load generator writes each message in one piece, so Nagle does
-not delay the echoes.
+``DatagramServer`` spawns one greenlet per datagram, while asyncio (and geventio, for
+the streams it builds around accepted sockets) sets ``TCP_NODELAY``. A ping-pong
+message fits in one TCP segment, so Nagle delays no echo there; a 64 KiB bulk chunk
+does not (docs/performance.md).
 
 Adding a server is one entry in ``SERVERS``: a name mapped to a ``ServerSpec`` with
 its kind (``'tcp'`` or ``'udp'``), a function ``run(host, port, ready)`` that serves

@@ -27,8 +27,8 @@ A socket that geventio accepted or connected itself and wraps for the user
 (``on_stream``/``on_socket``) is a ``gevent.socket.socket``, which made two io
 watchers of its own that only its cooperative ``recv``/``send`` use. Nobody
 calls those on a socket the handle alone drives, so the handle *borrows* them
-(`_lender`) instead of making two more: about 260 bytes and two allocations
-less per connection. A borrowed watcher is stopped, never closed, when the
+(`_lender`) instead of making its own: an allocation and about 130 bytes
+less per connection, two once a send has blocked. A borrowed watcher is stopped, never closed, when the
 handle lets go of it; the socket closes it when it closes. A handle passed in
 by the user keeps watchers of its own, as the user may still call gevent's
 methods on that socket.
