@@ -33,8 +33,9 @@ def stop_server(server):
     server.communicate(timeout=WAIT)
 
 
-def test_the_stream_bench_server_echoes_large_writes_and_closes_finished_clients():
-    server, port = start_server('geventio-stream')
+@pytest.mark.parametrize('name', ['geventio-stream', 'geventio-stream-tuned'])
+def test_the_stream_bench_servers_echo_large_writes_and_close_finished_clients(name):
+    server, port = start_server(name)
     try:
         with gevent.socket.create_connection(('127.0.0.1', port), timeout=WAIT) as client:
             data = bytes(range(256)) * 2000         # more than one read_len
