@@ -27,11 +27,11 @@ A socket that geventio accepted or connected itself and wraps for the user
 (``on_stream``/``on_socket``) is a ``gevent.socket.socket``, which made two io
 watchers of its own that only its cooperative ``recv``/``send`` use. Nobody
 calls those on a socket the handle alone drives, so the handle *borrows* them
-(`_lender`) instead of making its own: an allocation and about 130 bytes
-less per connection, two once a send has blocked. A borrowed watcher is stopped, never closed, when the
-handle lets go of it; the socket closes it when it closes. A handle passed in
-by the user keeps watchers of its own, as the user may still call gevent's
-methods on that socket.
+(`_lender`) instead of making its own: an allocation and about 130 bytes less
+per connection, two once a send has blocked. A borrowed watcher is stopped,
+never closed, when the handle lets go of it; the socket closes it when it
+closes. A handle passed in by the user keeps watchers of its own, as the user
+may still call gevent's methods on that socket.
 
 Design: running on a greenlet the caller already has
 ----------------------------------------------------
@@ -55,7 +55,6 @@ import socket
 
 import gevent
 import gevent.socket
-from gevent import get_hub
 from greenlet import getcurrent, greenlet
 from gevent.event import AsyncResult
 from zope.interface import implementer
@@ -190,11 +189,13 @@ class Handle(Notifier):
         """Watch with the io watchers of ``sock``, the gevent socket that is
         both handles, which geventio itself made and nobody else drives (see
         the module's design comment); before the handle joins a loop."""
-        if type(sock) is gevent.socket.socket and sock.hub is get_hub() and \
+        if type(sock) is gevent.socket.socket and \
                 sock is self._read_handle and sock is self._write_handle:
             self._lender = sock
 
     def _new_watcher(self, fd, events):
+        """A watcher for ``events`` on ``fd``: the lender's if there is one on
+        this handle's hub, else a new one of the handle's own."""
         lender = self._lender
         if lender is not None:
             if lender.hub is self._hub:
