@@ -151,7 +151,12 @@ class Notifier:
     def _handler(self, name):
         handler = self._handlers.get(name, _UNBOUND)
         if handler is _UNBOUND:
-            handler = self._bind_event(name)
+            if name in self._event_keywords or name in _method_events(type(self)):
+                handler = self._bind_event(name)
+            else:
+                # No handler (on_read_eof, on_closed of most streams): noted
+                # without the binding machinery, twice per connection.
+                handler = self._handlers[name] = None
         return handler
 
     def _event_changed(self, name, handler):
