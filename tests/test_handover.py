@@ -2,7 +2,10 @@
 socket it accepted or connected has Nagle's algorithm off; a socket handed over
 bare, and a handle the user passed in, are left as they are."""
 
+import os
 import socket
+import subprocess
+import sys
 
 import gevent.socket
 import pytest
@@ -145,3 +148,65 @@ def test_a_wrapped_stream_given_another_handle_before_joining_watches_that_one(l
                 loop.add(stream)
                 assert round_trip(other_client) == b'ping'
                 assert stream._rwatch is not first._read_event
+
+
+def test_a_stream_on_borrowed_watchers_half_closes_and_closes_cleanly(loop):
+    """Shutting one side down lets go of that side's borrowed watcher without
+    closing it under the socket, which closes both when the stream closes."""
+    got = []
+    stream, client, listener = accept_one(loop, socket.AF_INET, lambda got: {'on_stream': got.set})
+    with client:
+        listener.close()
+        sock = stream.read_handle
+        stream.configure(on_read=lambda stream, buffer, eof: got.append(bytes(buffer))
+                         or buffer.clear(), close_on_read_eof=False)
+        loop.add(stream)
+        written = stream.write(b'x' * (4 << 20))           # (more than the kernel takes:
+        received = 0                                        # the write watcher is used)
+        while received < (4 << 20):
+            received += len(client.recv(1 << 20))
+        written.get(timeout=WAIT)
+        stream.close_write()
+        assert client.recv(1) == b''                        # the peer sees EOF
+        client.sendall(b'still reading')
+        while b''.join(got) != b'still reading':
+            gevent.sleep(0.01)
+        stream.close()
+    assert sock.fileno() == -1 and stream.is_closed
+
+
+def test_a_socket_whose_stream_left_the_loop_still_works_with_gevents_own_methods(loop):
+    """The borrowed watchers are only stopped: gevent's cooperative recv and
+    sendall on the socket still wait on them (a protocol that takes the socket
+    back from its stream). Under libev a closed watcher still starts, so the
+    libuv run below is the one that tells."""
+    stream, client, listener = accept_one(loop, socket.AF_INET, lambda got: {'on_stream': got.set})
+    with client:
+        listener.close()
+        stream.configure(on_read=echo)
+        loop.add(stream)
+        assert round_trip(client) == b'ping'
+        loop.remove(stream)
+        sock = stream.read_handle
+        sock.settimeout(WAIT)
+        waiting = gevent.spawn(sock.recv, 64)       # waits on the socket's read watcher
+        gevent.sleep(0.05)
+        client.sendall(b'raw')
+        assert waiting.get(timeout=WAIT) == b'raw'
+        sock.sendall(b'back')
+        assert client.recv(64) == b'back'
+        stream.close()
+
+
+def test_borrowed_watchers_stay_usable_on_gevents_libuv_loop_too():
+    """libuv frees a closed watcher: run the test above on it, in a process
+    of its own (GEVENT_LOOP is read when the hub is made)."""
+    names = ['test_a_socket_whose_stream_left_the_loop_still_works_with_gevents_own_methods',
+             'test_a_stream_on_borrowed_watchers_can_leave_its_loop_and_come_back']
+    result = subprocess.run(
+        [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
+         *(f'{__file__}::{name}' for name in names)],
+        env=dict(os.environ, GEVENT_LOOP='libuv'), capture_output=True, text=True,
+        timeout=60, cwd=os.path.dirname(__file__))
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert '2 passed' in result.stdout
