@@ -2,6 +2,7 @@
 and the order of the piece hooks, over a real non-blocking socket whose ``send``
 is wrapped to count the system calls."""
 
+import os
 import socket
 
 import pytest
@@ -43,6 +44,21 @@ class CountingSend:
     def __call__(self, data):
         self.calls.append(bytes(data))
         return self._sock.send(data)
+
+
+class CountingGather:
+    """``os.writev`` on a real non-blocking socket, keeping the buffers of each
+    call (``offered``: the objects themselves; ``calls``: their bytes)."""
+
+    def __init__(self, sock):
+        self._fd = sock.fileno()
+        self.calls = []
+        self.offered = []
+
+    def __call__(self, buffers):
+        self.offered.append(list(buffers))
+        self.calls.append([bytes(buffer) for buffer in buffers])
+        return os.writev(self._fd, buffers)
 
 
 @pytest.fixture
@@ -195,3 +211,40 @@ def test_a_send_error_leaves_the_head_queued_for_the_owner(unix_pair):
     with pytest.raises(BrokenPipeError):
         queue.flush(CountingSend(writer))
     assert log == [] and len(queue) == 1
+
+
+def test_with_gather_small_pieces_go_out_in_one_call_without_joining(unix_pair):
+    writer, reader = unix_pair
+    log = []
+    queue = queue_of(log, ('one', b'one'), ('two', b'two'), ('three', b'three'))
+    send, gather = CountingSend(writer), CountingGather(writer)
+    assert queue.flush(send, gather=gather) is DRAINED
+    assert send.calls == [] and gather.calls == [[b'one', b'two', b'three']]
+    assert log == [('one', 'written', 3), ('one', 'flushed'), ('two', 'written', 3),
+                   ('two', 'flushed'), ('three', 'written', 5), ('three', 'flushed')]
+    assert reader.recv(100) == b'onetwothree'
+
+
+def test_a_partly_sent_head_goes_out_with_the_pieces_behind_it_uncopied(unix_pair):
+    """The kernel was full: the rest of the head and the next pieces go out
+    together in one gather call, the head as a view of its own bytes (joining
+    them copied up to a whole write_len per send)."""
+    writer, reader = unix_pair
+    writer.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    head = bytes(range(256)) * 256                  # 64 KiB
+    log = []
+    queue = queue_of(log, ('head', head), ('next', b'n' * 1000), ('last', b'l' * 1000),
+                     limit=len(head))
+    send, gather = CountingSend(writer), CountingGather(writer)
+    assert queue.flush(send, gather=gather) is BLOCKED
+    taken = queue[0].offset
+    assert 0 < taken < len(head) and len(send.calls) == 1 and not gather.calls
+    received = b''
+    while len(received) < taken:
+        received += reader.recv(65536)
+    assert queue.flush(send, calls=1, gather=gather) is not DRAINED
+    [(first, *behind)] = gather.offered
+    assert isinstance(first, memoryview) and first.obj is head
+    assert bytes(first) == head[taken:]
+    assert behind == [b'n' * 1000, b'l' * 1000]
+    assert len(send.calls) == 1

@@ -14,7 +14,12 @@ whole in one call) and ``failed(err)``, which the owner's piece class fills in
 
 Adjacent plain pieces are merged into one system call up to the size limit, so a
 burst of small writes costs one ``send``; the byte count the kernel took is then
-shared out to the pieces in order.
+shared out to the pieces in order. An owner that can send several buffers in one
+call (``os.writev`` on a descriptor) passes a ``gather`` function and the pieces
+go out as they are; otherwise (a TLS object's ``send``) they are joined into one
+buffer first. Gathering matters most when the kernel's buffer is full: the head
+piece is then partly sent, and joining its rest to the pieces behind it copied up
+to 64 KiB per send.
 """
 
 import collections
@@ -38,8 +43,8 @@ WAITING = 'waiting'
 #: What a source returns when it has nothing yet (the owner is woken later).
 NOT_YET: Any = object()
 
-#: How many pieces one merged system call may gather (IOV_MAX is 1024 on Linux;
-#: past a few dozen the join costs more than the calls it saves).
+#: How many pieces one merged system call may carry (IOV_MAX is 1024 on Linux;
+#: past a few dozen, building the call costs more than the calls it saves).
 MAX_MERGE = 64
 
 
@@ -100,12 +105,14 @@ class WriteQueue(_PieceDeque):
 
     __slots__ = ()
 
-    def flush(self, send: Callable[[Any], int], calls: int | None = None) -> str:
+    def flush(self, send: Callable[[Any], int], calls: int | None = None,
+              gather: Callable[[list[Any]], int] | None = None) -> str:
         """Send from the head until the queue is empty or the writer would block.
 
         ``send(data)`` returns the byte count the kernel took and raises one of
-        ``WOULD_BLOCK`` when it took nothing. ``calls`` bounds the number of
-        system calls (``None``: no bound).
+        ``WOULD_BLOCK`` when it took nothing; ``gather(buffers)``, when given, does
+        the same for a list of buffers in one call. ``calls`` bounds the number
+        of system calls (``None``: no bound).
 
         Returns:
             DRAINED, BLOCKED (the send would block, or the kernel took only part
@@ -129,8 +136,8 @@ class WriteQueue(_PieceDeque):
                     continue
                 piece.data, piece.offset = data, 0
             if piece.offset or len(self) > 1 or len(data) > piece.limit:
-                chunk = self._next_chunk(piece)
-                if not chunk:
+                chunk, size = self._next_chunk(piece, gather is not None)
+                if not size:
                     self._advance(0)
                     continue
             elif not data:
@@ -138,33 +145,38 @@ class WriteQueue(_PieceDeque):
                 continue
             else:
                 chunk = data
+                size = len(data)
             if calls is not None:
                 if calls <= 0:
                     return MORE
                 calls -= 1
             try:
-                count = send(chunk)
+                count = gather(chunk) if type(chunk) is list else send(chunk)  # type: ignore[misc]  # (a list only when gather was given)
             except WOULD_BLOCK:
                 return BLOCKED
-            if chunk is data and count == len(data) and piece.source is None:
+            if chunk is data and count == size and piece.source is None:
                 # The whole of a lone plain piece went in one call.
                 self.popleft()
                 piece.offset = count
                 piece.sent(count)
                 continue
             self._advance(count)
-            if count < len(chunk):
+            if count < size:
                 return BLOCKED
         return DRAINED
 
-    def _next_chunk(self, piece: Piece) -> Any:
+    def _next_chunk(self, piece: Piece, gathering: bool) -> tuple[Any, int]:
+        """``(chunk, size)``: what the next call sends from the head ``piece`` on,
+        at most its ``limit`` bytes; several pieces come as a list of buffers
+        when ``gathering``, else joined."""
         data, offset, limit = piece.data, piece.offset, piece.limit
         remaining = len(data) - offset
         if remaining >= limit or piece.source is not None or len(self) == 1:
             if offset == 0 and remaining <= limit:
-                return data
-            return memoryview(data)[offset:offset + limit]
-        parts = [memoryview(data)[offset:]]
+                return data, remaining
+            chunk = memoryview(data)[offset:offset + limit]
+            return chunk, len(chunk)
+        parts = [memoryview(data)[offset:] if offset else data]
         total = remaining
         for other in itertools.islice(self, 1, MAX_MERGE):
             if other.source is not None or other.data is None:
@@ -174,7 +186,9 @@ class WriteQueue(_PieceDeque):
                 break
             parts.append(other.data)
             total += size
-        return parts[0] if len(parts) == 1 else b''.join(parts)
+        if len(parts) == 1:
+            return parts[0], total
+        return (parts if gathering else b''.join(parts)), total
 
     def _advance(self, count: int) -> None:
         """Share ``count`` sent bytes out to the pieces at the head, in order."""

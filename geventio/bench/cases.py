@@ -8,8 +8,12 @@ different days and machines compare; ``--cases`` selects a subset by name patter
 Why these shapes: one connection shows per-event latency; 50 is a typical busy
 server; 500 shows how the dispatch cost grows with the number of watched sockets;
 64 B messages measure the framework's per-event overhead and 4 KiB ones add copying.
-Bulk measures throughput once per-event costs are amortised over 64 KiB; the
-connection rate measures accept and setup/teardown; memory measures what each idle
+Bulk measures throughput once per-event costs are amortised over 64 KiB, in two
+shapes: *windowed* keeps up to `BULK_WINDOW` unechoed per connection, so data is in
+flight both ways at once and the server meets full kernel buffers (a proxy, a file
+transfer); *lock-step* sends one 64 KiB chunk and waits for its whole echo (a
+request/response protocol with large messages). The connection rate measures accept
+and setup/teardown; memory measures what each idle
 connection costs to hold, the figure that decides how many clients a server can keep.
 """
 
@@ -55,8 +59,9 @@ QUICK = Settings(duration=1.0, warmup=0.2, repeats=1, memory_conns=2000, timeout
 #: UDP: seconds without an echo before a datagram counts as lost and the next is sent.
 #: Loopback round trips take well under a millisecond even with 10 in flight.
 UDP_TIMEOUT = 0.2
-#: Bulk: most bytes a connection may have sent and not yet seen echoed (4 chunks). It
-#: keeps the servers' userspace buffers bounded, so bulk measures copying, not bloat.
+#: Windowed bulk: most bytes a connection may have sent and not yet seen echoed (4
+#: chunks). It keeps the servers' userspace buffers bounded, so bulk measures
+#: copying, not bloat.
 BULK_WINDOW = 4 * 65536
 #: Concurrent connect-echo-close loops in the connection-rate case.
 CONNRATE_SLOTS = 10
@@ -75,8 +80,10 @@ def all_cases(memory_conns: int) -> list[Case]:
                               'ping-pong %d conn x %s' % (conns, label), 'tcp',
                               'pingpong', conns, size, 'rate', 'round trips/s'))
     cases += [
-        Case('bulk-10x64k', 'bulk 10 conn x 64 KiB chunks', 'tcp', 'bulk', 10, 65536,
-             'mb_per_s', 'MB/s'),
+        Case('bulk-windowed-10x64k', 'bulk windowed 10 conn x 64 KiB chunks, 256 KiB in flight',
+             'tcp', 'bulk', 10, 65536, 'mb_per_s', 'MB/s'),
+        Case('bulk-lockstep-10x64k', 'bulk lock-step 10 conn x 64 KiB chunk, echo awaited',
+             'tcp', 'pingpong', 10, 65536, 'mb_per_s', 'MB/s'),
         Case('udp-10x512', 'udp ping-pong 10 sockets x 512 B', 'udp', 'udp', 10, 512,
              'rate', 'round trips/s'),
         Case('connrate-10', 'connect + 64 B echo + close, 10 at a time', 'tcp',

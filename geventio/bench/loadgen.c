@@ -212,6 +212,7 @@ static void message_done(struct conn *c) {
         if (o.mode == BULK) { send_upto(c, send_limit(c)); return; }
     } else if (in_window(t)) {
         st.count++;
+        st.bytes += o.size;         /* lock-step bulk reads its figure from here */
         record(t - c->t0);
     }
     if (draining) return;

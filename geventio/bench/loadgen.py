@@ -205,6 +205,7 @@ class LoadGen:
                 return
         elif self._in_window(t):
             self.stats['count'] += 1
+            self.stats['bytes'] += self.a.size     # lock-step bulk reads its figure here
             self.latencies.append(t - c.t0)
         if self.draining:
             return

@@ -100,6 +100,7 @@ class StreamBase(Handle):
 
     # -- the writing half (_streamwrite.py)
     _send: Any                          # send(data) -> count; None without a write handle
+    _gather: Any                        # writev(buffers) -> count; None for TLS or none
     _queue: WriteQueue
     _queued: int
     _write_state: str

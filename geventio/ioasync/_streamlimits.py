@@ -245,9 +245,9 @@ class _StreamLimits(StreamBase):
         if timer is not None:
             timer.close()
 
-    def _timed_send(self, send: Callable[[Any], int]) -> Callable[[Any], int]:
-        """``send`` noting the time of each send, with an ``idle_timeout``;
-        ``send`` itself without one."""
+    def _timed_send(self, send: Callable[..., int]) -> Callable[..., int]:
+        """``send`` (or a gather function) noting the time of each call, with an
+        ``idle_timeout``; ``send`` itself without one."""
         if self._idle_timeout is None:
             return send
 

@@ -214,8 +214,7 @@ class Connector:
     def _wrap(self, req: '_Request', sock: Any) -> Any:
         """What the caller gets: its handle, a new Stream or Socket, or the socket."""
         if req.handle is not None:
-            req.handle.set_handle(sock)
-            return req.handle
+            return _handover.hand_over(req.handle, sock)
         if req.callback_name in ('on_stream', 'on_socket'):
             return _handover.wrap(sock, req.callback_name)
         return sock

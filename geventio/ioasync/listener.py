@@ -369,8 +369,7 @@ class Listener(ListenerBase):
             obj = self._handle_class()
         else:
             return _handover.wrap(client, event)
-        obj.set_handle(client)
-        return obj
+        return _handover.hand_over(obj, client)
 
     # -- closing -----------------------------------------------------------------
 

@@ -27,6 +27,16 @@ _UNBOUND: Any = object()
 #: ``getattr`` per event and per connection cost more than the rest of binding.
 _METHOD_EVENTS: dict[type, frozenset[str]] = {}
 
+#: What a class's constructor does the same for every object: the
+#: ``('_' + name, default)`` pairs of its plain parameters, the
+#: ``('_' + name, name, is_method)`` triples of its cached events, and whether
+#: construction must go through an overriding ``configure``.
+_ClassSetup = tuple[tuple[tuple[str, Any], ...], tuple[tuple[str, str, bool], ...], bool]
+
+#: class -> its `_ClassSetup`, worked out once per class, as a server makes a
+#: notifier per connection (docs/performance.md, "Connection rate").
+_CLASS_SETUP: dict[type, _ClassSetup] = {}
+
 
 def _method_events(cls: 'type[Notifier]') -> frozenset[str]:
     events = _METHOD_EVENTS.get(cls)
@@ -36,15 +46,23 @@ def _method_events(cls: 'type[Notifier]') -> frozenset[str]:
     return events
 
 
-#: class -> whether a subclass outside geventio overrides ``configure`` (the
-#: way the class docstring gives for adding parameters), so that construction
-#: must go through that override; asked once per class.
-_OWN_CONFIGURE: dict[type, bool] = {}
-
-
 def _configure_overridden(cls: 'type[Notifier]') -> bool:
+    """Whether a subclass outside geventio overrides ``configure`` (the way
+    the class docstring gives for adding parameters), so that construction
+    must go through that override."""
     owner = next(klass for klass in cls.__mro__ if 'configure' in vars(klass))
     return owner.__module__.partition('.')[0] != __name__.partition('.')[0]
+
+
+def _class_setup(cls: 'type[Notifier]') -> _ClassSetup:
+    setup = _CLASS_SETUP.get(cls)
+    if setup is None:
+        methods = _method_events(cls)
+        setup = _CLASS_SETUP[cls] = (
+            tuple(('_' + name, default) for name, (default, _check) in cls._PARAMS.items()),
+            tuple(('_' + name, name, name in methods) for name in cls._CACHED_EVENTS),
+            _configure_overridden(cls))
+    return setup
 
 
 @implementer(INotifier)
@@ -101,14 +119,16 @@ class Notifier:
         self._children: list[Notifier] = []
         self._event_keywords: dict[str, EventHandler] = {}
         self._handlers: dict[str, Callable[..., Any] | None] = {}
-        for name, (default, _check) in self._PARAMS.items():
-            setattr(self, '_' + name, default)
-        for name in self._CACHED_EVENTS:
-            self._bind_event(name)
-        cls = type(self)
-        overridden = _OWN_CONFIGURE.get(cls)
-        if overridden is None:
-            overridden = _OWN_CONFIGURE[cls] = _configure_overridden(cls)
+        defaults, cached, overridden = _class_setup(type(self))
+        for attribute, default in defaults:
+            setattr(self, attribute, default)
+        for attribute, name, is_method in cached:
+            if is_method:
+                self._bind_event(name)
+            else:
+                # (Without a method it has no handler until a keyword gives one;
+                # _handler binds the others on first use.)
+                setattr(self, attribute, None)
         if overridden:
             self.configure(**params)
         else:
@@ -171,7 +191,12 @@ class Notifier:
     def _handler(self, name: str) -> Callable[..., Any] | None:
         handler: Callable[..., Any] | None = self._handlers.get(name, _UNBOUND)
         if handler is _UNBOUND:
-            handler = self._bind_event(name)
+            if name in self._event_keywords or name in _method_events(type(self)):
+                handler = self._bind_event(name)
+            else:
+                # No handler (on_read_eof, on_closed of most streams): noted
+                # without the binding machinery, twice per connection.
+                handler = self._handlers[name] = None
         return handler
 
     def _event_changed(self, name: str, handler: Callable[..., Any] | None) -> None:

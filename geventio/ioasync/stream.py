@@ -42,6 +42,7 @@ from ._streambase import DEFAULT_LEN, ReadHandler, StreamBase
 from ._streamlimits import _StreamLimits, check_watermarks
 from ._streamwrite import _StreamWriter
 from .handle import _MISSING, _READ, Handle
+from .notifier import Notifier
 
 if TYPE_CHECKING:
     from .loop import Loop
@@ -135,6 +136,11 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, StreamBas
     # -- configuration ---------------------------------------------------------
 
     def _configure(self, params: dict[str, Any]) -> None:
+        if params.keys() <= self._EVENTS:
+            # Events alone (``configure(on_read=...)`` in on_stream, once per
+            # connection): nothing to check or apply but binding them.
+            Notifier._configure(self, params)
+            return
         encoding = params.pop('encoding', _MISSING)
         if encoding not in (_MISSING, None):
             if not isinstance(encoding, str):
@@ -401,7 +407,7 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, StreamBas
         if self._closed:
             return
         self._closing = True
-        if self._rfd is not None:
+        if self._want_read:
             self.want_readready = False
         if self._flushing:
             return      # called by a write callback: _flush closes once it is done
@@ -415,7 +421,7 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, StreamBas
         if self._closed:
             return
         self._closing = True
-        self._fail_writes(StreamClosedError(f'{self!r} was closed'))
+        self._fail_writes(lambda: f'{self!r} was closed')
         self._close_handles()
 
     def _closed_hook(self) -> None:
