@@ -61,20 +61,13 @@ def all_modules():
     return modules
 
 
-def imports_of(module, path, modules, type_only=True):
-    """The geventio modules ``module`` imports, anywhere in its source; without
-    ``type_only``, leaving out those under ``if TYPE_CHECKING:``, which only
-    annotations see (a Notifier names its Loop's type, the Loop makes Notifiers:
-    a cycle for the type checker, none when the code runs)."""
+def imports_of(module, path, modules):
+    """The geventio modules ``module`` imports, anywhere in its source (inside
+    functions and under ``if TYPE_CHECKING:`` too: a cycle only annotations
+    see is still a module in the wrong layer)."""
     is_package = path.name == '__init__.py'
-    tree = ast.parse(path.read_text(), str(path))
-    skipped = set() if type_only else {
-        id(inner) for node in ast.walk(tree) if _is_type_checking_block(node)
-        for inner in ast.walk(node)}
     found = set()
-    for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -98,28 +91,10 @@ def imports_of(module, path, modules, type_only=True):
     return found
 
 
-def _is_type_checking_block(node):
-    """``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``) without an else."""
-    if not isinstance(node, ast.If) or node.orelse:
-        return False
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == 'TYPE_CHECKING') or (
-        isinstance(test, ast.Attribute) and test.attr == 'TYPE_CHECKING')
-
-
 @pytest.fixture(scope='module')
 def graph():
-    """Every import, type-only ones included: the layers hold for annotations too."""
     modules = all_modules()
     return {name: imports_of(name, path, modules) for name, path in modules.items()}
-
-
-@pytest.fixture(scope='module')
-def runtime_graph():
-    """The imports that run."""
-    modules = all_modules()
-    return {name: imports_of(name, path, modules, type_only=False)
-            for name, path in modules.items()}
 
 
 def test_every_module_belongs_to_a_layer(graph):
@@ -134,10 +109,9 @@ def test_no_module_imports_a_layer_above_its_own(graph):
     assert not wrong, '\n'.join(wrong)
 
 
-def test_no_import_cycle(runtime_graph):
+def test_no_import_cycle(graph):
     """Depth-first search; the package itself is left out, since importing any
     submodule runs geventio/__init__.py first by Python's rules."""
-    graph = runtime_graph
     state, cycles = {}, []
 
     def visit(module, path):
@@ -165,16 +139,11 @@ def test_the_checker_sees_imports_inside_functions(tmp_path):
     assert imports_of('geventio.hidden', hidden, modules) == {'geventio.ioasync.loop'}
 
 
-def test_only_type_checking_imports_may_point_back(tmp_path):
-    """An import under ``if TYPE_CHECKING:`` is left out of the cycle check
-    (annotations only), one anywhere else is not."""
+def test_the_checker_sees_type_checking_imports(tmp_path):
+    """An import only the type checker runs counts too."""
     typed = tmp_path / 'typed.py'
     typed.write_text('from typing import TYPE_CHECKING\n'
-                     'if TYPE_CHECKING:\n    from .ioasync import loop\n'
-                     'def f():\n    from . import errors\n')
+                     'if TYPE_CHECKING:\n    from .ioasync import loop\n')
     modules = {'geventio.typed': typed, 'geventio.ioasync.loop': None,
-               'geventio.ioasync': None, 'geventio.errors': None}
-    assert imports_of('geventio.typed', typed, modules, type_only=False) == {
-        'geventio.errors'}
-    assert imports_of('geventio.typed', typed, modules) == {
-        'geventio.errors', 'geventio.ioasync.loop'}
+               'geventio.ioasync': None}
+    assert imports_of('geventio.typed', typed, modules) == {'geventio.ioasync.loop'}

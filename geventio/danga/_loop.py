@@ -33,7 +33,7 @@ is there now.
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gevent
 
@@ -42,9 +42,6 @@ from .._io.nonblocking import close_quietly
 from .._io.reading import SCRATCH_SIZE, read_view
 from ._readiness import EPOLL, ERR, HUP, POLLIN, READ, READINESS, Hangups, Watched
 from ._timers import Timer, Timers
-
-if TYPE_CHECKING:
-    from .dangasocket import DangaSocket
 
 __all__ = ['LOOP']
 
@@ -84,15 +81,15 @@ class Loop:
 
     def __init__(self) -> None:
         # fd -> DangaSocket, closed ones until the real close
-        self.descriptor_map: dict[int, DangaSocket] = {}
+        self.descriptor_map: dict[int, Any] = {}
         self.other_fds: dict[int, _OtherFd] = {}
-        self.push_back: dict[int, DangaSocket] = {}     # those with pushed-back data
-        self.post_loop: dict[int, tuple[DangaSocket, _PostLoop]] = {}
+        self.push_back: dict[int, Any] = {}     # those with pushed-back data
+        self.post_loop: dict[int, tuple[Any, _PostLoop]] = {}
         self.post_loop_callback: _PostLoop | None = None
         self.loop_timeout = -1      # milliseconds; -1: no limit
         self.timers = Timers(self._wake_if_done)
         # (fd, sock, object) to close at the end of the round
-        self.closing: list[tuple[int, Any, DangaSocket]] = []
+        self.closing: list[tuple[int, Any, Any]] = []
         # read size -> view of the hub's scratch buffer
         self.views: dict[int, tuple[memoryview]] = {}
         self._scratch: memoryview | None = None
@@ -111,13 +108,13 @@ class Loop:
             raise ValueError(f'{name}: descriptor {fd} is already watched as an '
                              'other fd')
 
-    def register(self, obj: 'DangaSocket', fd: int) -> None:
+    def register(self, obj: Any, fd: int) -> None:
         """Put ``obj`` in the descriptor map (``check_free`` first)."""
         if self.have_epoll:
             self._watch_hangups(fd)
         self.descriptor_map[fd] = obj
 
-    def unregister(self, obj: 'DangaSocket', fd: int) -> None:
+    def unregister(self, obj: Any, fd: int) -> None:
         """``obj`` closed: no more events or callbacks for it. It stays in the
         descriptor map until `release` or `forget`."""
         self.push_back.pop(fd, None)
@@ -126,7 +123,7 @@ class Loop:
             del self.post_loop[fd]
         self._unwatch_hangups(fd)
 
-    def release(self, obj: 'DangaSocket', fd: int, sock: Any) -> None:
+    def release(self, obj: Any, fd: int, sock: Any) -> None:
         """Close ``sock`` at the end of this round's dispatch (now, outside timers
         and handlers) and take ``obj`` out of the descriptor map then."""
         if self._in_round:
@@ -135,7 +132,7 @@ class Loop:
             self.forget(obj, fd)
             close_quietly(sock)
 
-    def forget(self, obj: 'DangaSocket', fd: int) -> None:
+    def forget(self, obj: Any, fd: int) -> None:
         """Take ``obj`` out of the descriptor map now (its socket was stolen)."""
         if self.descriptor_map.get(fd) is obj:
             del self.descriptor_map[fd]

@@ -51,7 +51,7 @@ spinning and serves that client once descriptors are free.
 
 import errno
 import socket
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gevent.socket
 from greenlet import getcurrent
@@ -59,10 +59,6 @@ from greenlet import getcurrent
 from .. import _callbacks
 from .._io.nonblocking import WOULD_BLOCK
 from .handle import Handle
-
-if TYPE_CHECKING:
-    from .listener import Listener
-    from .loop import Loop
 
 __all__ = ['ACCEPT_CAPACITY_ERRNOS', 'ACCEPT_CONNECTION_ERRNOS', 'Acceptor',
            'CAPACITY_WARN_INTERVAL']
@@ -99,7 +95,7 @@ class Acceptor(Handle):
     closes the socket.
     """
 
-    def __init__(self, listener: 'Listener', sock: Any, loop: 'Loop') -> None:
+    def __init__(self, listener: Any, sock: Any, loop: Any) -> None:
         self._listener = listener
         self._timer: Any = None
         self._delay: float | None = 0
@@ -193,7 +189,8 @@ class Acceptor(Handle):
                     '(no on_accept_error handler)', sock, err,
                     listener.min_delay, listener.max_delay)
         listener._tell_accept_error(sock, err)
-        return min(listener.max_delay, delay * 2) if delay else listener.min_delay
+        pause: float = min(listener.max_delay, delay * 2) if delay else listener.min_delay
+        return pause
 
     def _end_back_off(self) -> bool:
         """Drop the back-off timer; returns whether there was one."""

@@ -23,8 +23,6 @@ from .handle import Handle
 if TYPE_CHECKING:
     from gevent.event import AsyncResult
 
-    from .listener import Listener
-
 __all__ = ['ListenerBase']
 
 
@@ -34,7 +32,7 @@ class ListenerBase(Handle):
     __slots__ = ()
 
     if TYPE_CHECKING:
-        def _listen(self, params: dict[str, Any]) -> 'AsyncResult[Listener]': ...
+        def _listen(self, params: dict[str, Any]) -> 'AsyncResult[Any]': ...
 
     def __init__(self, *,
                  handle: FileLike | None = NOT_GIVEN,
@@ -120,7 +118,7 @@ class ListenerBase(Handle):
                on_listen: Continuation | None = None,
                on_listen_error: Continuation | None = None,
                on_fail: Continuation | None = None,
-               on_resolve_error: Continuation | None = None) -> 'AsyncResult[Listener]':
+               on_resolve_error: Continuation | None = None) -> 'AsyncResult[Any]':
         """See `IListener.listen`.
 
         Returns:

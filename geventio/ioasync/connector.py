@@ -39,7 +39,7 @@ import errno
 import socket
 from collections.abc import Callable, Iterable
 from ssl import SSLContext
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import gevent
 from gevent import Greenlet
@@ -52,12 +52,9 @@ from .._params import (check_seconds, check_unknown, first_given, not_none, one_
                        pop_continuations)
 from .._typing import AddressSpec, Continuation, FileLike, SockAddr
 from ..errors import ConnectError, ResolveError
-from ..interfaces import IConnector
+from ..interfaces import IConnector, ILoop
 from . import _handover
 from .handle import Handle
-
-if TYPE_CHECKING:
-    from .loop import Loop
 
 __all__ = ['Connector']
 
@@ -97,7 +94,7 @@ class Connector:
     #: options on every socket or to observe attempts.
     socket_factory = staticmethod(sockets.new_socket)
 
-    def __init__(self, loop: 'Loop | None' = None) -> None:
+    def __init__(self, loop: 'ILoop | None' = None) -> None:
         self._loop = loop
 
     def __repr__(self) -> str:

@@ -53,7 +53,7 @@ event does. Handles added to a loop the usual way are untouched by this.
 
 import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import gevent
 import gevent.socket
@@ -70,9 +70,6 @@ from .._typing import AddressSpec, FileLike
 from ..interfaces import IHandle
 from ._handlebase import HandleBase
 from .notifier import Notifier
-
-if TYPE_CHECKING:
-    from .loop import Loop
 
 __all__ = ['Handle']
 
@@ -283,7 +280,7 @@ class Handle(HandleBase):
 
     # -- the greenlet and its watchers -----------------------------------------
 
-    def _added_to_loop(self, loop: 'Loop') -> None:
+    def _added_to_loop(self, loop: Any) -> None:
         self._hub = loop._hub
         self._start_watching()
 
@@ -343,7 +340,7 @@ class Handle(HandleBase):
         else:
             self._wwatch.stop()
 
-    def _serve_here(self, loop: 'Loop') -> None:
+    def _serve_here(self, loop: Any) -> None:
         """Add this handle to ``loop`` with the calling greenlet as its own, and
         run its callbacks there until it closes or leaves the loop (see the
         module's design comment). What ``loop.add`` raises propagates."""
@@ -381,8 +378,8 @@ class Handle(HandleBase):
                 if self._glet is not me:
                     return
                 # (The greenlet runs only while the handle is in a loop.)
-                if self._loop._dispatched is not None:  # type: ignore[union-attr]
-                    self._loop._note_dispatch()  # type: ignore[union-attr]
+                if self._loop._dispatched is not None:
+                    self._loop._note_dispatch()
                 if changed is not False:
                     self._update_watchers()
                 self._parked = True
@@ -556,7 +553,8 @@ class Handle(HandleBase):
         keywords are `Loop.connect`'s, without ``handle``."""
         if self._loop is None:
             raise ValueError(f'{self!r} must be in a loop to connect')
-        return self._loop.connect(handle=self, **params)
+        future: AsyncResult[Any] = self._loop.connect(handle=self, **params)
+        return future
 
     def bind(self, *addr: AddressSpec, **hints: Any) -> 'AsyncResult[Handle]':
         """See `IHandle.bind`.

@@ -27,7 +27,7 @@ a handshake finishes, so further clients wait in the kernel's accept queue
 import errno
 from collections.abc import Callable, Iterable
 from ssl import SSLContext
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import gevent
 from gevent import Greenlet
@@ -44,9 +44,6 @@ from . import _handover, _listening
 from ._acceptor import CAPACITY_WARN_INTERVAL, Acceptor
 from ._listenerbase import ListenerBase
 from .handle import _MISSING, Handle
-
-if TYPE_CHECKING:
-    from .loop import Loop
 
 __all__ = ['Listener', 'listen_from_loop']
 
@@ -226,7 +223,7 @@ class Listener(ListenerBase):
 
     # -- listening -------------------------------------------------------------
 
-    def _listen(self, params: dict[str, Any]) -> 'AsyncResult[Listener]':
+    def _listen(self, params: dict[str, Any]) -> 'AsyncResult[Any]':
         """`listen` with the keywords given (their values not ``None``)."""
         if self._loop is None:
             raise ValueError(f'{self!r} must be in a loop to listen')
@@ -398,7 +395,7 @@ class Listener(ListenerBase):
         self._ssl = None
 
 
-def listen_from_loop(loop: 'Loop', params: dict[str, Any]) -> 'AsyncResult[Listener]':
+def listen_from_loop(loop: Any, params: dict[str, Any]) -> 'AsyncResult[Listener]':
     """``Loop.listen``: a new Listener in ``loop``, listening; a future of it.
 
     The accept callbacks and ``on_accept_error`` are continuations here and

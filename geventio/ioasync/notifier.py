@@ -7,16 +7,13 @@ and a tree of children that join and leave the loop with their parent.
 
 import types
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from zope.interface import implementer
 
 from .. import _callbacks
 from .._typing import EventHandler
-from ..interfaces import INotifier
-
-if TYPE_CHECKING:
-    from .loop import Loop
+from ..interfaces import ILoop, INotifier
 
 __all__ = ['Notifier']
 
@@ -114,7 +111,7 @@ class Notifier:
     def _setup(self, params: dict[str, Any]) -> None:
         """Make the state, then apply ``params`` (the keywords given to
         ``__init__``; a subclass makes its own state first, then calls this)."""
-        self._loop: Loop | None = None
+        self._loop: Any = None          # the Loop (its private parts are used)
         self._parent: Notifier | None = None
         self._children: list[Notifier] = []
         self._event_keywords: dict[str, EventHandler] = {}
@@ -229,9 +226,10 @@ class Notifier:
     # -- the tree --------------------------------------------------------------
 
     @property
-    def loop(self) -> 'Loop | None':
+    def loop(self) -> 'ILoop | None':
         """The `Loop` this notifier is in, or ``None``."""
-        return self._loop
+        loop: ILoop | None = self._loop
+        return loop
 
     @property
     def parent(self) -> 'Notifier | None':
@@ -288,7 +286,7 @@ class Notifier:
         for child in self._children:
             child._check_addable()
 
-    def _join_loop(self, loop: 'Loop') -> None:
+    def _join_loop(self, loop: Any) -> None:
         self._loop = loop
         self._added_to_loop(loop)
         for child in self._children:
@@ -300,7 +298,7 @@ class Notifier:
         self._removed_from_loop()
         self._loop = None
 
-    def _added_to_loop(self, loop: 'Loop') -> None:
+    def _added_to_loop(self, loop: Any) -> None:
         """Hook: start watching (a Handle starts its greenlet here)."""
 
     def _removed_from_loop(self) -> None:

@@ -25,7 +25,7 @@ import collections
 import codecs
 import sys
 from time import monotonic
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from greenlet import getcurrent
 from zope.interface import implementer
@@ -43,9 +43,6 @@ from ._streamlimits import _StreamLimits, check_watermarks
 from ._streamwrite import _StreamWriter
 from .handle import _MISSING, _READ, Handle
 from .notifier import Notifier
-
-if TYPE_CHECKING:
-    from .loop import Loop
 
 __all__ = ['Stream']
 
@@ -366,7 +363,7 @@ class Stream(_StreamReaders, _StreamLimits, _StreamWriter, _StreamTLS, StreamBas
             self._finish_eof()
         return self._flush_before_park()
 
-    def _added_to_loop(self, loop: 'Loop') -> None:
+    def _added_to_loop(self, loop: Any) -> None:
         self._read_view = None    # a view of this hub's scratch buffer
         super()._added_to_loop(loop)
 
