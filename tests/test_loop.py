@@ -91,6 +91,23 @@ def test_timers_fire_in_deadline_order_and_unwatch_cancels(loop):
     assert order == ['early', 'late']
 
 
+def test_unwatch_time_of_a_fired_or_unknown_timer_keeps_nothing(loop):
+    # unwatch_time looks the id up in a set (not a scan of every heap) and
+    # remembers only ids still waiting, so stale and made-up ids cost nothing.
+    fired = []
+    first = loop.watch_time(lambda: fired.append(1), after=0.01)
+    cancelled = [loop.watch_time(lambda: fired.append('x'), after=0.02)
+                 for _ in range(100)]
+    for timer_id in cancelled:
+        loop.unwatch_time(timer_id)
+        loop.unwatch_time(timer_id)         # twice: still nothing more
+    loop.watch_time(loop.stop, after=0.03)
+    loop.run()
+    loop.unwatch_time(first)                # fired already
+    loop.unwatch_time(10 ** 9)              # never given out
+    assert fired == [1]
+    assert loop._pending == set() and loop._cancelled == set()
+
 def test_watch_time_needs_exactly_one_of_after_and_at(loop):
     with pytest.raises(TypeError):
         loop.watch_time(lambda: None)

@@ -77,6 +77,9 @@ class Loop:
         self._runs: list[AsyncResult[tuple[Any, ...]]] = []
         # heaps: _RELATIVE, _ABSOLUTE
         self._timers: tuple[list[_Timer], list[_Timer]] = ([], [])
+        # Ids of the timers in the heaps not yet cancelled, and of those
+        # cancelled but still in a heap (dropped when they come to its top).
+        self._pending: set[int] = set()
         self._cancelled: set[int] = set()
         self._timer_ids = itertools.count(1)
         self._timer_watcher: Any = None
@@ -132,6 +135,7 @@ class Loop:
             self._timer_watcher = None
         for heap in self._timers:
             heap.clear()
+        self._pending.clear()
         self._cancelled.clear()
         for signal_id in list(self._signal_ids):
             self.unwatch_signal(signal_id)
@@ -229,12 +233,14 @@ class Loop:
         clock, deadline = _deadline(after, at)
         timer_id = next(self._timer_ids)
         heapq.heappush(self._timers[clock], (deadline, timer_id, code))
+        self._pending.add(timer_id)
         self._arm_timer()
         return timer_id
 
     def unwatch_time(self, timer_id: int) -> None:
         """See `ILoop.unwatch_time`."""
-        if any(entry[1] == timer_id for heap in self._timers for entry in heap):
+        if timer_id in self._pending:
+            self._pending.discard(timer_id)
             self._cancelled.add(timer_id)
 
     def _arm_timer(self) -> None:
@@ -266,6 +272,7 @@ class Loop:
                 if timer_id in self._cancelled:
                     self._cancelled.discard(timer_id)
                 else:
+                    self._pending.discard(timer_id)
                     due.append((deadline + shift, timer_id, code))
         self._arm_timer()
         if due:
