@@ -327,3 +327,23 @@ def test_a_bad_limit_leaves_the_stream_unchanged(loop, socketpair):
     with pytest.raises(ValueError):
         stream.configure(max_write_queue=None, write_high_watermark=5)
     assert enobufs(stream.write(b'x' * 11))
+
+
+def test_a_lone_write_that_fails_leaves_nothing_counted(loop, socketpair):
+    """The failing piece leaves the queue, so its bytes leave write_queued too,
+    even when no piece is queued behind it; else each failed send under an
+    on_write_error that keeps the stream would eat into max_write_queue."""
+    a, b = socketpair
+    errors = Log()
+    stream = make_stream(loop, a, max_write_queue=10,
+                         on_write_error=lambda s, err: errors.append(err.errno))
+    b.shutdown(socket.SHUT_RD)              # a's sends meet EPIPE; no EOF to read
+    failed = stream.write(b'0123456')
+    errors.wait_for(1)
+    assert isinstance(failed.exception, BrokenPipeError)
+    assert stream.write_queued == 0
+    again = stream.write(b'0123456')        # fits: nothing is queued any more
+    errors.wait_for(2)
+    assert errors == [errno.EPIPE, errno.EPIPE]
+    assert isinstance(again.exception, BrokenPipeError)
+    assert stream.write_queued == 0

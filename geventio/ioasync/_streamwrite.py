@@ -457,6 +457,11 @@ class _StreamWriter(StreamBase):
         if isinstance(err, BrokenPipeError):
             self._write_eof = True
             self._fire('on_write_eof')
+        head = self._queue[0] if self._queue else None
+        if head is not None and head.data is not None:
+            # Its unsent bytes leave the queue with it (``_fail_writes``
+            # zeroes the count only when pieces are left behind it).
+            self._queued -= len(head.data) - head.offset
         self._queue.fail_head(err)
         if not self._fire('on_write_error', err):
             self.close_now()
