@@ -429,3 +429,29 @@ def test_write_eof_sends_close_notify_and_the_peer_sees_eof(
     server.close()                # once 'bye' is sent
     assert reply.get() == b'bye'
     assert closed.get() is client
+
+
+def test_a_listening_gevent_ssl_socket_given_as_handle_hands_over_secured_clients(
+        loop, peer_contexts):
+    """An ``SSLSocket`` is a ``gevent.socket.socket`` too, but its accept()
+    wraps the client: the listener must call it, not the raw ``_accept()``,
+    or the client it hands over talks plain text to a peer that sent a
+    ClientHello."""
+    server_context, client_context = peer_contexts
+    raw = gevent.socket.socket()
+    raw.bind(('127.0.0.1', 0))
+    raw.listen(5)
+    listening = server_context.wrap_socket(raw, server_side=True)
+    accepted = AsyncResult()
+    listener = geventio.Listener(handle=listening,
+                                 on_accept=lambda l, sock: accepted.set(sock))
+    loop.add(listener)
+    with gevent.socket.create_connection(listening.getsockname(), timeout=WAIT) as plain:
+        handshake = gevent.spawn(client_context.wrap_socket, plain,
+                                 server_hostname='localhost')
+        with accepted.get(timeout=WAIT) as sock:
+            assert isinstance(sock, gevent.ssl.SSLSocket)
+            with handshake.get(timeout=WAIT) as client:
+                client.sendall(b'secret')
+                assert recv_exactly(sock, 6) == b'secret'
+    listener.close()

@@ -82,7 +82,10 @@ ACCEPT_CONNECTION_ERRNOS = frozenset(
 CAPACITY_WARN_INTERVAL = 60.0
 
 
-#: The listening sockets whose ``_accept()`` (what their ``accept()`` calls) is used.
+#: The classes of the listening sockets whose ``_accept()`` (what their
+#: ``accept()`` calls) is used: these exactly, not their subclasses. An
+#: ``SSLSocket`` (stdlib or gevent) is such a subclass: its ``accept()`` wraps the
+#: client in TLS, which the raw ``_accept()`` would skip.
 _REAL_SOCKETS = (socket.socket, gevent.socket.socket)
 
 
@@ -105,9 +108,10 @@ class Acceptor(Handle):
         # client's kind worked out once: gevent's accept() asks the listening
         # socket for its family, type and timeout on every call (in-process
         # 6.0 -> 4.8 us per accept; connection rate 69.2 -> 67.4 us of server
-        # CPU per connection). Anything else with accept() is called as it is.
+        # CPU per connection). Anything else with accept() (a subclass, such
+        # as a listening SSLSocket) is called as it is.
         self._kind = (sock.family, sock.type, sock.proto) \
-            if isinstance(sock, _REAL_SOCKETS) else None
+            if type(sock) in _REAL_SOCKETS else None
         super().__init__(read_handle=sock)
         self._join_loop(loop)
 
