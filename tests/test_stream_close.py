@@ -481,6 +481,30 @@ def test_callback_error_is_logged_and_closes_only_that_stream(
     assert not healthy.is_closed and healthy in loop.notifiers
 
 
+def test_a_write_callback_raising_under_autoflush_closes_the_stream_not_the_caller(
+        loop, socketpair, callback_errors):
+    """An autoflush write from another greenlet gathers the pieces queued
+    before it into one call; when one of their callbacks raises, the stream
+    closes (the error is logged) instead of the exception reaching the writer
+    with pieces the kernel already took still queued, to go out again."""
+    a, b = socketpair
+    stream = geventio.Stream(handle=a, on_read=keep_all)
+    stream.write(b'A', on_flush=_raise)
+    stream.write(b'B')
+    stream.configure(autoflush=True)
+    loop.add(stream)
+    last = stream.write(b'C')                   # not raised here
+    assert stream.is_closed
+    assert isinstance(last.exception, geventio.StreamClosedError)
+    assert len(callback_errors) == 1
+    assert callback_errors[0].exc_info[0] is ValueError
+    b.settimeout(WAIT)
+    received = b''
+    while chunk := b.recv(100):
+        received += chunk
+    assert received == b'ABC'                   # each byte once, then EOF
+
+
 # -- standard streams --------------------------------------------------------------
 
 def _run_child(tmp_path, source, stdin):

@@ -367,8 +367,16 @@ class _StreamWriter(StreamBase):
             self._flushing = False
             self._write_failed(err)
             return
+        except Exception:
+            # A write callback raised, maybe with pieces behind its own that
+            # the same call gathered still queued: only closing keeps them from
+            # going out twice. And what it raised closes this stream, not the
+            # caller's (an autoflush write() from another greenlet; see _tell).
+            self._flushing = False
+            self._callback_failed('a write callback')
+            return
         except BaseException:
-            self._flushing = False      # a write callback raised
+            self._flushing = False      # (the greenlet is being killed)
             raise
         self._flushing = False
         self._write_state = state
