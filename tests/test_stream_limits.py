@@ -347,3 +347,23 @@ def test_a_lone_write_that_fails_leaves_nothing_counted(loop, socketpair):
     assert errors == [errno.EPIPE, errno.EPIPE]
     assert isinstance(again.exception, BrokenPipeError)
     assert stream.write_queued == 0
+
+
+def test_a_failed_write_that_empties_the_queue_ends_the_high_watermark(loop, socketpair):
+    """A write that fails takes its bytes out of the queue; when that brings the
+    queue down to the low watermark, on_write_low_watermark tells the source it
+    paused, and the next crossing fires on_write_high_watermark again."""
+    a, b = socketpair
+    events = Log()
+    stream = make_stream(
+        loop, a, write_high_watermark=5, write_low_watermark=0,
+        on_write_error=lambda s, err: events.append(('error', err.errno)),
+        on_write_high_watermark=lambda s, queued: events.append(('high', queued)),
+        on_write_low_watermark=lambda s, queued: events.append(('low', queued)))
+    b.shutdown(socket.SHUT_RD)              # a's sends meet EPIPE; no EOF to read
+    stream.write(b'0123456')
+    events.wait_for(3)
+    stream.write(b'0123456')
+    events.wait_for(6)
+    assert events == [('high', 7), ('error', errno.EPIPE), ('low', 0)] * 2
+    assert not stream.is_closed

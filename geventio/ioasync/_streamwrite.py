@@ -474,6 +474,10 @@ class _StreamWriter(StreamBase):
         if not self._fire('on_write_error', err):
             self.close_now()
         self._fail_writes(lambda: f'{self!r}: an earlier write failed: {err}')
+        if self._write_at_high and not self._closed:
+            # The queue emptied by failing: a source paused on the high
+            # watermark hears so, and the next crossing is told again.
+            self._write_drained()
         if self._closing:
             self._queue_drained()
 
