@@ -505,6 +505,30 @@ def test_a_write_callback_raising_under_autoflush_closes_the_stream_not_the_call
     assert received == b'ABC'                   # each byte once, then EOF
 
 
+def test_an_oserror_raised_by_a_write_callback_is_no_failed_send(
+        loop, socketpair, callback_errors):
+    """An on_flush that raises an OSError of its own (a backend it talks to
+    refused) is a callback error like any other: logged, and its stream
+    closes; on_write_error, which is for the stream's own sends, is not told."""
+    a, b = socketpair
+    write_errors = []
+    stream = geventio.Stream(handle=a, on_read=keep_all,
+                             on_write_error=lambda s, err: write_errors.append(err))
+
+    def refused(_stream):
+        raise ConnectionRefusedError('the backend')
+
+    closed = stream.new_close_future()
+    stream.write(b'A', on_flush=refused)
+    loop.add(stream)
+    closed.get(timeout=WAIT)
+    assert write_errors == []
+    assert len(callback_errors) == 1
+    assert callback_errors[0].exc_info[0] is ConnectionRefusedError
+    b.settimeout(WAIT)
+    assert b.recv(100) == b'A'
+
+
 # -- standard streams --------------------------------------------------------------
 
 def _run_child(tmp_path, source, stdin):

@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from geventio._io.writequeue import (BLOCKED, DRAINED, MORE, NOT_YET, WAITING, Piece,
-                                     WriteQueue)
+                                     SendError, WriteQueue)
 
 
 class Recorded(Piece):
@@ -208,9 +208,28 @@ def test_a_send_error_leaves_the_head_queued_for_the_owner(unix_pair):
     reader.close()
     log = []
     queue = queue_of(log, ('a', b'a'))
-    with pytest.raises(BrokenPipeError):
+    with pytest.raises(SendError) as failed:
         queue.flush(CountingSend(writer))
+    assert isinstance(failed.value.error, BrokenPipeError)
     assert log == [] and len(queue) == 1
+
+
+def test_an_oserror_from_a_hook_is_not_a_send_error(unix_pair):
+    # The hooks run the owner's user code: what they raise is theirs, even an
+    # OSError, and must not read as the writer failing.
+    writer, _reader = unix_pair
+
+    class Raising(Piece):
+        __slots__ = ('data', 'offset', 'limit', 'source')
+
+        def flushed(self):
+            raise ConnectionRefusedError('a callback of the owner')
+
+    piece = Raising()
+    piece.data, piece.offset, piece.limit, piece.source = b'x', 0, 65536, None
+    queue = WriteQueue([piece])
+    with pytest.raises(ConnectionRefusedError):
+        queue.flush(CountingSend(writer))
 
 
 def test_with_gather_small_pieces_go_out_in_one_call_without_joining(unix_pair):

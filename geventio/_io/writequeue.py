@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from .nonblocking import WOULD_BLOCK
 
-__all__ = ['Piece', 'WriteQueue', 'DRAINED', 'BLOCKED', 'MORE', 'NOT_YET',
-           'WAITING']
+__all__ = ['Piece', 'SendError', 'WriteQueue', 'DRAINED', 'BLOCKED', 'MORE',
+           'NOT_YET', 'WAITING']
 
 #: flush() results: the queue is empty / the kernel's buffer is full (a send
 #: would block, or took only part of its chunk) / more is queued but the call
@@ -46,6 +46,17 @@ NOT_YET: Any = object()
 #: How many pieces one merged system call may carry (IOV_MAX is 1024 on Linux;
 #: past a few dozen, building the call costs more than the calls it saves).
 MAX_MERGE = 64
+
+
+class SendError(Exception):
+    """The system call of a `WriteQueue.flush` failed with ``error`` (an
+    ``OSError``). A distinct type because the hooks and sources the flush
+    runs are the owner's user code, and an ``OSError`` one of them raises is
+    that code's failure, not the writer's."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 class Piece:
@@ -120,8 +131,9 @@ class WriteQueue(_PieceDeque):
             WAITING (the head is a source with nothing yet).
 
         Raises:
-            OSError: the send failed; the head piece is still queued, so the
-                owner decides what fails (see `fail_all`).
+            SendError: the send failed; the head piece is still queued, so the
+                owner decides what fails (see `fail_all`). What a piece's hook
+                or source raises propagates as it is.
         """
         while self:
             piece = self[0]
@@ -154,6 +166,8 @@ class WriteQueue(_PieceDeque):
                 count = gather(chunk) if type(chunk) is list else send(chunk)  # type: ignore[misc]  # (a list only when gather was given)
             except WOULD_BLOCK:
                 return BLOCKED
+            except OSError as err:
+                raise SendError(err) from err
             if chunk is data and count == size and piece.source is None:
                 # The whole of a lone plain piece went in one call.
                 self.popleft()

@@ -25,7 +25,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .._io.writequeue import BLOCKED, DRAINED, NOT_YET, Piece, WriteQueue
+from .._io.writequeue import BLOCKED, DRAINED, NOT_YET, Piece, SendError, WriteQueue
 from .._params import check_flag
 from ._readiness import WRITE, Watched
 
@@ -140,8 +140,8 @@ class Writer(Watched):
         while True:
             try:
                 state = queue.flush(self._send)
-            except OSError as err:
-                self.close(_WRITE_ERRORS.get(err.errno or 0, 'write_error'))
+            except SendError as failed:
+                self.close(_WRITE_ERRORS.get(failed.error.errno or 0, 'write_error'))
                 return False
             if state is DRAINED:
                 if self._write_set_watch:

@@ -27,7 +27,7 @@ from greenlet import getcurrent
 from gevent.event import AsyncResult
 
 from .._io.writequeue import (BLOCKED, DRAINED, MORE, NOT_YET, WAITING, Piece,
-                              WriteQueue)
+                              SendError, WriteQueue)
 from .._params import check_callables, check_positive
 from .._typing import EventHandler
 from ..errors import StreamClosedError
@@ -363,9 +363,9 @@ class _StreamWriter(StreamBase):
             state = self._queue.flush(
                 self._send, 1 if from_readiness and not self._write_all else None,
                 self._gather)
-        except OSError as err:
+        except SendError as failed:
             self._flushing = False
-            self._write_failed(err)
+            self._write_failed(failed.error)
             return
         except Exception:
             # A write callback raised, maybe with pieces behind its own that
