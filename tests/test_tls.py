@@ -429,3 +429,17 @@ def test_write_eof_sends_close_notify_and_the_peer_sees_eof(
     server.close()                # once 'bye' is sent
     assert reply.get() == b'bye'
     assert closed.get() is client
+
+
+def test_a_record_longer_than_read_len_is_read_whole_without_more_readiness(
+        loop, server_context, client_context, socketpair):
+    """One TLS record decrypts at once into the TLS object; a read of read_len
+    takes only its start, and the socket is not readable again for the rest.
+    The stream reads on while the TLS object has bytes pending."""
+    server, client = upgraded_pair(loop, socketpair, server_context, client_context,
+                                   read_len=4)
+    payload = bytes(range(100))
+    client.write(payload)           # one record
+    assert server.read_exactly(len(payload)).get(timeout=WAIT) == payload
+    client.close()
+    server.close()
