@@ -297,6 +297,28 @@ def test_lifting_max_read_buffer_resumes_reading(loop, socketpair):
     assert stream.read_exactly(20).get(timeout=WAIT) == b'y' * 20
 
 
+def test_with_a_high_watermark_handler_reading_resumes_below_the_limit_after_an_overrun(
+        loop, socketpair):
+    """A handler for on_read_high_watermark takes the watermark pausing over
+    (docs/stream.md, "Flow control"); reading paused by an overrun then
+    resumes once the buffer is below max_read_buffer, as without watermarks,
+    even though it is not yet below the low watermark."""
+    a, b = socketpair
+    events = Log()
+    stream = make_stream(loop, a, max_read_buffer=16,
+                         read_high_watermark=8, read_low_watermark=2,
+                         on_read_high_watermark=lambda s, n: events.append(('high', n)),
+                         on_read_error=lambda s, err: events.append(err.errno))
+    b.sendall(b'z' * 20)
+    assert events.wait_for(2) == [('high', 20), errno.ENOBUFS]
+    assert not stream.want_readready
+    assert stream.read_exactly(10).get(timeout=WAIT) == b'z' * 10
+    assert stream.want_readready          # 10 left: below the limit, not below low
+    b.sendall(b'more')
+    assert stream.read_exactly(14).get(timeout=WAIT) == b'z' * 10 + b'more'
+    stream.close()
+
+
 def test_lifting_max_read_buffer_leaves_a_read_watermark_pause_in_place(loop, socketpair):
     """Reading stopped by an overrun and then held by the read high watermark
     (set afterwards, no handler) stays paused when the limit is lifted: the
