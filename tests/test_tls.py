@@ -13,7 +13,7 @@ import trustme
 from gevent.event import AsyncResult, Event
 
 import geventio
-from conftest import WAIT, recv_exactly
+from conftest import WAIT, Log, recv_exactly
 from netutil import RecordingConnector, echo, echo_into, live_listener
 
 
@@ -173,6 +173,42 @@ def test_a_silent_tls_client_does_not_stall_accepting_and_is_timed_out(
         err = told.get()
         assert isinstance(err, TimeoutError) and err.errno == errno.ETIMEDOUT
         assert silent.recv(10) == b''        # dropped by the server
+
+
+def test_at_max_handshakes_the_next_client_waits_in_the_accept_queue(
+        loop, server_context, peer_contexts):
+    """With max_handshakes clients silent in their handshakes, the listener
+    stops accepting: a further client gets no handshake until one of them
+    gives up, then it is served."""
+    class Server(geventio.Listener):
+        max_handshakes = 2
+
+    served, gave_up = Log(), Log()
+    listener = Server(on_stream=lambda l, s: (served.append(s), s.close()),
+                      on_accept_error=lambda l, sock, err: gave_up.append(err))
+    loop.add(listener)
+    listener.listen(addr=local(0), ssl=server_context).get()
+    _, client_context = peer_contexts
+    silent = [gevent.socket.create_connection(listener.sockname) for _ in range(2)]
+    raw = gevent.socket.create_connection(listener.sockname)
+    handshake = gevent.spawn(client_context.wrap_socket, raw, server_hostname='localhost')
+    try:
+        # (Served at once if accepted: a handshake on loopback takes milliseconds.)
+        handshake.join(timeout=0.5)
+        assert not handshake.ready() and not served
+        silent[0].close()                       # its handshake fails: a slot is free
+        client = handshake.get(timeout=WAIT)
+        client.close()
+        served.wait_for(1)
+        assert len(gave_up) == 1
+    finally:
+        handshake.kill()
+        if handshake.successful():
+            handshake.value.close()
+        raw.close()
+        for sock in silent:
+            sock.close()
+        listener.close()
 
 
 def test_closing_a_tls_listener_drops_the_clients_still_in_their_handshake(
