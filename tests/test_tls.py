@@ -179,7 +179,9 @@ def test_at_max_handshakes_the_next_client_waits_in_the_accept_queue(
         loop, server_context, peer_contexts):
     """With max_handshakes clients silent in their handshakes, the listener
     stops accepting: a further client gets no handshake until one of them
-    gives up, then it is served."""
+    gives up, then it is served. All three wait in the accept queue before the
+    listener accepts, so one wake-up sees them all: the pause must also end
+    the batch of accepts under way."""
     class Server(geventio.Listener):
         max_handshakes = 2
 
@@ -188,9 +190,11 @@ def test_at_max_handshakes_the_next_client_waits_in_the_accept_queue(
                       on_accept_error=lambda l, sock, err: gave_up.append(err))
     loop.add(listener)
     listener.listen(addr=local(0), ssl=server_context).get()
+    loop.remove(listener)                       # not accepting meanwhile
     _, client_context = peer_contexts
     silent = [gevent.socket.create_connection(listener.sockname) for _ in range(2)]
     raw = gevent.socket.create_connection(listener.sockname)
+    loop.add(listener)
     handshake = gevent.spawn(client_context.wrap_socket, raw, server_hostname='localhost')
     try:
         # (Served at once if accepted: a handshake on loopback takes milliseconds.)
