@@ -108,6 +108,23 @@ def test_close_is_idempotent_fires_on_closed_once_and_leaves_the_loop(loop, sock
     assert handle.new_close_future().ready()
 
 
+def test_closing_a_child_handle_leaves_its_parent_in_a_loop_or_not(loop, socketpair):
+    """close() leaves whatever holds the handle: its parent, whether or not
+    the parent is in a loop yet."""
+    a, b = socketpair
+    parent = geventio.Notifier()
+    outside = geventio.Handle(handle=a, want_readready=False)
+    parent.add_child(outside)
+    outside.close()
+    assert parent.children == () and outside.parent is None
+    inside = geventio.Handle(handle=b, want_readready=False)
+    parent.add_child(inside)
+    loop.add(parent)
+    inside.close()
+    assert parent.children == () and inside.parent is None and inside.loop is None
+    loop.remove(parent)
+
+
 def test_split_handles_close_each_side_and_then_fire_on_closed(loop):
     rfd, wfd = os.pipe()
     rfd2, wfd2 = os.pipe()
@@ -123,6 +140,25 @@ def test_split_handles_close_each_side_and_then_fire_on_closed(loop):
     assert writer.closed and closed == [True]
     os.close(wfd)
     os.close(rfd2)
+
+
+def test_closing_one_side_stops_wanting_readiness_on_it(loop, socketpair):
+    """After close_read() a handle no longer says it wants to read (it has
+    nothing to read from), and after close_write() likewise for writing; the
+    other side stays as it was."""
+    handles = [geventio.Handle(handle=sock, want_writeready=True,
+                               on_read_ready=lambda h: None, on_write_ready=lambda h: None)
+               for sock in socketpair]
+    for handle in handles:
+        loop.add(handle)
+    reader_gone, writer_gone = handles
+    reader_gone.close_read()
+    assert not reader_gone.want_readready and reader_gone.want_writeready
+    writer_gone.close_write()
+    assert not writer_gone.want_writeready and writer_gone.want_readready
+    assert not any(handle.is_closed for handle in handles)
+    for handle in handles:
+        handle.close()
 
 
 def test_a_closed_handle_can_be_reused_with_a_new_handle(loop, sockets):

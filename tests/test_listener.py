@@ -12,7 +12,7 @@ import pytest
 from gevent.event import AsyncResult
 
 import geventio
-from conftest import HAS_IPV6, Log, recv_exactly
+from conftest import HAS_IPV6, WAIT, Log, recv_exactly
 from netutil import closed_port, echo, echo_into, inet, live_listener, round_trip
 
 
@@ -343,6 +343,27 @@ def test_a_raising_on_stream_closes_the_stream_it_was_given_and_its_loop_drops_i
         assert stream.is_closed
         assert stream.loop is None and stream not in loop.notifiers
         assert client.recv(10) == b''
+    assert len(callback_errors) == 1 and listener.is_listening
+
+
+def test_a_raising_on_stream_closes_the_connection_it_took_out_of_its_stream(
+        loop, callback_errors):
+    """The new connection is closed even when the callback moved it out of
+    the Stream it was given before raising: closing the Stream alone would
+    leave it open."""
+    taken = Log()
+
+    def on_stream(stream):
+        taken.append(stream.read_handle)
+        stream.set_handle(None)
+        raise RuntimeError('boom')
+
+    listener = loop.listen(addr=inet('127.0.0.1', 0), on_stream=on_stream).get()
+    with gevent.socket.create_connection(listener.sockname) as client:
+        [sock] = taken.wait_for(1)
+        client.settimeout(WAIT)
+        assert client.recv(10) == b''
+        assert sock.fileno() == -1
     assert len(callback_errors) == 1 and listener.is_listening
 
 

@@ -166,6 +166,30 @@ def test_a_future_write_counts_against_max_write_queue_once_resolved(loop, socke
     assert enobufs(pieces[2]) and errors == [errno.ENOBUFS]     # failed once
 
 
+def test_a_refused_future_write_stays_failed_once_the_queue_passes_it(loop, socketpair):
+    """A future write refused when it resolved keeps its place in the queue
+    until the queue reaches it; passing it sends nothing, and its write future
+    stays failed with ENOBUFS: no on_flush, no success."""
+    a, b = socketpair
+    errors, flushed = Log(), Log()
+    stream = make_stream(loop, a, max_write_queue=100,
+                         on_write_error=lambda s, err: errors.append(err.errno))
+    head, reply = AsyncResult(), AsyncResult()
+    stream.write(head)
+    refused = stream.write(reply, on_flush=lambda s: flushed.append('refused'))
+    stream.write(b'after', on_flush=lambda s: flushed.append('after'))
+    reply.set(b'x' * 101)
+    errors.wait_for(1)
+    head.set(b'head')
+    assert recv_exactly(b, 9) == b'headafter'
+    assert flushed.wait_for(1) == ['after']
+    with pytest.raises(OSError) as info:
+        refused.get(timeout=WAIT)
+    assert info.value.errno == errno.ENOBUFS
+    assert errors == [errno.ENOBUFS] and stream.write_queued == 0
+    stream.close()
+
+
 def test_without_on_write_error_a_future_past_the_limit_closes_the_stream(loop, socketpair):
     a, _ = socketpair
     stream = make_stream(loop, a, max_write_queue=100)
@@ -271,6 +295,48 @@ def test_lifting_max_read_buffer_resumes_reading(loop, socketpair):
     stream.configure(max_read_buffer=None)
     assert stream.want_readready
     assert stream.read_exactly(20).get(timeout=WAIT) == b'y' * 20
+
+
+def test_with_a_high_watermark_handler_reading_resumes_below_the_limit_after_an_overrun(
+        loop, socketpair):
+    """A handler for on_read_high_watermark takes the watermark pausing over
+    (docs/stream.md, "Flow control"); reading paused by an overrun then
+    resumes once the buffer is below max_read_buffer, as without watermarks,
+    even though it is not yet below the low watermark."""
+    a, b = socketpair
+    events = Log()
+    stream = make_stream(loop, a, max_read_buffer=16,
+                         read_high_watermark=8, read_low_watermark=2,
+                         on_read_high_watermark=lambda s, n: events.append(('high', n)),
+                         on_read_error=lambda s, err: events.append(err.errno))
+    b.sendall(b'z' * 20)
+    assert events.wait_for(2) == [('high', 20), errno.ENOBUFS]
+    assert not stream.want_readready
+    assert stream.read_exactly(10).get(timeout=WAIT) == b'z' * 10
+    assert stream.want_readready          # 10 left: below the limit, not below low
+    b.sendall(b'more')
+    assert stream.read_exactly(14).get(timeout=WAIT) == b'z' * 10 + b'more'
+    stream.close()
+
+
+def test_lifting_max_read_buffer_leaves_a_read_watermark_pause_in_place(loop, socketpair):
+    """Reading stopped by an overrun and then held by the read high watermark
+    (set afterwards, no handler) stays paused when the limit is lifted: the
+    watermark resumes it only below its low mark."""
+    a, b = socketpair
+    errors = Log()
+    stream = make_stream(loop, a, max_read_buffer=16,
+                         on_read_error=lambda s, err: errors.append(err.errno))
+    b.sendall(b'w' * 20)
+    assert errors.wait_for(1) == [errno.ENOBUFS]
+    stream.configure(read_high_watermark=8, read_low_watermark=2)
+    whole = stream.read_exactly(100)          # a dispatch that consumes nothing
+    assert not whole.ready()
+    stream.configure(max_read_buffer=None)
+    assert not stream.want_readready          # 20 buffered: at the high watermark
+    stream.close()
+    with pytest.raises(StreamClosedError):
+        whole.get(timeout=WAIT)
 
 
 def test_a_read_watermark_pauses_before_the_limit_is_reached(loop, socketpair):

@@ -57,6 +57,31 @@ def test_any_byte_either_way_rearms_the_idle_timeout(loop, socketpair):
     assert fired[0] - last >= IDLE - 0.01
 
 
+def test_a_rearmed_idle_timeout_fires_one_period_after_the_last_byte_not_later(
+        loop, socketpair):
+    """The idle timer armed when the stream joined finds, when it fires, that
+    a byte moved a fifth of the way through its period; it then waits only
+    what is left of a period counted from that byte, not a whole new period
+    (which would stretch this timeout to 1.8 times)."""
+    a, b = socketpair
+    idle = 0.6
+    read_at, fired = Log(), Log()
+
+    def on_read(stream, buffer, eof):
+        read_at.append(time.monotonic())
+        del buffer[:]
+        return 0
+
+    make_stream(loop, a, idle_timeout=idle, on_read=on_read,
+                on_idle_timeout=lambda s: fired.append(time.monotonic()))
+    gevent.sleep(idle / 5)
+    b.sendall(b'x')
+    read_at.wait_for(1)
+    fired.wait_for(1)
+    waited = fired[0] - read_at[0]
+    assert idle - 0.01 <= waited < idle * 1.4, waited
+
+
 def test_a_handled_idle_timeout_fires_again_after_each_idle_period(loop, socketpair):
     a, _ = socketpair
     fired = Log()
@@ -93,8 +118,10 @@ def test_configure_changes_or_clears_the_idle_timeout_at_any_time(loop, socketpa
     assert active_watchers() == before - 1            # its timer is gone
     gevent.sleep(IDLE)
     assert len(fired) == 1
+    restarted = time.monotonic()
     stream.configure(idle_timeout=IDLE / 2)           # a first one counts from now
     fired.wait_for(2)
+    assert fired[1] - restarted >= IDLE / 2 - 0.01
 
 
 def test_an_idle_handler_may_write_and_close(loop, socketpair):

@@ -576,6 +576,28 @@ def test_epipe_with_on_write_error_reports_once_and_keeps_the_stream(
     stream.close()
 
 
+def test_is_write_eof_is_false_while_a_write_made_after_epipe_is_queued(
+        loop, socketpair):
+    """docs/api.md: ``is_write_eof`` is false while data is queued. A stream
+    that hit EPIPE and stays open (it has on_write_error) still takes writes;
+    while one waits in the queue the flag says so, until its send fails too."""
+    a, b = socketpair
+    errors = Log()
+    stream = make_stream(loop, a, on_write_error=lambda s, e: errors.append(e.errno))
+    b.shutdown(socket.SHUT_RD)
+    with pytest.raises(BrokenPipeError):
+        stream.write(b'lost').get(timeout=WAIT)
+    errors.wait_for(1)
+    assert stream.is_write_eof
+    again = stream.write(b'queued')        # (from the test: sent on readiness)
+    assert not stream.is_write_eof
+    with pytest.raises(BrokenPipeError):
+        again.get(timeout=WAIT)
+    assert stream.is_write_eof
+    assert errors.wait_for(2) == [errno.EPIPE, errno.EPIPE]
+    stream.close()
+
+
 def test_epipe_under_autoflush_is_reported_inside_write(loop, socketpair):
     a, b = socketpair
     events = []
@@ -633,6 +655,31 @@ def test_on_read_may_block_on_its_own_write_future(loop, socketpair):
     done.wait_for(1)
 
 
+def test_a_write_waited_on_in_its_own_callback_is_sent_on_the_stream_greenlet(
+        loop, socketpair):
+    """Waiting on a write future from one of the stream's own callbacks first
+    sends what is queued right there: the write's callbacks run on the stream's
+    greenlet, where that connection's greenlet-local state lives, not on a
+    short-lived one woken by write-readiness."""
+    a, b = socketpair
+    greenlets = Log()
+
+    def on_read(stream, buffer, eof):
+        if buffer:
+            del buffer[:]
+            greenlets.append(('on_read', gevent.getcurrent()))
+            stream.write(b'reply', on_flush=lambda s: greenlets.append(
+                ('on_flush', gevent.getcurrent()))).get(timeout=WAIT)
+        return 0
+
+    make_stream(loop, a, on_read=on_read)
+    b.sendall(b'go')
+    assert recv_exactly(b, 5) == b'reply'
+    (_, reader), (_, flusher) = greenlets.wait_for(2)
+    assert [name for name, _ in greenlets] == ['on_read', 'on_flush']
+    assert flusher is reader
+
+
 @pytest.mark.parametrize('body_arrives', ['later', 'with the head'])
 def test_on_read_may_block_on_its_own_read_future(loop, socketpair, body_arrives):
     a, b = socketpair
@@ -654,6 +701,27 @@ def test_on_read_may_block_on_its_own_read_future(loop, socketpair, body_arrives
         b.sendall(b'HEADBODY')
     assert bodies.wait_for(1) == [b'BODY']
     assert recv_exactly(b, 2) == b'ok'
+
+
+def test_a_callback_blocked_on_its_own_read_future_gets_a_body_that_takes_several_reads(
+        loop, socketpair):
+    """While on_read blocks on its own stream's reader, each readiness is
+    served on a short-lived greenlet that makes one read (read_len bytes); the
+    read watcher is on again after each, so a body longer than one read still
+    arrives whole."""
+    a, b = socketpair
+    bodies = Log()
+
+    def on_read(stream, buffer, eof):
+        if buffer[:4] == b'HEAD':
+            del buffer[:4]
+            bodies.append(stream.read_exactly(12).get(timeout=WAIT))
+        return 0
+
+    stream = make_stream(loop, a, read_len=4, on_read=on_read)
+    b.sendall(b'HEAD' + b'0123456789ab')
+    assert bodies.wait_for(1) == [b'0123456789ab']
+    stream.close()
 
 
 # -- bad input ---------------------------------------------------------------------

@@ -13,7 +13,7 @@ import trustme
 from gevent.event import AsyncResult, Event
 
 import geventio
-from conftest import WAIT, recv_exactly
+from conftest import WAIT, Log, recv_exactly
 from netutil import RecordingConnector, echo, echo_into, live_listener
 
 
@@ -173,6 +173,46 @@ def test_a_silent_tls_client_does_not_stall_accepting_and_is_timed_out(
         err = told.get()
         assert isinstance(err, TimeoutError) and err.errno == errno.ETIMEDOUT
         assert silent.recv(10) == b''        # dropped by the server
+
+
+def test_at_max_handshakes_the_next_client_waits_in_the_accept_queue(
+        loop, server_context, peer_contexts):
+    """With max_handshakes clients silent in their handshakes, the listener
+    stops accepting: a further client gets no handshake until one of them
+    gives up, then it is served. All three wait in the accept queue before the
+    listener accepts, so one wake-up sees them all: the pause must also end
+    the batch of accepts under way."""
+    class Server(geventio.Listener):
+        max_handshakes = 2
+
+    served, gave_up = Log(), Log()
+    listener = Server(on_stream=lambda l, s: (served.append(s), s.close()),
+                      on_accept_error=lambda l, sock, err: gave_up.append(err))
+    loop.add(listener)
+    listener.listen(addr=local(0), ssl=server_context).get()
+    loop.remove(listener)                       # not accepting meanwhile
+    _, client_context = peer_contexts
+    silent = [gevent.socket.create_connection(listener.sockname) for _ in range(2)]
+    raw = gevent.socket.create_connection(listener.sockname)
+    loop.add(listener)
+    handshake = gevent.spawn(client_context.wrap_socket, raw, server_hostname='localhost')
+    try:
+        # (Served at once if accepted: a handshake on loopback takes milliseconds.)
+        handshake.join(timeout=0.5)
+        assert not handshake.ready() and not served
+        silent[0].close()                       # its handshake fails: a slot is free
+        client = handshake.get(timeout=WAIT)
+        client.close()
+        served.wait_for(1)
+        assert len(gave_up) == 1
+    finally:
+        handshake.kill()
+        if handshake.successful():
+            handshake.value.close()
+        raw.close()
+        for sock in silent:
+            sock.close()
+        listener.close()
 
 
 def test_closing_a_tls_listener_drops_the_clients_still_in_their_handshake(
@@ -455,3 +495,17 @@ def test_a_listening_gevent_ssl_socket_given_as_handle_hands_over_secured_client
                 client.sendall(b'secret')
                 assert recv_exactly(sock, 6) == b'secret'
     listener.close()
+
+
+def test_a_record_longer_than_read_len_is_read_whole_without_more_readiness(
+        loop, server_context, client_context, socketpair):
+    """One TLS record decrypts at once into the TLS object; a read of read_len
+    takes only its start, and the socket is not readable again for the rest.
+    The stream reads on while the TLS object has bytes pending."""
+    server, client = upgraded_pair(loop, socketpair, server_context, client_context,
+                                   read_len=4)
+    payload = bytes(range(100))
+    client.write(payload)           # one record
+    assert server.read_exactly(len(payload)).get(timeout=WAIT) == payload
+    client.close()
+    server.close()

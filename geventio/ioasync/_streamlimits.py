@@ -145,9 +145,12 @@ class _StreamLimits(StreamBase):
                            f'over max_read_buffer={self._max_read_buffer}'))
 
     def _read_room(self) -> None:
-        """Consumed below ``max_read_buffer`` after an overrun: read again."""
+        """Consumed below ``max_read_buffer`` after an overrun: read again,
+        unless the read high watermark holds reading paused (its default
+        action; a handler of ``on_read_high_watermark`` takes that over)."""
         self._read_full = False
-        if self._rfd is not None and not self._read_eof and not self._at_high \
+        held = self._at_high and not self.can_event('on_read_high_watermark')
+        if self._rfd is not None and not self._read_eof and not held \
                 and not self._closed:
             self.want_readready = True
 

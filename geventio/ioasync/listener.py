@@ -271,8 +271,7 @@ class Listener(ListenerBase):
         future.set(self)
 
     def _adopt(self, listening: Iterable[Any]) -> None:
-        for sock in listening:
-            sock.setblocking(False)
+        # (Each socket's Acceptor, a Handle, makes it non-blocking before any accept.)
         self._sockets = list(listening)
         self._closed = False
         if self._loop is not None:
