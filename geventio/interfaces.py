@@ -250,7 +250,8 @@ class IStream(IHandle):
     """
 
     is_read_eof = Attribute('True once EOF was read.')
-    is_write_eof = Attribute('True once the write side was shut down or hit EPIPE.')
+    is_write_eof = Attribute('True once the write side was shut down or hit EPIPE and '
+                             'nothing is queued (false while data is queued).')
     write_queued = Attribute('Bytes queued and not yet handed to the kernel.')
 
     def push_on_read(handler: Callable[[Any, Any, bool], Any]) -> None:
